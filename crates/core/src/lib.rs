@@ -1,0 +1,19 @@
+//! The core of nightshift: settings, the session builder, statement splitting and parameters.
+#![deny(missing_docs)]
+
+mod error;
+mod logging;
+mod params;
+mod session;
+mod settings;
+mod statements;
+
+pub use error::CoreError;
+pub use logging::{LogFormat, init_logging};
+pub use params::Params;
+pub use session::{Session, register_functions, runtime_env, session_config};
+pub use settings::{
+    ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, Overrides, Settings,
+    parse_size, parse_sql_type,
+};
+pub use statements::{SplitError, Statement, split_statements};

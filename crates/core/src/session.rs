@@ -1,0 +1,194 @@
+//! The one place a nightshift session is built: engine config, memory pool and spilling, object
+//! stores, the lake catalog and every UDF.
+
+use std::sync::Arc;
+
+use datafusion::common::ParamValues;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::source_as_provider;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use nightshift_lake::Catalog;
+
+use crate::error::CoreError;
+use crate::params::Params;
+use crate::settings::{Settings, normalize};
+
+/// A DataFusion session over the lake, with nightshift's functions and settings.
+pub struct Session {
+    ctx: SessionContext,
+    settings: Settings,
+    catalog: Catalog,
+}
+
+/// The DataFusion configuration for `settings`: defaults nightshift relies on, then the user's
+/// `datafusion.*` options, which win.
+pub fn session_config(settings: &Settings) -> Result<SessionConfig, CoreError> {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    if let Some(n) = settings.engine.target_partitions {
+        config = config.with_target_partitions(n);
+    }
+    if let Some(n) = settings.engine.batch_size {
+        config = config.with_batch_size(n);
+    }
+    let opts = config.options_mut();
+    // Hive folders below a table and files in nested folders are part of the table.
+    opts.execution.listing_table_ignore_subdirectory = false;
+    opts.execution.collect_statistics = true;
+    if settings.engine.memory_limit.is_some() {
+        // DataFusion 55's hash join cannot spill its build side; sort-merge join can.
+        opts.optimizer.prefer_hash_join = false;
+    }
+    for (k, v) in &settings.engine.datafusion {
+        opts.set(k, v).map_err(|e| CoreError::Engine(format!("{k} = {v}: {}", e.strip_backtrace())))?;
+    }
+    Ok(config)
+}
+
+/// The runtime: a fair spill pool of `memory_limit` bytes with a disk manager for spill files.
+pub fn runtime_env(settings: &Settings) -> Result<Arc<RuntimeEnv>, CoreError> {
+    let mode = match &settings.engine.spill_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| CoreError::Engine(format!("cannot create spill folder '{}': {e}", dir.display())))?;
+            DiskManagerMode::Directories(vec![dir.clone()])
+        }
+        None => DiskManagerMode::OsTmpDirectory,
+    };
+    let mut builder = RuntimeEnvBuilder::new().with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
+    if let Some(limit) = settings.engine.memory_limit {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        builder = builder.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    builder.build_arc().map_err(|e| CoreError::Engine(e.strip_backtrace()))
+}
+
+/// Registers every nightshift function (sentiment, …) in a context. Also what a remote executor
+/// must install, so that a function is never available in one place and missing in another.
+pub fn register_functions(ctx: &SessionContext) {
+    for f in nightshift_sentiment::functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("session_id", &self.ctx.session_id()).field("catalog", &self.catalog).finish()
+    }
+}
+
+impl Session {
+    /// Builds the session and loads the lake catalog.
+    pub async fn new(settings: Settings) -> Result<Self, CoreError> {
+        let config = session_config(&settings)?;
+        let runtime = runtime_env(&settings)?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime).enable_url_table();
+        register_functions(&ctx);
+        let catalog = Catalog::load(&ctx, &settings.lake).await?;
+        Ok(Self { ctx, settings, catalog })
+    }
+
+    /// The DataFusion context.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The lake catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The settings the session was built from.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The statement checks in force: in read-only mode no DDL, no DML (`COPY`, `INSERT`) and no
+    /// paths outside the lake.
+    pub fn sql_options(&self) -> SQLOptions {
+        let ro = self.settings.read_only;
+        SQLOptions::new().with_allow_ddl(!ro).with_allow_dml(!ro).with_allow_statements(true)
+    }
+
+    /// Plans one statement with the session's `SQLOptions` and binds its parameters. Nothing is
+    /// executed until the returned frame is collected or streamed.
+    pub async fn sql(&self, sql: &str, params: &Params) -> Result<DataFrame, CoreError> {
+        if self.settings.read_only && sql.split(['/', '\\', '\'', '"']).any(|s| s == "..") {
+            return Err(CoreError::ReadOnly { what: "a path containing '..'".into() });
+        }
+        let df = self.ctx.sql_with_options(sql, self.sql_options()).await.map_err(|e| {
+            if self.settings.read_only && e.to_string().contains("not supported") {
+                CoreError::ReadOnly { what: e.strip_backtrace() }
+            } else {
+                CoreError::DataFusion(e)
+            }
+        })?;
+        if self.settings.read_only {
+            self.check_paths(df.logical_plan())?;
+        }
+        bind_params(df, params)
+    }
+
+    /// Every table a read-only plan scans must live under the lake root.
+    fn check_paths(&self, plan: &LogicalPlan) -> Result<(), CoreError> {
+        let root = self.catalog.location().url().clone();
+        let root_path = root.to_file_path().ok().map(|p| normalize(&p));
+        let mut outside = None;
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node
+                && let Ok(provider) = source_as_provider(&scan.source)
+                && let Some(table) = provider.as_ref().downcast_ref::<ListingTable>()
+            {
+                for url in table.table_paths() {
+                    let inside = match (url.get_url().to_file_path(), &root_path) {
+                        (Ok(p), Some(r)) => normalize(&p).starts_with(r),
+                        _ => url.as_str().starts_with(root.as_str()),
+                    };
+                    if !inside {
+                        outside = Some(url.as_str().to_string());
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        match outside {
+            Some(path) => Err(CoreError::ReadOnly { what: format!("reading '{path}' outside the lake root") }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Binds `$name` placeholders; every placeholder the statement uses must be given.
+fn bind_params(df: DataFrame, params: &Params) -> Result<DataFrame, CoreError> {
+    let names = df.logical_plan().get_parameter_names()?;
+    if names.is_empty() {
+        return Ok(df);
+    }
+    let mut names: Vec<String> = names.into_iter().collect();
+    names.sort();
+    let mut values = Vec::with_capacity(names.len());
+    for id in &names {
+        let name = id.trim_start_matches('$');
+        if name.chars().all(|c| c.is_ascii_digit()) {
+            return Err(CoreError::Parameter {
+                name: id.clone(),
+                message: "positional parameters are not supported; use a name such as $run_date".into(),
+            });
+        }
+        match params.get(name) {
+            Some(v) => values.push((name.to_string(), v.clone())),
+            None => {
+                return Err(CoreError::Parameter {
+                    name: name.to_string(),
+                    message: format!("the statement uses ${name} but no value was given: pass --param {name}=VALUE"),
+                });
+            }
+        }
+    }
+    Ok(df.with_param_values(ParamValues::from(values))?)
+}

@@ -1,0 +1,80 @@
+use datafusion::error::DataFusionError;
+
+/// Errors raised while discovering, validating or registering lake tables.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LakeError {
+    /// The lake root or a table path is not a usable location.
+    #[error("invalid lake location '{location}': {reason}")]
+    InvalidLocation {
+        /// The location as written in the settings.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An object store could not be built or reached.
+    #[error("object store for '{location}' failed: {source}")]
+    ObjectStore {
+        /// The URL of the store.
+        location: String,
+        /// The underlying error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A Parquet file is empty, truncated or corrupt.
+    #[error("bad parquet file '{path}': {reason}; remove or replace the file")]
+    BadFile {
+        /// The file's full location.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two files of one table disagree on a column's type.
+    #[error(
+        "table '{table}': column '{column}' is {left_type} in '{left_file}' but {right_type} in '{right_file}'; \
+         rewrite one of the files or declare the table's schema in nightshift.toml"
+    )]
+    IncompatibleSchema {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The first file.
+        left_file: String,
+        /// The column's type in the first file.
+        left_type: String,
+        /// The second file.
+        right_file: String,
+        /// The column's type in the second file.
+        right_type: String,
+    },
+    /// A table declared in the settings matches no Parquet file.
+    #[error("table '{table}': no parquet files found at '{location}'")]
+    NoFiles {
+        /// The table.
+        table: String,
+        /// Where it was looked for.
+        location: String,
+    },
+    /// A table could not be read.
+    #[error("failed to read table '{table}': {source}")]
+    Table {
+        /// The table.
+        table: String,
+        /// The underlying error.
+        #[source]
+        source: Box<LakeError>,
+    },
+    /// An error from DataFusion.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+}
+
+impl From<LakeError> for DataFusionError {
+    fn from(e: LakeError) -> Self {
+        match e {
+            LakeError::DataFusion(e) => e,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}

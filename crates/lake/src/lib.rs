@@ -1,0 +1,23 @@
+//! The lake catalog of nightshift.
+//!
+//! Every folder under the lake root that holds Parquet files becomes a table, hive-style partition
+//! folders (`tx_date=2024-06-01/`) become typed partition columns, and explicit [`TableSpec`]s add
+//! to or override what discovery finds. Object stores (local, S3, GCS, Azure, HTTP) come from the
+//! lake's URL and [`StorageOptions`]; credentials are only ever read from the environment.
+#![deny(missing_docs)]
+
+mod catalog;
+mod error;
+mod footer;
+mod partitions;
+mod schema_merge;
+mod spec;
+mod stores;
+
+pub use catalog::{Catalog, TableInfo};
+pub use error::LakeError;
+pub use footer::{FileFooter, read_footer};
+pub use partitions::{infer_partition_type, parse_partition_value};
+pub use schema_merge::merge_file_schemas;
+pub use spec::{ColumnSpec, LakeSpec, PartitionSpec, PartitionType, StorageOptions, TableSpec};
+pub use stores::{LakeLocation, register_object_store};
