@@ -1,0 +1,587 @@
+//! The VADER kernel: a line-by-line port of vaderSentiment 3.3.2's `SentimentIntensityAnalyzer`,
+//! including its quirks, over borrowed text with reusable scratch buffers.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::lexicon::{B_DECR, LEXICON, Word, WordInfo};
+use crate::rounding::py_round;
+use crate::text::{char_count_exceeds, contains_nt, lower_into, py_isupper, py_space_len, strip_punctuation};
+
+/// Empirically derived mean sentiment intensity rating increase for an ALL-CAPS word.
+const C_INCR: f64 = 0.733;
+/// Scalar applied to a negated valence.
+const N_SCALAR: f64 = -0.74;
+/// Longest lower-cased token that is looked up; no key of the word table is longer.
+const LOOKUP_BUF: usize = 64;
+/// Up to this many tokens the reference's `but` rewrite is simulated as written (quadratic but tiny);
+/// longer texts use an index that gives the same result in `O(n log n)`.
+const BUT_NAIVE_MAX: usize = 128;
+
+/// VADER polarity scores of one text, rounded as the reference rounds them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Scores {
+    /// Proportion of negative sentiment, rounded to 3 decimals.
+    pub neg: f64,
+    /// Proportion of neutral words, rounded to 3 decimals.
+    pub neu: f64,
+    /// Proportion of positive sentiment, rounded to 3 decimals.
+    pub pos: f64,
+    /// Normalized sum of valences in [-1, 1], rounded to 4 decimals.
+    pub compound: f64,
+}
+
+impl Scores {
+    /// The conventional VADER label of the compound score: `positive` at 0.05 and above, `negative`
+    /// at -0.05 and below, `neutral` in between.
+    pub fn label(&self) -> &'static str {
+        if self.compound >= 0.05 {
+            "positive"
+        } else if self.compound <= -0.05 {
+            "negative"
+        } else {
+            "neutral"
+        }
+    }
+}
+
+/// Per-token facts the rules need, computed once per token.
+#[derive(Clone, Copy, Debug)]
+struct Token {
+    info: WordInfo,
+    /// `token.isupper()`
+    upper: bool,
+    /// `negated([token])`: in `NEGATE` or contains "n't".
+    negated: bool,
+}
+
+/// A reusable VADER analyzer: keeps its scratch buffers between texts so scoring a column allocates
+/// nothing per row in the common case.
+#[derive(Debug, Default)]
+pub struct Analyzer {
+    tokens: Vec<Token>,
+    sentiments: Vec<f64>,
+    emoji_text: String,
+    but_index: HashMap<u64, BinaryHeap<Reverse<usize>>>,
+}
+
+thread_local! {
+    static ANALYZER: RefCell<Analyzer> = RefCell::new(Analyzer::new());
+}
+
+/// VADER polarity scores of `text`, identical to vaderSentiment 3.3.2's
+/// `SentimentIntensityAnalyzer().polarity_scores(text)`.
+pub fn polarity_scores(text: &str) -> Scores {
+    ANALYZER.with(|analyzer| match analyzer.try_borrow_mut() {
+        Ok(mut analyzer) => analyzer.polarity_scores(text),
+        Err(_) => Analyzer::new().polarity_scores(text),
+    })
+}
+
+impl Analyzer {
+    /// A new analyzer with empty scratch buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// VADER polarity scores of `text`, see [`polarity_scores`].
+    pub fn polarity_scores(&mut self, text: &str) -> Scores {
+        let mut emoji_text = std::mem::take(&mut self.emoji_text);
+        let scores = if replace_emojis(text, &mut emoji_text) {
+            self.score_text(&emoji_text)
+        } else {
+            self.score_text(text)
+        };
+        self.emoji_text = emoji_text;
+        scores
+    }
+
+    fn score_text(&mut self, text: &str) -> Scores {
+        let (exclamations, questions) = self.tokenize(text);
+        let tokens = &self.tokens;
+        let n = tokens.len();
+        let upper = tokens.iter().filter(|t| t.upper).count();
+        // allcap_differential: some but not all tokens are ALL CAPS.
+        let cap_diff = upper > 0 && upper < n;
+
+        self.sentiments.clear();
+        for i in 0..n {
+            let token = &tokens[i];
+            if token.info.booster.is_some()
+                || (i + 1 < n && token.info.word == Word::Kind && tokens[i + 1].info.word == Word::Of)
+            {
+                self.sentiments.push(0.0);
+                continue;
+            }
+            self.sentiments.push(sentiment_valence(tokens, i, cap_diff));
+        }
+
+        if let Some(bi) = tokens.iter().position(|t| t.info.word == Word::But) {
+            if n <= BUT_NAIVE_MAX {
+                but_check_naive(&mut self.sentiments, bi);
+            } else {
+                but_check_indexed(&mut self.sentiments, bi, &mut self.but_index);
+            }
+        }
+        score_valence(&self.sentiments, exclamations, questions)
+    }
+
+    /// `SentiText._words_and_emoticons`: split on Python whitespace, strip punctuation unless that
+    /// leaves two characters or fewer. Also counts '!' and '?' over the whole text.
+    fn tokenize(&mut self, text: &str) -> (usize, usize) {
+        self.tokens.clear();
+        let bytes = text.as_bytes();
+        let mut exclamations = 0;
+        let mut questions = 0;
+        let mut start: Option<usize> = None;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            exclamations += usize::from(b == b'!');
+            questions += usize::from(b == b'?');
+            let space = if b < 0x80 || matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3) {
+                py_space_len(bytes, i)
+            } else {
+                0
+            };
+            if space > 0 {
+                if let Some(s) = start.take() {
+                    self.push_token(text.get(s..i).unwrap_or_default());
+                }
+                i += space;
+            } else {
+                start.get_or_insert(i);
+                i += 1;
+            }
+        }
+        if let Some(s) = start {
+            self.push_token(text.get(s..).unwrap_or_default());
+        }
+        (exclamations, questions)
+    }
+
+    #[inline]
+    fn push_token(&mut self, token: &str) {
+        let (start, end) = strip_punctuation(token.as_bytes());
+        // The reference keeps the unstripped token when stripping leaves 2 characters or fewer.
+        let word = match token.get(start..end) {
+            Some(stripped) if char_count_exceeds(stripped.as_bytes(), 2) => stripped,
+            _ => token,
+        };
+        let lexicon = &*LEXICON;
+        let mut buf = [0u8; LOOKUP_BUF];
+        let cap = lexicon.max_key_len().min(LOOKUP_BUF);
+        let info = match lower_into(word, &mut buf[..cap]) {
+            Some(len) => lexicon.get(&buf[..len]),
+            None => WordInfo::UNKNOWN,
+        };
+        let negated = info.negate || contains_nt(word.as_bytes());
+        self.tokens.push(Token {
+            info,
+            upper: py_isupper(word),
+            negated,
+        });
+    }
+}
+
+/// `polarity_scores`' emoji pass: each single-code-point emoji becomes its description, preceded by a
+/// space unless the previous character was a space (and, as in the reference, not followed by one).
+/// Returns false, leaving `out` alone, when `text` has no emoji.
+fn replace_emojis(text: &str, out: &mut String) -> bool {
+    if text.is_ascii() {
+        return false;
+    }
+    let lexicon = &*LEXICON;
+    let mut found = false;
+    let mut prev_space = true;
+    for (at, c) in text.char_indices() {
+        // The lowest emoji code point is U+00A9.
+        if let Some(description) = (c >= '\u{a9}').then(|| lexicon.emoji(c)).flatten() {
+            if !found {
+                out.clear();
+                out.push_str(text.get(..at).unwrap_or_default());
+                found = true;
+            }
+            if !prev_space {
+                out.push(' ');
+            }
+            out.push_str(description);
+            prev_space = false;
+            continue;
+        }
+        if found {
+            out.push(c);
+        }
+        prev_space = c == ' ';
+    }
+    found
+}
+
+/// `SentimentIntensityAnalyzer.sentiment_valence` for token `i`.
+fn sentiment_valence(tokens: &[Token], i: usize, cap_diff: bool) -> f64 {
+    let n = tokens.len();
+    let item = &tokens[i];
+    let Some(lexicon_valence) = item.info.valence else {
+        return 0.0;
+    };
+    let word = |j: usize| tokens[j].info.word;
+    let mut valence = lexicon_valence;
+    // "no" before another lexicon word negates that word instead of counting itself.
+    if item.info.word == Word::No && i != n - 1 && tokens[i + 1].info.valence.is_some() {
+        valence = 0.0;
+    }
+    if (i > 0 && word(i - 1) == Word::No)
+        || (i > 1 && word(i - 2) == Word::No)
+        || (i > 2 && word(i - 3) == Word::No && matches!(word(i - 1), Word::Or | Word::Nor))
+    {
+        valence = lexicon_valence * N_SCALAR;
+    }
+    if item.upper && cap_diff {
+        if valence > 0.0 {
+            valence += C_INCR;
+        } else {
+            valence -= C_INCR;
+        }
+    }
+    for start_i in 0..3 {
+        // Only preceding words that are not themselves lexicon words modify this one.
+        if i > start_i && tokens[i - (start_i + 1)].info.valence.is_none() {
+            let mut s = scalar_inc_dec(&tokens[i - (start_i + 1)], valence, cap_diff);
+            if start_i == 1 && s != 0.0 {
+                s *= 0.95;
+            }
+            if start_i == 2 && s != 0.0 {
+                s *= 0.9;
+            }
+            valence += s;
+            valence = negation_check(valence, tokens, start_i, i);
+            if start_i == 2 {
+                valence = special_idioms_check(valence, tokens, i);
+            }
+        }
+    }
+    least_check(valence, tokens, i)
+}
+
+/// `scalar_inc_dec`: the booster/dampener contribution of a preceding word.
+fn scalar_inc_dec(token: &Token, valence: f64, cap_diff: bool) -> f64 {
+    let Some(increment) = token.info.booster else {
+        return 0.0;
+    };
+    let mut scalar = increment;
+    if valence < 0.0 {
+        scalar *= -1.0;
+    }
+    if token.upper && cap_diff {
+        if valence > 0.0 {
+            scalar += C_INCR;
+        } else {
+            scalar -= C_INCR;
+        }
+    }
+    scalar
+}
+
+/// `_negation_check`, including its operator-precedence quirk at distance 3: any "so"/"this" right
+/// before the word scales by 1.25, "never" or not.
+fn negation_check(valence: f64, tokens: &[Token], start_i: usize, i: usize) -> f64 {
+    let word = |j: usize| tokens[j].info.word;
+    let so_or_this = |j: usize| matches!(word(j), Word::So | Word::This);
+    match start_i {
+        0 if tokens[i - 1].negated => valence * N_SCALAR,
+        1 => {
+            if word(i - 2) == Word::Never && so_or_this(i - 1) {
+                valence * 1.25
+            } else if word(i - 2) == Word::Without && word(i - 1) == Word::Doubt {
+                valence
+            } else if tokens[i - 2].negated {
+                valence * N_SCALAR
+            } else {
+                valence
+            }
+        }
+        2 => {
+            if (word(i - 3) == Word::Never && so_or_this(i - 2)) || so_or_this(i - 1) {
+                valence * 1.25
+            } else if word(i - 3) == Word::Without
+                && (word(i - 2) == Word::Doubt || word(i - 1) == Word::Doubt)
+            {
+                valence
+            } else if tokens[i - 3].negated {
+                valence * N_SCALAR
+            } else {
+                valence
+            }
+        }
+        _ => valence,
+    }
+}
+
+/// `SPECIAL_CASES` two-word keys.
+fn special_pair(a: Word, b: Word) -> Option<f64> {
+    match (a, b) {
+        (Word::The, Word::Shit) | (Word::The, Word::Bomb) => Some(3.0),
+        (Word::Bad, Word::Ass) => Some(1.5),
+        (Word::Bus, Word::Stop) => Some(0.0),
+        (Word::Yeah, Word::Right) => Some(-2.0),
+        (Word::Beating, Word::Heart) => Some(3.5),
+        _ => None,
+    }
+}
+
+/// `SPECIAL_CASES` three-word keys.
+fn special_triple(a: Word, b: Word, c: Word) -> Option<f64> {
+    match (a, b, c) {
+        (Word::Kiss, Word::Of, Word::Death) => Some(-1.5),
+        (Word::To, Word::Die, Word::For) => Some(3.0),
+        _ => None,
+    }
+}
+
+/// `BOOSTER_DICT` multi-word keys ("just enough", "kind of", "sort of"), all dampeners.
+fn booster_pair(a: Word, b: Word) -> bool {
+    matches!(
+        (a, b),
+        (Word::Just, Word::Enough) | (Word::Kind, Word::Of) | (Word::Sort, Word::Of)
+    )
+}
+
+/// `_special_idioms_check` (called with `i >= 3`).
+fn special_idioms_check(mut valence: f64, tokens: &[Token], i: usize) -> f64 {
+    let n = tokens.len();
+    let w = |j: usize| tokens[j].info.word;
+    // onezero, twoonezero, twoone, threetwoone, threetwo: the first match wins.
+    let sequence = special_pair(w(i - 1), w(i))
+        .or_else(|| special_triple(w(i - 2), w(i - 1), w(i)))
+        .or_else(|| special_pair(w(i - 2), w(i - 1)))
+        .or_else(|| special_triple(w(i - 3), w(i - 2), w(i - 1)))
+        .or_else(|| special_pair(w(i - 3), w(i - 2)));
+    if let Some(v) = sequence {
+        valence = v;
+    }
+    if n - 1 > i
+        && let Some(v) = special_pair(w(i), w(i + 1))
+    {
+        valence = v;
+    }
+    if n - 1 > i + 1
+        && let Some(v) = special_triple(w(i), w(i + 1), w(i + 2))
+    {
+        valence = v;
+    }
+    // n_grams = [threetwoone, threetwo, twoone]; no booster key has three words.
+    if booster_pair(w(i - 3), w(i - 2)) {
+        valence += B_DECR;
+    }
+    if booster_pair(w(i - 2), w(i - 1)) {
+        valence += B_DECR;
+    }
+    valence
+}
+
+/// `_least_check`: "least" before a word negates it, unless "at least" / "very least".
+fn least_check(valence: f64, tokens: &[Token], i: usize) -> f64 {
+    let least_before = |j: usize| tokens[j].info.valence.is_none() && tokens[j].info.word == Word::Least;
+    if i > 1 && least_before(i - 1) {
+        if !matches!(tokens[i - 2].info.word, Word::At | Word::Very) {
+            return valence * N_SCALAR;
+        }
+        valence
+    } else if i > 0 && least_before(i - 1) {
+        valence * N_SCALAR
+    } else {
+        valence
+    }
+}
+
+/// `_but_check` exactly as written: it walks the list by position but rewrites the *first* element
+/// equal to the current value (`list.index`), halving before the first "but" and multiplying by 1.5
+/// after it.
+fn but_check_naive(sentiments: &mut [f64], bi: usize) {
+    for k in 0..sentiments.len() {
+        let value = sentiments[k];
+        let j = sentiments.iter().position(|&x| x == value).unwrap_or(k);
+        if j < bi {
+            sentiments[j] = value * 0.5;
+        } else if j > bi {
+            sentiments[j] = value * 1.5;
+        }
+    }
+}
+
+/// Key of a value under Python float equality (0.0 == -0.0; valences are never NaN).
+fn equality_key(value: f64) -> u64 {
+    if value == 0.0 { 0 } else { value.to_bits() }
+}
+
+/// The same rewrite as [`but_check_naive`] with, per value, a min-heap of the positions holding it.
+/// Position `k` is untouched until visited (rewrites only hit positions at or before the visited one),
+/// and the rewritten position is always the smallest holding the value, so a pop-min suffices.
+fn but_check_indexed(
+    sentiments: &mut [f64],
+    bi: usize,
+    index: &mut HashMap<u64, BinaryHeap<Reverse<usize>>>,
+) {
+    index.clear();
+    for (position, &value) in sentiments.iter().enumerate() {
+        index
+            .entry(equality_key(value))
+            .or_default()
+            .push(Reverse(position));
+    }
+    for k in 0..sentiments.len() {
+        let value = sentiments[k];
+        let key = equality_key(value);
+        let Some(&Reverse(j)) = index.get(&key).and_then(BinaryHeap::peek) else {
+            continue;
+        };
+        let new_value = if j < bi {
+            value * 0.5
+        } else if j > bi {
+            value * 1.5
+        } else {
+            continue;
+        };
+        let new_key = equality_key(new_value);
+        if new_key == key {
+            sentiments[j] = new_value;
+            continue;
+        }
+        if let Some(heap) = index.get_mut(&key) {
+            heap.pop();
+        }
+        index.entry(new_key).or_default().push(Reverse(j));
+        sentiments[j] = new_value;
+    }
+}
+
+/// `normalize` with alpha = 15.
+fn normalize(score: f64) -> f64 {
+    let norm = score / (score * score + 15.0).sqrt();
+    norm.clamp(-1.0, 1.0)
+}
+
+/// `score_valence` plus the punctuation emphasis (`_amplify_ep`, `_amplify_qm`) and rounding.
+fn score_valence(sentiments: &[f64], exclamations: usize, questions: usize) -> Scores {
+    if sentiments.is_empty() {
+        return Scores::default();
+    }
+    // Python's sum(): left to right from 0 (CPython before 3.12 does no compensated summation).
+    let mut sum_s = sentiments.iter().fold(0.0, |acc, &s| acc + s);
+
+    // Counts are capped before converting, so the casts are exact.
+    let ep_amplifier = exclamations.min(4) as f64 * 0.292;
+    let qm_amplifier = match questions {
+        0 | 1 => 0.0,
+        2 | 3 => questions as f64 * 0.18,
+        _ => 0.96,
+    };
+    let amplifier = ep_amplifier + qm_amplifier;
+    if sum_s > 0.0 {
+        sum_s += amplifier;
+    } else if sum_s < 0.0 {
+        sum_s -= amplifier;
+    }
+    let compound = normalize(sum_s);
+
+    // _sift_sentiment_scores
+    let mut pos_sum = 0.0;
+    let mut neg_sum = 0.0;
+    let mut neu_count = 0usize;
+    for &s in sentiments {
+        if s > 0.0 {
+            pos_sum += s + 1.0;
+        }
+        if s < 0.0 {
+            neg_sum += s - 1.0;
+        }
+        if s == 0.0 {
+            neu_count += 1;
+        }
+    }
+    if pos_sum > f64::abs(neg_sum) {
+        pos_sum += amplifier;
+    } else if pos_sum < f64::abs(neg_sum) {
+        neg_sum -= amplifier;
+    }
+    let neu_count = neu_count as f64;
+    let total = pos_sum + f64::abs(neg_sum) + neu_count;
+    Scores {
+        neg: py_round(f64::abs(neg_sum / total), 3),
+        neu: py_round(f64::abs(neu_count / total), 3),
+        pos: py_round(f64::abs(pos_sum / total), 3),
+        compound: py_round(compound, 4),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny deterministic generator, to avoid a dev-dependency for one test.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn indexed_but_check_equals_the_reference_loop() {
+        let palette = [
+            0.0, -0.0, 1.9, 0.95, 2.85, -1.2, -0.6, 1.425, 3.0, 0.5, 0.75, 1.125,
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..2000 {
+            let len = 1 + (next(&mut state) % 40) as usize;
+            let values: Vec<f64> = (0..len)
+                .map(|_| palette[(next(&mut state) % palette.len() as u64) as usize])
+                .collect();
+            let bi = (next(&mut state) % len as u64) as usize;
+            let mut naive = values.clone();
+            but_check_naive(&mut naive, bi);
+            let mut indexed = values.clone();
+            but_check_indexed(&mut indexed, bi, &mut HashMap::new());
+            assert_eq!(naive, indexed, "round {round}: {values:?} but at {bi}");
+        }
+    }
+
+    #[test]
+    fn but_check_rewrites_first_equal_value() {
+        // [1.9, but, 1.9]: the first 1.9 is halved, so the second one finds itself.
+        let mut s = vec![1.9, 0.0, 1.9];
+        but_check_naive(&mut s, 1);
+        assert_eq!(s, vec![0.95, 0.0, 1.9 * 1.5]);
+        // [0.95, 1.9, but]: 0.95 -> 0.475, then 1.9 -> 0.95.
+        let mut s = vec![0.95, 1.9, 0.0];
+        but_check_naive(&mut s, 2);
+        assert_eq!(s, vec![0.475, 0.95, 0.0]);
+        // [1.9, 0.95, but]: 1.9 -> 0.95 at 0; then 0.95 at 1 finds position 0 -> 0.475; position 1 stays.
+        let mut s = vec![1.9, 0.95, 0.0];
+        but_check_naive(&mut s, 2);
+        assert_eq!(s, vec![0.475, 0.95, 0.0]);
+    }
+
+    #[test]
+    fn empty_and_blank_texts_score_zero() {
+        let mut analyzer = Analyzer::new();
+        assert_eq!(analyzer.polarity_scores(""), Scores::default());
+        assert_eq!(analyzer.polarity_scores(" \t\n\u{3000}"), Scores::default());
+    }
+
+    #[test]
+    fn neutral_words_score_all_neutral() {
+        let s = polarity_scores("the table");
+        assert_eq!(
+            s,
+            Scores {
+                neg: 0.0,
+                neu: 1.0,
+                pos: 0.0,
+                compound: 0.0
+            }
+        );
+        assert_eq!(s.label(), "neutral");
+    }
+}

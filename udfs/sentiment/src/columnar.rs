@@ -1,0 +1,183 @@
+//! The analyzer over whole Arrow arrays and DataFusion values: one [`Analyzer`] (and its scratch
+//! buffers) per array, dictionaries scored once per distinct value.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, NullBufferBuilder, StringArrayType, StringBuilder, StructArray,
+};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::types::logical_string;
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::{
+    Coercion, ColumnarValue, EncodingPreservation, Signature, TypeSignatureClass, Volatility,
+};
+
+use crate::analyzer::{Analyzer, Scores};
+
+/// How a function turns [`Scores`] into an output column.
+pub(crate) trait ScoresOutput {
+    /// An empty output with room for `capacity` rows.
+    fn with_capacity(capacity: usize) -> Self;
+    /// Appends one row; `None` for a NULL input.
+    fn push(&mut self, scores: Option<Scores>);
+    /// The finished column.
+    fn finish(self) -> ArrayRef;
+}
+
+/// Evaluates a string function over a DataFusion argument, keeping scalars scalar.
+pub(crate) fn evaluate<O: ScoresOutput>(name: &str, arg: &ColumnarValue) -> Result<ColumnarValue> {
+    match arg {
+        ColumnarValue::Array(array) => Ok(ColumnarValue::Array(evaluate_array::<O>(name, array)?)),
+        ColumnarValue::Scalar(scalar) => {
+            let array = scalar.to_array_of_size(1)?;
+            let out = evaluate_array::<O>(name, &array)?;
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+        }
+    }
+}
+
+/// Scores every row of a Utf8, LargeUtf8, Utf8View or dictionary-of-string array.
+pub(crate) fn evaluate_array<O: ScoresOutput>(name: &str, array: &dyn Array) -> Result<ArrayRef> {
+    match array.data_type() {
+        DataType::Utf8 => Ok(score_strings::<O, _>(array.as_string::<i32>())),
+        DataType::LargeUtf8 => Ok(score_strings::<O, _>(array.as_string::<i64>())),
+        DataType::Utf8View => Ok(score_strings::<O, _>(array.as_string_view())),
+        DataType::Null => {
+            let mut out = O::with_capacity(array.len());
+            (0..array.len()).for_each(|_| out.push(None));
+            Ok(out.finish())
+        }
+        DataType::Dictionary(_, _) => match array.as_any_dictionary_opt() {
+            Some(dictionary) => {
+                let values = evaluate_array::<O>(name, dictionary.values().as_ref())?;
+                Ok(take(values.as_ref(), dictionary.keys(), None)?)
+            }
+            None => exec_err!("{name}: unsupported dictionary array {}", array.data_type()),
+        },
+        other => exec_err!("{name} expects a string argument, got {other}"),
+    }
+}
+
+fn score_strings<'a, O: ScoresOutput, V: StringArrayType<'a>>(array: V) -> ArrayRef {
+    let mut analyzer = Analyzer::new();
+    let mut out = O::with_capacity(array.len());
+    if array.null_count() == 0 {
+        for i in 0..array.len() {
+            out.push(Some(analyzer.polarity_scores(array.value(i))));
+        }
+    } else {
+        for i in 0..array.len() {
+            out.push(
+                array
+                    .is_valid(i)
+                    .then(|| analyzer.polarity_scores(array.value(i))),
+            );
+        }
+    }
+    out.finish()
+}
+
+/// `sentiment_score`: the compound score as Float64.
+pub(crate) struct CompoundOutput {
+    values: Vec<f64>,
+    nulls: NullBufferBuilder,
+}
+
+impl ScoresOutput for CompoundOutput {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(capacity),
+            nulls: NullBufferBuilder::new(capacity),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, scores: Option<Scores>) {
+        self.values.push(scores.map_or(0.0, |s| s.compound));
+        self.nulls.append(scores.is_some());
+    }
+
+    fn finish(mut self) -> ArrayRef {
+        Arc::new(Float64Array::new(self.values.into(), self.nulls.finish()))
+    }
+}
+
+/// `sentiment_label`: 'positive', 'negative' or 'neutral' as Utf8.
+pub(crate) struct LabelOutput {
+    builder: StringBuilder,
+}
+
+impl ScoresOutput for LabelOutput {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            builder: StringBuilder::with_capacity(capacity, capacity * 8),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, scores: Option<Scores>) {
+        self.builder.append_option(scores.map(|s| s.label()));
+    }
+
+    fn finish(mut self) -> ArrayRef {
+        Arc::new(self.builder.finish())
+    }
+}
+
+/// The fields of `sentiment`'s struct result, in the reference's order.
+pub(crate) fn scores_fields() -> Fields {
+    ["neg", "neu", "pos", "compound"]
+        .into_iter()
+        .map(|name| Field::new(name, DataType::Float64, true))
+        .collect()
+}
+
+/// `sentiment`: STRUCT<neg, neu, pos, compound>.
+pub(crate) struct StructOutput {
+    columns: [Vec<f64>; 4],
+    nulls: NullBufferBuilder,
+}
+
+impl ScoresOutput for StructOutput {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            columns: std::array::from_fn(|_| Vec::with_capacity(capacity)),
+            nulls: NullBufferBuilder::new(capacity),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, scores: Option<Scores>) {
+        let s = scores.unwrap_or_default();
+        let [neg, neu, pos, compound] = &mut self.columns;
+        neg.push(s.neg);
+        neu.push(s.neu);
+        pos.push(s.pos);
+        compound.push(s.compound);
+        self.nulls.append(scores.is_some());
+    }
+
+    fn finish(mut self) -> ArrayRef {
+        let nulls = self.nulls.finish();
+        let columns: Vec<ArrayRef> = self
+            .columns
+            .into_iter()
+            .map(|values| Arc::new(Float64Array::new(values.into(), nulls.clone())) as ArrayRef)
+            .collect();
+        Arc::new(StructArray::new(scores_fields(), columns, nulls))
+    }
+}
+
+/// One string argument of any string type; dictionaries keep their encoding so each distinct value is
+/// scored once.
+pub(crate) fn string_signature() -> Signature {
+    Signature::coercible(
+        vec![
+            Coercion::new_exact(TypeSignatureClass::Native(logical_string()))
+                .with_encoding_preservation(EncodingPreservation::dictionary()),
+        ],
+        Volatility::Immutable,
+    )
+}

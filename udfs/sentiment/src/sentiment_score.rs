@@ -1,0 +1,71 @@
+//! `sentiment_score(text) -> DOUBLE`
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result;
+use datafusion::common::utils::take_function_args;
+use datafusion::logical_expr::{ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature};
+use datafusion_macros::user_doc;
+
+use crate::columnar::{CompoundOutput, evaluate, string_signature};
+
+/// The VADER compound score of a text, in [-1, 1].
+#[user_doc(
+    doc_section(label = "Sentiment Functions"),
+    description = "Returns the VADER compound sentiment score of a text: the sum of its word valences, \
+adjusted for negation, boosters, capitals, 'but' and punctuation, normalized to [-1, 1] and rounded \
+to 4 decimals. Identical to vaderSentiment 3.3.2's `polarity_scores(text)['compound']`. NULL gives NULL.",
+    syntax_example = "sentiment_score(text)",
+    sql_example = r#"```sql
+> select sentiment_score('The book was good.');
++-----------------------------------------------+
+| sentiment_score(Utf8("The book was good."))   |
++-----------------------------------------------+
+| 0.4404                                        |
++-----------------------------------------------+
+```"#,
+    standard_argument(name = "text", prefix = "String"),
+    related_udf(name = "sentiment_label"),
+    related_udf(name = "sentiment")
+)]
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SentimentScoreFunc {
+    signature: Signature,
+}
+
+impl Default for SentimentScoreFunc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SentimentScoreFunc {
+    /// The function with its signature: one string argument of any string type.
+    pub fn new() -> Self {
+        Self {
+            signature: string_signature(),
+        }
+    }
+}
+
+impl ScalarUDFImpl for SentimentScoreFunc {
+    fn name(&self) -> &str {
+        "sentiment_score"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [text] = take_function_args(self.name(), &args.args)?;
+        evaluate::<CompoundOutput>(self.name(), text)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of nightshift-sentiment, compiled into one binary.
+
+mod corpus;
+mod parity;
+mod pathological;
+mod rules;
+mod sql;
