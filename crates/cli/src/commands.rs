@@ -1,0 +1,266 @@
+//! The commands behind the CLI.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use nightshift_core::{Overrides, Params, Session, Settings, split_statements};
+
+use crate::output::{Format, Printer};
+use crate::{Cli, Command, DatasetsCommand, Failure, OutputArgs, SqlArgs};
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Datasets { command } => datasets(command),
+        Command::Sql(args) => {
+            let session = session(&cli.global).await?;
+            sql(&session, args).await
+        }
+        Command::Tables(output) => {
+            let session = session(&cli.global).await?;
+            tables(&session, &output).await
+        }
+        Command::Describe { table, output } => {
+            let session = session(&cli.global).await?;
+            describe(&session, &table, &output).await
+        }
+    }
+}
+
+async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
+    let overrides = Overrides {
+        lake_root: g.lake.clone(),
+        memory_limit: g.memory_limit.clone(),
+        spill_dir: g.spill_dir.clone(),
+        target_partitions: g.target_partitions.map(|n| n as usize),
+        batch_size: g.batch_size.map(|n| n as usize),
+        read_only: g.read_only.then_some(true),
+        datafusion: g.set.clone(),
+    };
+    let settings = Settings::load(g.config.as_deref(), &|k| std::env::var(k).ok(), &overrides)
+        .map_err(|e| Failure::Usage(e.into()))?;
+    Session::new(settings).await.map_err(|e| match e {
+        nightshift_core::CoreError::Config(c) => Failure::Usage(c.into()),
+        nightshift_core::CoreError::Engine(m) => Failure::Usage(anyhow!(m)),
+        other => Failure::Query(anyhow::Error::new(other).context("failed to load the lake")),
+    })
+}
+
+/// One script: where it came from and its text.
+struct Script {
+    origin: String,
+    text: String,
+}
+
+async fn sql(session: &Session, args: SqlArgs) -> Result<(), Failure> {
+    let params = Params::parse(&args.params).map_err(|e| Failure::Usage(e.into()))?;
+    let format = args.output.format.resolve(args.output.output.as_deref()).map_err(Failure::Usage)?;
+    let mut scripts = Vec::new();
+    for f in &args.files {
+        let bytes = std::fs::read(f).with_context(|| format!("cannot read SQL file '{}'", f.display()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| anyhow!("SQL file '{}' is not UTF-8 (byte {})", f.display(), e.utf8_error().valid_up_to()))?;
+        scripts.push(Script { origin: f.display().to_string(), text });
+    }
+    for (i, c) in args.commands.iter().enumerate() {
+        scripts.push(Script { origin: format!("-c #{}", i + 1), text: c.clone() });
+    }
+    if scripts.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return Err(Failure::Usage(anyhow!("no SQL given: use -f FILE, -c \"SQL\" or pipe SQL on stdin")));
+        }
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read SQL from stdin")?;
+        scripts.push(Script { origin: "<stdin>".into(), text });
+    }
+    let printer = Printer { format, maxrows: args.output.maxrows };
+    let out_file = args.output.output.as_deref();
+    let mut statements = Vec::new();
+    for s in &scripts {
+        let split = split_statements(&s.text).map_err(|e| {
+            anyhow!("{}:{}:{}: cannot split the SQL into statements: {}", s.origin, e.line, e.column, e.message)
+        })?;
+        statements.extend(split.into_iter().map(|st| (s.origin.as_str(), st)));
+    }
+    let last = statements.len().saturating_sub(1);
+    let stdout = std::io::stdout();
+    for (i, (origin, st)) in statements.iter().enumerate() {
+        let started = Instant::now();
+        let location = format!("{origin}:{}:{}", st.line, st.column);
+        let fail = |e: anyhow::Error| {
+            Failure::Query(anyhow!("statement at {location} failed: {}\n  {}", st.first_line(), render_cause(&e)))
+        };
+        let df = session.sql(&st.text, &params).await.map_err(|e| fail(e.into()))?;
+        let stream = df.execute_stream().await.map_err(|e| fail(e.into()))?;
+        let rows = if stream.schema().fields().is_empty() {
+            drain(stream).await.map_err(fail)?
+        } else if let Some(path) = out_file {
+            if i == last {
+                write_to_file(&printer, stream, path).await.map_err(fail)?
+            } else {
+                drain(stream).await.map_err(fail)?
+            }
+        } else {
+            let mut lock = stdout.lock();
+            let rows = printer.write_stream(stream, &mut lock, None).await.map_err(fail)?;
+            lock.flush().map_err(|e| fail(e.into()))?;
+            rows
+        };
+        if args.timing {
+            eprintln!("{location}: {rows} rows in {:.3} s", started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(())
+}
+
+fn render_cause(e: &anyhow::Error) -> String {
+    let s = e.to_string();
+    // DataFusion errors carry their own context; keep one line per cause.
+    s.lines().collect::<Vec<_>>().join("\n  ")
+}
+
+async fn drain(mut stream: datafusion::physical_plan::SendableRecordBatchStream) -> anyhow::Result<usize> {
+    use futures::StreamExt;
+    let mut rows = 0;
+    while let Some(b) = stream.next().await {
+        rows += b?.num_rows();
+    }
+    Ok(rows)
+}
+
+async fn write_to_file(
+    printer: &Printer,
+    stream: datafusion::physical_plan::SendableRecordBatchStream,
+    path: &Path,
+) -> anyhow::Result<usize> {
+    if printer.format == Format::Parquet {
+        return printer.write_stream(stream, &mut std::io::sink(), Some(path)).await;
+    }
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create '{}'", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let result = printer.write_stream(stream, &mut w, Some(path)).await;
+    let result = result.and_then(|rows| {
+        w.flush()?;
+        Ok(rows)
+    });
+    match result {
+        Ok(rows) => {
+            std::fs::rename(&tmp, path).with_context(|| format!("cannot write '{}'", path.display()))?;
+            Ok(rows)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+async fn print_batch(batch: RecordBatch, output: &OutputArgs) -> Result<(), Failure> {
+    let format = output.format.resolve(output.output.as_deref()).map_err(Failure::Usage)?;
+    let printer = Printer { format, maxrows: output.maxrows };
+    let schema = batch.schema();
+    let stream = Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::once(async move { Ok(batch) }),
+    ));
+    match &output.output {
+        Some(path) => {
+            write_to_file(&printer, stream, path).await?;
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            printer.write_stream(stream, &mut out, None).await?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+async fn tables(session: &Session, output: &OutputArgs) -> Result<(), Failure> {
+    let infos: Vec<_> = session.catalog().tables().collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("files", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+        Field::new("partitions", DataType::Utf8, false),
+        Field::new("location", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
+    ]));
+    let partitions = infos.iter().map(|t| {
+        t.partitions.iter().map(|p| format!("{} {:?}", p.name, p.data_type).to_lowercase()).collect::<Vec<_>>().join(", ")
+    });
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(infos.iter().map(|t| t.name.as_str()))),
+        Arc::new(UInt64Array::from_iter_values(infos.iter().map(|t| t.rows))),
+        Arc::new(UInt64Array::from_iter_values(infos.iter().map(|t| t.files as u64))),
+        Arc::new(UInt64Array::from_iter_values(infos.iter().map(|t| t.bytes))),
+        Arc::new(StringArray::from_iter_values(partitions)),
+        Arc::new(StringArray::from_iter_values(infos.iter().map(|t| t.location.as_str()))),
+        Arc::new(StringArray::from(infos.iter().map(|t| t.error.clone()).collect::<Vec<_>>())),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).map_err(|e| Failure::Query(e.into()))?;
+    print_batch(batch, output).await
+}
+
+async fn describe(session: &Session, table: &str, output: &OutputArgs) -> Result<(), Failure> {
+    let provider = session
+        .context()
+        .table_provider(datafusion::common::TableReference::bare(table))
+        .await
+        .map_err(|_| {
+            let known: Vec<_> = session.catalog().tables().map(|t| t.name.clone()).collect();
+            anyhow!("no table '{table}' in the lake; known tables: {}", known.join(", "))
+        })?;
+    let info = session.catalog().table(table);
+    if let Some(err) = info.and_then(|i| i.error.as_ref()) {
+        eprintln!("warning: {err}");
+    }
+    let schema = provider.schema();
+    let is_partition = |name: &str| info.is_some_and(|i| i.partitions.iter().any(|p| p.name == name));
+    let out_schema = Arc::new(Schema::new(vec![
+        Field::new("column", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("nullable", DataType::Boolean, false),
+        Field::new("partition", DataType::Boolean, false),
+    ]));
+    let fields = schema.fields();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| f.name().as_str()))),
+        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| f.data_type().to_string()))),
+        Arc::new(BooleanArray::from(fields.iter().map(|f| f.is_nullable()).collect::<Vec<_>>())),
+        Arc::new(BooleanArray::from(fields.iter().map(|f| is_partition(f.name())).collect::<Vec<_>>())),
+    ];
+    let batch = RecordBatch::try_new(out_schema, columns).map_err(|e| Failure::Query(e.into()))?;
+    print_batch(batch, output).await
+}
+
+fn datasets(command: DatasetsCommand) -> Result<(), Failure> {
+    match command {
+        DatasetsCommand::Generate { out, reviews, transactions, days, seed, start_date } => {
+            let opts = nightshift_datasets::GenerateOptions { out, reviews, transactions, days, seed, start_date };
+            let started = Instant::now();
+            let summary = nightshift_datasets::generate(&opts).map_err(|e| match e {
+                nightshift_datasets::DatasetError::InvalidOptions { .. } => Failure::Usage(e.into()),
+                other => Failure::Query(other.into()),
+            })?;
+            let secs = started.elapsed().as_secs_f64();
+            let rows: usize = summary.tables.iter().map(|t| t.rows).sum();
+            for t in &summary.tables {
+                eprintln!("{}: {} rows, {} files, {} bytes", t.name, t.rows, t.files, t.bytes);
+            }
+            eprintln!(
+                "wrote {rows} rows to '{}' in {secs:.2} s ({:.0} rows/s)",
+                opts.out.display(),
+                rows as f64 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,110 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// What a run of the binary left behind.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn fails_with(&self, code: i32, needles: &[&str]) -> &Self {
+        assert_eq!(self.code, code, "wrong exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}:\n{}", self.stderr);
+        }
+        self
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nightshift"))
+}
+
+/// Runs the binary in `cwd` with a clean NIGHTSHIFT_* environment.
+pub fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).current_dir(cwd).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("NIGHTSHIFT_") || k.starts_with("AWS_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start nightshift");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for nightshift");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs against the shared demo lake.
+pub fn run(args: &[&str]) -> Run {
+    let lake = demo_lake();
+    let mut full = vec!["--lake", lake.to_str().expect("utf-8 path")];
+    full.extend_from_slice(args);
+    run_in(lake.parent().expect("parent"), &full, &[], None)
+}
+
+/// A demo lake made once per test process by `nightshift datasets generate`.
+pub fn demo_lake() -> &'static Path {
+    static LAKE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, p) = LAKE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lake = dir.path().join("lake");
+        run_in(
+            dir.path(),
+            &["datasets", "generate", "--out", "lake", "--reviews", "1000", "--transactions", "4000", "--days", "4"],
+            &[],
+            None,
+        )
+        .ok();
+        (dir, lake)
+    });
+    p
+}
+
+/// Writes a small Parquet file with an `id` column of the given type and optional extra column.
+pub fn write_parquet(path: &Path, ids: &[i64], as_int32: bool, extra: Option<&str>) {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let id: ArrayRef = if as_int32 {
+        Arc::new(Int32Array::from(ids.iter().map(|i| *i as i32).collect::<Vec<_>>()))
+    } else {
+        Arc::new(Int64Array::from(ids.to_vec()))
+    };
+    let mut fields = vec![Field::new("id", id.data_type().clone(), false)];
+    let mut cols = vec![id];
+    if let Some(name) = extra {
+        fields.push(Field::new(name, DataType::Utf8, true));
+        cols.push(Arc::new(StringArray::from(ids.iter().map(|i| Some(format!("n{i}"))).collect::<Vec<_>>())));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("batch");
+    let file = std::fs::File::create(path).expect("create");
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+}

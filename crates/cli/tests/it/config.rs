@@ -1,0 +1,112 @@
+//! One test per kind of settings mistake; each exits 2 and names the file, line and key.
+
+use crate::common::{demo_lake, run_in};
+
+fn with_config(toml: &str, args: &[&str], env: &[(&str, &str)]) -> crate::common::Run {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nightshift.toml"), toml).unwrap();
+    let r = run_in(dir.path(), args, env, None);
+    drop(dir);
+    r
+}
+
+#[test]
+fn unknown_key() {
+    with_config("[lake]\nroot = \"x\"\nrot = \"y\"\n", &["sql", "-c", "SELECT 1"], &[])
+        .fails_with(2, &["nightshift.toml:3", "lake.rot", "unknown key"]);
+}
+
+#[test]
+fn wrong_type() {
+    with_config("[engine]\ntarget_partitions = \"four\"\n", &["sql", "-c", "SELECT 1"], &[])
+        .fails_with(2, &["nightshift.toml:2", "engine.target_partitions", "expected a positive integer"]);
+}
+
+#[test]
+fn bad_value() {
+    with_config("[engine]\nmemory_limit = \"lots\"\n", &["sql", "-c", "SELECT 1"], &[])
+        .fails_with(2, &["nightshift.toml:2", "engine.memory_limit", "'lots'"]);
+}
+
+#[test]
+fn syntax_error() {
+    with_config("[lake\nroot = 1\n", &["sql", "-c", "SELECT 1"], &[]).fails_with(2, &["nightshift.toml:1", "TOML syntax error"]);
+}
+
+#[test]
+fn secret_in_file() {
+    let r = with_config(
+        "[lake.storage]\nsecret_access_key = \"hunter2hunter2\"\n",
+        &["sql", "-c", "SELECT 1"],
+        &[],
+    );
+    r.fails_with(2, &["nightshift.toml:2", "lake.storage.secret_access_key", "never read from the file"]);
+    assert!(!r.stderr.contains("hunter2hunter2"));
+}
+
+#[test]
+fn bad_datafusion_option() {
+    with_config("[datafusion.execution]\nbatch_sise = 10\n", &["sql", "-c", "SELECT 1"], &[])
+        .fails_with(2, &["nightshift.toml:2", "datafusion.execution.batch_sise", "not a valid DataFusion option"]);
+}
+
+#[test]
+fn bad_table_declaration() {
+    with_config(
+        "[[tables]]\nname = \"t\"\npath = \"../outside\"\npartitions = [{ name = \"d\", type = \"datetime\" }]\n",
+        &["sql", "-c", "SELECT 1"],
+        &[],
+    )
+    .fails_with(2, &["tables[0].path", "'..'", "tables[0].partitions[0]", "unknown partition type 'datetime'"]);
+}
+
+#[test]
+fn bad_environment_and_flag() {
+    with_config("", &["sql", "-c", "SELECT 1"], &[("NIGHTSHIFT_TARGET_PARTITIONS", "zero")])
+        .fails_with(2, &["env NIGHTSHIFT_TARGET_PARTITIONS", "'zero'"]);
+    with_config("", &["--memory-limit", "12 parsecs", "sql", "-c", "SELECT 1"], &[])
+        .fails_with(2, &["flag --memory-limit"]);
+    with_config("", &["--set", "datafusion.nope=1", "sql", "-c", "SELECT 1"], &[])
+        .fails_with(2, &["flag --set", "datafusion.nope"]);
+    with_config("", &["sql", "--format", "yaml", "-c", "SELECT 1"], &[]).fails_with(2, &["yaml"]);
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let r = with_config(
+        "read_only = \"yes\"\n[lake]\nroot = 5\n[engine]\nbatch_size = -1\nfoo = 1\n",
+        &["sql", "-c", "SELECT 1"],
+        &[],
+    );
+    r.fails_with(2, &["4 problems", ":1: read_only", ":3: lake.root", ":5: engine.batch_size", ":6: engine.foo"]);
+}
+
+#[test]
+fn precedence_is_defaults_file_env_flags() {
+    let lake = demo_lake().to_str().unwrap().to_string();
+    let toml = format!("[lake]\nroot = \"{lake}\"\n[engine]\ntarget_partitions = 3\n");
+    let q = ["sql", "--format", "csv", "-c", "SHOW datafusion.execution.target_partitions"];
+    let value = |r: &crate::common::Run| r.stdout.lines().nth(1).unwrap_or_default().to_string();
+    let file = with_config(&toml, &q, &[]);
+    assert_eq!(value(file.ok()), "datafusion.execution.target_partitions,3");
+    let env = with_config(&toml, &q, &[("NIGHTSHIFT_TARGET_PARTITIONS", "5")]);
+    assert_eq!(value(env.ok()), "datafusion.execution.target_partitions,5");
+    let mut args = vec!["--target-partitions", "7"];
+    args.extend_from_slice(&q);
+    let flag = with_config(&toml, &args, &[("NIGHTSHIFT_TARGET_PARTITIONS", "5")]);
+    assert_eq!(value(flag.ok()), "datafusion.execution.target_partitions,7");
+}
+
+#[test]
+fn explicit_tables_with_globs_and_declared_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    for (folder, ids) in [("raw/2024-01/region=eu", [1, 2]), ("raw/2024-02/region=us", [3, 4]), ("raw/2023-12/region=eu", [5, 6])] {
+        crate::common::write_parquet(&lake.join(folder).join("part.parquet"), &ids, false, None);
+    }
+    let toml = "[lake]\nroot = \"lake\"\ndiscover = false\n[[tables]]\nname = \"events\"\npath = \"raw/2024-*/**/*.parquet\"\n";
+    std::fs::write(dir.path().join("nightshift.toml"), toml).unwrap();
+    let r = run_in(dir.path(), &["sql", "--format", "csv", "-c", "SELECT region, sum(id) AS s FROM events GROUP BY region ORDER BY region"], &[], None);
+    r.ok();
+    assert_eq!(r.stdout, "region,s\neu,3\nus,7\n");
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of the `nightshift` binary: exit codes, messages, formats, config errors,
+//! read-only mode, broken files, spilling and S3.
+
+mod broken_files;
+mod common;
+mod config;
+mod read_only;
+mod s3;
+mod spill;
+mod sql;
+mod tables;

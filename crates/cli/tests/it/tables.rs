@@ -1,0 +1,25 @@
+use crate::common::run;
+
+#[test]
+fn tables_lists_rows_files_and_partitions() {
+    let r = run(&["tables", "--format", "csv"]);
+    r.ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "table,rows,files,bytes,partitions,location,error");
+    let tx = lines.iter().find(|l| l.starts_with("transactions,")).expect("transactions listed");
+    let cols: Vec<&str> = tx.split(',').collect();
+    assert_eq!(cols[1], "4000");
+    assert_eq!(cols[2], "4");
+    assert!(cols[3].parse::<u64>().unwrap() > 0);
+    assert_eq!(cols[4], "tx_date date");
+    assert!(lines.iter().any(|l| l.starts_with("reviews,1000,4,")));
+}
+
+#[test]
+fn describe_prints_the_schema() {
+    let r = run(&["describe", "transactions", "--format", "csv"]);
+    r.ok();
+    assert!(r.stdout.contains("amount,Float64,"), "{}", r.stdout);
+    assert!(r.stdout.contains("tx_date,Date32,false,true") || r.stdout.contains("tx_date,Date32,true,true"), "{}", r.stdout);
+    run(&["describe", "nosuch"]).fails_with(1, &["no table 'nosuch'", "transactions"]);
+}
