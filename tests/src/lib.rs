@@ -77,7 +77,8 @@ impl AsyncDB for SltDb {
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
         let lake = self.lake.clone();
-        let clean = |s: String| s.replace(&lake, "<lake>");
+        // Plans print object-store paths without the leading '/'.
+        let clean = |s: String| s.replace(&lake, "<lake>").replace(lake.trim_start_matches('/'), "<lake>");
         let df = self.session.sql(sql, &Params::new()).await.map_err(|e| SltError(clean(e.to_string())))?;
         let schema = df.schema().as_arrow().clone();
         let batches = df.collect().await.map_err(|e| SltError(clean(e.strip_backtrace())))?;

@@ -39,9 +39,14 @@ pub fn session_config(settings: &Settings) -> Result<SessionConfig, CoreError> {
     // Hive folders below a table and files in nested folders are part of the table.
     opts.execution.listing_table_ignore_subdirectory = false;
     opts.execution.collect_statistics = true;
-    if settings.engine.memory_limit.is_some() {
+    if let Some(limit) = settings.engine.memory_limit {
         // DataFusion 55's hash join cannot spill its build side; sort-merge join can.
         opts.optimizer.prefer_hash_join = false;
+        // Each sort reserves this much up front for its final merge (10 MiB by default); with several
+        // sorts per query under a small limit the reservations alone exhaust the pool.
+        let per_sort = usize::try_from(limit / 64).unwrap_or(usize::MAX);
+        opts.execution.sort_spill_reservation_bytes =
+            per_sort.clamp(64 << 10, opts.execution.sort_spill_reservation_bytes);
     }
     for (k, v) in &settings.engine.datafusion {
         opts.set(k, v).map_err(|e| CoreError::Engine(format!("{k} = {v}: {}", e.strip_backtrace())))?;
@@ -86,7 +91,7 @@ impl Session {
     pub async fn new(settings: Settings) -> Result<Self, CoreError> {
         let config = session_config(&settings)?;
         let runtime = runtime_env(&settings)?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime).enable_url_table();
+        let ctx = nightshift_lake::enable_url_tables(SessionContext::new_with_config_rt(config, runtime));
         register_functions(&ctx);
         let catalog = Catalog::load(&ctx, &settings.lake).await?;
         Ok(Self { ctx, settings, catalog })

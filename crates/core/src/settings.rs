@@ -372,6 +372,20 @@ fn parse_file(
     issues: &mut Vec<ConfigIssue>,
 ) {
     let name = file.display().to_string();
+    let first = issues.len();
+    walk_file(text, name, settings, origins, issues);
+    // The TOML tables are maps sorted by key: put the problems back in file order.
+    let line = |i: &ConfigIssue| i.origin.rsplit(':').next().and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+    issues[first..].sort_by_key(line);
+}
+
+fn walk_file(
+    text: &str,
+    name: String,
+    settings: &mut Settings,
+    origins: &mut Origins,
+    issues: &mut Vec<ConfigIssue>,
+) {
     let (doc, errors) = DeTable::parse_recoverable(text);
     let mut w = Walker { text, file: name, issues, origins };
     for e in errors {
@@ -765,8 +779,8 @@ prefer_hash_join = false
         assert_eq!(
             lines,
             vec![
-                ("/p/nightshift.toml:3", "lake.bogus"),
                 ("/p/nightshift.toml:2", "lake.root"),
+                ("/p/nightshift.toml:3", "lake.bogus"),
                 ("/p/nightshift.toml:5", "engine.memory_limit"),
                 ("/p/nightshift.toml:6", "engine.target_partitions"),
             ]

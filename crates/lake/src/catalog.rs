@@ -79,7 +79,7 @@ impl Catalog {
                 continue;
             }
             let url = location.join(&format!("{name}/"));
-            let info = register_table(ctx, store.as_ref(), &name, &url, files, &[], None, false).await?;
+            let info = register_table(ctx, store.as_ref(), &location, &name, &url, files, &[], None, false).await?;
             tables.insert(name, info);
         }
         for t in &spec.tables {
@@ -168,7 +168,7 @@ async fn register_declared(
     let schema = spec.schema.as_ref().map(|cols| {
         Schema::new(cols.iter().map(|c| Field::new(&c.name, c.data_type.clone(), true)).collect::<Vec<_>>())
     });
-    register_table(ctx, store, &spec.name, &url, files, &spec.partitions, schema, true).await
+    register_table(ctx, store, location, &spec.name, &url, files, &spec.partitions, schema, true).await
 }
 
 /// Splits a URL with a glob into its folder and pattern, as `ListingTableUrl::parse` does for
@@ -191,6 +191,7 @@ fn parse_table_url(url: &str) -> Result<ListingTableUrl, LakeError> {
 async fn register_table(
     ctx: &SessionContext,
     store: &dyn ObjectStore,
+    location: &LakeLocation,
     name: &str,
     url: &str,
     mut files: Vec<TableFile>,
@@ -199,8 +200,9 @@ async fn register_table(
     declared: bool,
 ) -> Result<TableInfo, LakeError> {
     files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
+    let store_url = location.store_url();
     let footers: Vec<Result<FileFooter, LakeError>> = futures::stream::iter(files.iter())
-        .map(|f| read_footer(store, &f.meta))
+        .map(|f| read_footer(store, &store_url, &f.meta))
         .buffered(META_CONCURRENCY)
         .collect()
         .await;

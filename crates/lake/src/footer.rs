@@ -1,6 +1,7 @@
 use std::panic::AssertUnwindSafe;
 
 use datafusion::arrow::datatypes::Schema;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::ParquetMetaDataReader;
@@ -22,13 +23,27 @@ pub struct FileFooter {
 
 const MAGIC: &[u8; 4] = b"PAR1";
 
+/// A file's full name for messages: `/abs/path` for local files, `s3://bucket/key` otherwise.
+pub(crate) fn display_location(store_url: &ObjectStoreUrl, path: &object_store::path::Path) -> String {
+    match store_url.as_str() {
+        "file:///" | "file://" => format!("/{path}"),
+        base => format!("{}/{path}", base.trim_end_matches('/')),
+    }
+}
+
 /// Reads and validates a Parquet footer.
 ///
 /// parquet 59 trusts the metadata length written in the footer and can panic on a footer that claims
 /// more bytes than the file holds, so the length is checked here against the real file size before
 /// anything is decoded, and decoding itself runs under `catch_unwind` as a last line of defence.
-pub async fn read_footer(store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<FileFooter, LakeError> {
-    let location = meta.location.to_string();
+///
+/// `store_url` (`file://`, `s3://bucket/`) only serves to name the file in full in messages.
+pub async fn read_footer(
+    store: &dyn ObjectStore,
+    store_url: &ObjectStoreUrl,
+    meta: &ObjectMeta,
+) -> Result<FileFooter, LakeError> {
+    let location = display_location(store_url, &meta.location);
     let bad = |reason: String| LakeError::BadFile { path: location.clone(), reason };
     let size = meta.size;
     if size == 0 {

@@ -13,6 +13,7 @@ mod partitions;
 mod schema_merge;
 mod spec;
 mod stores;
+mod url_tables;
 
 pub use catalog::{Catalog, TableInfo};
 pub use error::LakeError;
@@ -21,3 +22,4 @@ pub use partitions::{infer_partition_type, parse_partition_value};
 pub use schema_merge::merge_file_schemas;
 pub use spec::{ColumnSpec, LakeSpec, PartitionSpec, PartitionType, StorageOptions, TableSpec};
 pub use stores::{LakeLocation, register_object_store};
+pub use url_tables::enable_url_tables;

@@ -101,12 +101,28 @@ fn precedence_is_defaults_file_env_flags() {
 fn explicit_tables_with_globs_and_declared_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    for (folder, ids) in [("raw/2024-01/region=eu", [1, 2]), ("raw/2024-02/region=us", [3, 4]), ("raw/2023-12/region=eu", [5, 6])] {
+    for (folder, ids) in [("raw/2024-01", [1, 2]), ("raw/2024-02/late", [3, 4]), ("raw/2023-12", [5, 6])] {
         crate::common::write_parquet(&lake.join(folder).join("part.parquet"), &ids, false, None);
     }
-    let toml = "[lake]\nroot = \"lake\"\ndiscover = false\n[[tables]]\nname = \"events\"\npath = \"raw/2024-*/**/*.parquet\"\n";
+    for (folder, ids) in [("tagged/code=007", [1, 2]), ("tagged/code=010", [3, 4])] {
+        crate::common::write_parquet(&lake.join(folder).join("part.parquet"), &ids, false, None);
+    }
+    let toml = "[lake]\nroot = \"lake\"\n\
+        [[tables]]\nname = \"events\"\npath = \"raw/2024-*/**/*.parquet\"\n\
+        [[tables]]\nname = \"tagged\"\npath = \"tagged/\"\npartitions = [{ name = \"code\", type = \"string\" }]\n";
     std::fs::write(dir.path().join("nightshift.toml"), toml).unwrap();
-    let r = run_in(dir.path(), &["sql", "--format", "csv", "-c", "SELECT region, sum(id) AS s FROM events GROUP BY region ORDER BY region"], &[], None);
-    r.ok();
-    assert_eq!(r.stdout, "region,s\neu,3\nus,7\n");
+    let q = |sql: &str| run_in(dir.path(), &["sql", "--format", "csv", "-c", sql], &[], None);
+    // The glob takes 2024's folders at any depth and leaves 2023 out.
+    assert_eq!(q("SELECT sum(id) AS s, count(*) AS n FROM events").ok().stdout, "s,n\n10,4\n");
+    // Declared as a string, '007' keeps its zeros (inferred, it would be the integer 7).
+    assert_eq!(
+        q("SELECT code, sum(id) AS s FROM tagged GROUP BY code ORDER BY code").ok().stdout,
+        "code,s\n007,3\n010,7\n"
+    );
+    // Discovery still finds the folders as tables of their own, with inferred types.
+    assert_eq!(q("SELECT arrow_typeof(code) AS t FROM tagged LIMIT 1").ok().stdout, "t\nUtf8\n");
+    // A declared type that a folder does not fit is an error naming the folder.
+    let bad = "[lake]\nroot = \"lake\"\n[[tables]]\nname = \"tagged\"\npath = \"raw/\"\npartitions = [{ name = \"code\", type = \"int\" }]\n";
+    std::fs::write(dir.path().join("nightshift.toml"), bad).unwrap();
+    q("SELECT * FROM tagged").fails_with(1, &["declared partition columns [code]"]);
 }

@@ -4,8 +4,9 @@
 use crate::common::run;
 
 const LIMIT: &str = "16MiB";
-/// ~1M rows with a 32-byte string each: about 60 MB in memory, several times the limit.
-const DATA: &str = "SELECT value AS k, md5(CAST(value AS VARCHAR)) AS h FROM range(1000000)";
+/// 4M rows of two BIGINTs (64 MB, four times the limit); `r` is a scrambled key, so that no operator
+/// can lean on the input order instead of sorting or hashing.
+const DATA: &str = "SELECT value AS k, (value * 7919) % 4000037 AS r FROM range(4000000)";
 
 fn analyze(sql: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -33,19 +34,19 @@ fn spilled(plan: &str) -> bool {
 
 #[test]
 fn sort_spills() {
-    let plan = analyze(&format!("SELECT h FROM ({DATA}) ORDER BY h"));
+    let plan = analyze(&format!("SELECT k FROM ({DATA}) ORDER BY r"));
     assert!(spilled(&plan), "{plan}");
 }
 
 #[test]
 fn aggregation_spills() {
-    let plan = analyze(&format!("SELECT h, count(*) FROM ({DATA}) GROUP BY h"));
+    let plan = analyze(&format!("SELECT r, count(*) FROM ({DATA}) GROUP BY r"));
     assert!(spilled(&plan), "{plan}");
 }
 
 #[test]
 fn join_spills() {
-    let plan = analyze(&format!("SELECT count(*) FROM ({DATA}) a JOIN ({DATA}) b ON a.h = b.h"));
+    let plan = analyze(&format!("SELECT count(*) FROM ({DATA}) a JOIN ({DATA}) b ON a.r = b.r"));
     assert!(plan.contains("SortMergeJoin"), "{plan}");
     assert!(spilled(&plan), "{plan}");
 }

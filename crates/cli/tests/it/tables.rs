@@ -23,3 +23,18 @@ fn describe_prints_the_schema() {
     assert!(r.stdout.contains("tx_date,Date32,false,true") || r.stdout.contains("tx_date,Date32,true,true"), "{}", r.stdout);
     run(&["describe", "nosuch"]).fails_with(1, &["no table 'nosuch'", "transactions"]);
 }
+
+#[test]
+fn partition_filters_prune_files() {
+    let r = run(&[
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        "EXPLAIN SELECT sum(amount) FROM transactions WHERE tx_date = DATE '2024-06-02'",
+    ]);
+    r.ok();
+    assert!(r.stdout.contains("file_groups={1 group: [["), "{}", r.stdout);
+    assert!(r.stdout.contains("tx_date=2024-06-02/part-0.parquet]]"), "{}", r.stdout);
+    assert!(!r.stdout.contains("tx_date=2024-06-01"), "{}", r.stdout);
+}
