@@ -47,7 +47,10 @@ impl SltDb {
     /// A fresh session over `root`.
     pub async fn new(root: &Path) -> Result<Self, nightshift_core::CoreError> {
         let session = Session::new(settings_for(root)).await?;
-        Ok(Self { session, lake: root.display().to_string() })
+        Ok(Self {
+            session,
+            lake: root.display().to_string(),
+        })
     }
 }
 
@@ -78,10 +81,20 @@ impl AsyncDB for SltDb {
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
         let lake = self.lake.clone();
         // Plans print object-store paths without the leading '/'.
-        let clean = |s: String| s.replace(&lake, "<lake>").replace(lake.trim_start_matches('/'), "<lake>");
-        let df = self.session.sql(sql, &Params::new()).await.map_err(|e| SltError(clean(e.to_string())))?;
+        let clean = |s: String| {
+            s.replace(&lake, "<lake>")
+                .replace(lake.trim_start_matches('/'), "<lake>")
+        };
+        let df = self
+            .session
+            .sql(sql, &Params::new())
+            .await
+            .map_err(|e| SltError(clean(e.to_string())))?;
         let schema = df.schema().as_arrow().clone();
-        let batches = df.collect().await.map_err(|e| SltError(clean(e.strip_backtrace())))?;
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| SltError(clean(e.strip_backtrace())))?;
         if schema.fields().is_empty() {
             return Ok(DBOutput::StatementComplete(0));
         }
@@ -95,7 +108,11 @@ impl AsyncDB for SltDb {
                 _ => DefaultColumnType::Text,
             })
             .collect();
-        let rows = rows_as_strings(&batches).map_err(SltError)?.into_iter().map(|r| r.into_iter().map(clean).collect()).collect();
+        let rows = rows_as_strings(&batches)
+            .map_err(SltError)?
+            .into_iter()
+            .map(|r| r.into_iter().map(clean).collect())
+            .collect();
         Ok(DBOutput::Rows { types, rows })
     }
 

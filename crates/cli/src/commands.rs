@@ -59,31 +59,62 @@ struct Script {
 
 async fn sql(session: &Session, args: SqlArgs) -> Result<(), Failure> {
     let params = Params::parse(&args.params).map_err(|e| Failure::Usage(e.into()))?;
-    let format = args.output.format.resolve(args.output.output.as_deref()).map_err(Failure::Usage)?;
+    let format = args
+        .output
+        .format
+        .resolve(args.output.output.as_deref())
+        .map_err(Failure::Usage)?;
     let mut scripts = Vec::new();
     for f in &args.files {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read SQL file '{}'", f.display()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| anyhow!("SQL file '{}' is not UTF-8 (byte {})", f.display(), e.utf8_error().valid_up_to()))?;
-        scripts.push(Script { origin: f.display().to_string(), text });
+        let text = String::from_utf8(bytes).map_err(|e| {
+            anyhow!(
+                "SQL file '{}' is not UTF-8 (byte {})",
+                f.display(),
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        scripts.push(Script {
+            origin: f.display().to_string(),
+            text,
+        });
     }
     for (i, c) in args.commands.iter().enumerate() {
-        scripts.push(Script { origin: format!("-c #{}", i + 1), text: c.clone() });
+        scripts.push(Script {
+            origin: format!("-c #{}", i + 1),
+            text: c.clone(),
+        });
     }
     if scripts.is_empty() {
         if std::io::stdin().is_terminal() {
-            return Err(Failure::Usage(anyhow!("no SQL given: use -f FILE, -c \"SQL\" or pipe SQL on stdin")));
+            return Err(Failure::Usage(anyhow!(
+                "no SQL given: use -f FILE, -c \"SQL\" or pipe SQL on stdin"
+            )));
         }
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read SQL from stdin")?;
-        scripts.push(Script { origin: "<stdin>".into(), text });
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read SQL from stdin")?;
+        scripts.push(Script {
+            origin: "<stdin>".into(),
+            text,
+        });
     }
-    let printer = Printer { format, maxrows: args.output.maxrows };
+    let printer = Printer {
+        format,
+        maxrows: args.output.maxrows,
+    };
     let out_file = args.output.output.as_deref();
     let mut statements = Vec::new();
     for s in &scripts {
         let split = split_statements(&s.text).map_err(|e| {
-            anyhow!("{}:{}:{}: cannot split the SQL into statements: {}", s.origin, e.line, e.column, e.message)
+            anyhow!(
+                "{}:{}:{}: cannot split the SQL into statements: {}",
+                s.origin,
+                e.line,
+                e.column,
+                e.message
+            )
         })?;
         statements.extend(split.into_iter().map(|st| (s.origin.as_str(), st)));
     }
@@ -93,7 +124,11 @@ async fn sql(session: &Session, args: SqlArgs) -> Result<(), Failure> {
         let started = Instant::now();
         let location = format!("{origin}:{}:{}", st.line, st.column);
         let fail = |e: anyhow::Error| {
-            Failure::Query(anyhow!("statement at {location} failed: {}\n  {}", st.first_line(), render_cause(&e)))
+            Failure::Query(anyhow!(
+                "statement at {location} failed: {}\n  {}",
+                st.first_line(),
+                render_cause(&e)
+            ))
         };
         let df = session.sql(&st.text, &params).await.map_err(|e| fail(e.into()))?;
         let stream = df.execute_stream().await.map_err(|e| fail(e.into()))?;
@@ -107,12 +142,18 @@ async fn sql(session: &Session, args: SqlArgs) -> Result<(), Failure> {
             }
         } else {
             let mut lock = stdout.lock();
-            let rows = printer.write_stream(stream, &mut lock, None).await.map_err(fail)?;
+            let rows = printer
+                .write_stream(stream, &mut lock, None)
+                .await
+                .map_err(fail)?;
             lock.flush().map_err(|e| fail(e.into()))?;
             rows
         };
         if args.timing {
-            eprintln!("{location}: {rows} rows in {:.3} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "{location}: {rows} rows in {:.3} s",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())
@@ -139,7 +180,9 @@ async fn write_to_file(
     path: &Path,
 ) -> anyhow::Result<usize> {
     if printer.format == Format::Parquet {
-        return printer.write_stream(stream, &mut std::io::sink(), Some(path)).await;
+        return printer
+            .write_stream(stream, &mut std::io::sink(), Some(path))
+            .await;
     }
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
     let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create '{}'", tmp.display()))?;
@@ -162,8 +205,14 @@ async fn write_to_file(
 }
 
 async fn print_batch(batch: RecordBatch, output: &OutputArgs) -> Result<(), Failure> {
-    let format = output.format.resolve(output.output.as_deref()).map_err(Failure::Usage)?;
-    let printer = Printer { format, maxrows: output.maxrows };
+    let format = output
+        .format
+        .resolve(output.output.as_deref())
+        .map_err(Failure::Usage)?;
+    let printer = Printer {
+        format,
+        maxrows: output.maxrows,
+    };
     let schema = batch.schema();
     let stream = Box::pin(RecordBatchStreamAdapter::new(
         schema,
@@ -194,16 +243,28 @@ async fn tables(session: &Session, output: &OutputArgs) -> Result<(), Failure> {
         Field::new("error", DataType::Utf8, true),
     ]));
     let partitions = infos.iter().map(|t| {
-        t.partitions.iter().map(|p| format!("{} {:?}", p.name, p.data_type).to_lowercase()).collect::<Vec<_>>().join(", ")
+        t.partitions
+            .iter()
+            .map(|p| format!("{} {:?}", p.name, p.data_type).to_lowercase())
+            .collect::<Vec<_>>()
+            .join(", ")
     });
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(infos.iter().map(|t| t.name.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            infos.iter().map(|t| t.name.as_str()),
+        )),
         Arc::new(UInt64Array::from_iter_values(infos.iter().map(|t| t.rows))),
-        Arc::new(UInt64Array::from_iter_values(infos.iter().map(|t| t.files as u64))),
+        Arc::new(UInt64Array::from_iter_values(
+            infos.iter().map(|t| t.files as u64),
+        )),
         Arc::new(UInt64Array::from_iter_values(infos.iter().map(|t| t.bytes))),
         Arc::new(StringArray::from_iter_values(partitions)),
-        Arc::new(StringArray::from_iter_values(infos.iter().map(|t| t.location.as_str()))),
-        Arc::new(StringArray::from(infos.iter().map(|t| t.error.clone()).collect::<Vec<_>>())),
+        Arc::new(StringArray::from_iter_values(
+            infos.iter().map(|t| t.location.as_str()),
+        )),
+        Arc::new(StringArray::from(
+            infos.iter().map(|t| t.error.clone()).collect::<Vec<_>>(),
+        )),
     ];
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| Failure::Query(e.into()))?;
     print_batch(batch, output).await
@@ -216,7 +277,10 @@ async fn describe(session: &Session, table: &str, output: &OutputArgs) -> Result
         .await
         .map_err(|_| {
             let known: Vec<_> = session.catalog().tables().map(|t| t.name.clone()).collect();
-            anyhow!("no table '{table}' in the lake; known tables: {}", known.join(", "))
+            anyhow!(
+                "no table '{table}' in the lake; known tables: {}",
+                known.join(", ")
+            )
         })?;
     let info = session.catalog().table(table);
     if let Some(err) = info.and_then(|i| i.error.as_ref()) {
@@ -232,10 +296,18 @@ async fn describe(session: &Session, table: &str, output: &OutputArgs) -> Result
     ]));
     let fields = schema.fields();
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| f.name().as_str()))),
-        Arc::new(StringArray::from_iter_values(fields.iter().map(|f| f.data_type().to_string()))),
-        Arc::new(BooleanArray::from(fields.iter().map(|f| f.is_nullable()).collect::<Vec<_>>())),
-        Arc::new(BooleanArray::from(fields.iter().map(|f| is_partition(f.name())).collect::<Vec<_>>())),
+        Arc::new(StringArray::from_iter_values(
+            fields.iter().map(|f| f.name().as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            fields.iter().map(|f| f.data_type().to_string()),
+        )),
+        Arc::new(BooleanArray::from(
+            fields.iter().map(|f| f.is_nullable()).collect::<Vec<_>>(),
+        )),
+        Arc::new(BooleanArray::from(
+            fields.iter().map(|f| is_partition(f.name())).collect::<Vec<_>>(),
+        )),
     ];
     let batch = RecordBatch::try_new(out_schema, columns).map_err(|e| Failure::Query(e.into()))?;
     print_batch(batch, output).await
@@ -243,8 +315,22 @@ async fn describe(session: &Session, table: &str, output: &OutputArgs) -> Result
 
 fn datasets(command: DatasetsCommand) -> Result<(), Failure> {
     match command {
-        DatasetsCommand::Generate { out, reviews, transactions, days, seed, start_date } => {
-            let opts = nightshift_datasets::GenerateOptions { out, reviews, transactions, days, seed, start_date };
+        DatasetsCommand::Generate {
+            out,
+            reviews,
+            transactions,
+            days,
+            seed,
+            start_date,
+        } => {
+            let opts = nightshift_datasets::GenerateOptions {
+                out,
+                reviews,
+                transactions,
+                days,
+                seed,
+                start_date,
+            };
             let started = Instant::now();
             let summary = nightshift_datasets::generate(&opts).map_err(|e| match e {
                 nightshift_datasets::DatasetError::InvalidOptions { .. } => Failure::Usage(e.into()),
@@ -253,7 +339,10 @@ fn datasets(command: DatasetsCommand) -> Result<(), Failure> {
             let secs = started.elapsed().as_secs_f64();
             let rows: usize = summary.tables.iter().map(|t| t.rows).sum();
             for t in &summary.tables {
-                eprintln!("{}: {} rows, {} files, {} bytes", t.name, t.rows, t.files, t.bytes);
+                eprintln!(
+                    "{}: {} rows, {} files, {} bytes",
+                    t.name, t.rows, t.files, t.bytes
+                );
             }
             eprintln!(
                 "wrote {rows} rows to '{}' in {secs:.2} s ({:.0} rows/s)",

@@ -44,7 +44,10 @@ impl Format {
             }
             return Ok(self);
         }
-        let ext = out.and_then(|p| p.extension()).and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let ext = out
+            .and_then(|p| p.extension())
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         Ok(match ext.as_deref() {
             None => Format::Table,
             Some("csv") => Format::Csv,
@@ -98,7 +101,10 @@ impl Printer {
             }
             Format::Csv | Format::Tsv => {
                 let delim = if self.format == Format::Csv { b',' } else { b'\t' };
-                let mut w = arrow::csv::WriterBuilder::new().with_header(true).with_delimiter(delim).build(out);
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .with_delimiter(delim)
+                    .build(out);
                 let mut any = false;
                 while let Some(batch) = stream.next().await {
                     let batch = batch?;
@@ -172,7 +178,9 @@ pub fn write_table(
     shown_rows: usize,
 ) -> Result<()> {
     let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
     table.set_header(schema.fields().iter().map(|f| Cell::new(f.name())));
     let options = FormatOptions::default().with_null("NULL");
     for batch in batches {
@@ -191,7 +199,10 @@ pub fn write_table(
     }
     writeln!(out, "{table}")?;
     if shown_rows < total_rows {
-        writeln!(out, "{total_rows} rows ({shown_rows} shown; --maxrows 0 shows all)")?;
+        writeln!(
+            out,
+            "{total_rows} rows ({shown_rows} shown; --maxrows 0 shows all)"
+        )?;
     } else {
         writeln!(out, "{total_rows} row{}", if total_rows == 1 { "" } else { "s" })?;
     }
@@ -199,7 +210,10 @@ pub fn write_table(
 }
 
 fn truncate(s: &str) -> String {
-    let one_line: String = s.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
+    let one_line: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
     if one_line.chars().count() <= MAX_CELL_CHARS {
         return one_line;
     }

@@ -106,13 +106,21 @@ mod tests {
         assert_eq!(p.get("b"), Some(&ScalarValue::Boolean(Some(true))));
         assert_eq!(p.get("s"), Some(&ScalarValue::Utf8(Some("hello".into()))));
         assert_eq!(p.get("t"), Some(&ScalarValue::Utf8(Some("42".into()))));
-        assert!(matches!(p.get("nope"), None));
+        assert!(p.get("nope").is_none());
     }
 
     #[test]
     fn rejects_malformed() {
-        assert!(Params::parse(&["novalue"]).unwrap_err().to_string().contains("novalue"));
+        assert!(
+            Params::parse(&["novalue"])
+                .unwrap_err()
+                .to_string()
+                .contains("novalue")
+        );
         assert!(Params::parse(&["bad name=1"]).is_err());
-        assert_eq!(Params::parse(&["d=2024-02-30"]).unwrap().get("d"), Some(&ScalarValue::Utf8(Some("2024-02-30".into()))));
+        assert_eq!(
+            Params::parse(&["d=2024-02-30"]).unwrap().get("d"),
+            Some(&ScalarValue::Utf8(Some("2024-02-30".into())))
+        );
     }
 }

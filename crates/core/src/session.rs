@@ -49,7 +49,8 @@ pub fn session_config(settings: &Settings) -> Result<SessionConfig, CoreError> {
             per_sort.clamp(64 << 10, opts.execution.sort_spill_reservation_bytes);
     }
     for (k, v) in &settings.engine.datafusion {
-        opts.set(k, v).map_err(|e| CoreError::Engine(format!("{k} = {v}: {}", e.strip_backtrace())))?;
+        opts.set(k, v)
+            .map_err(|e| CoreError::Engine(format!("{k} = {v}: {}", e.strip_backtrace())))?;
     }
     Ok(config)
 }
@@ -58,18 +59,22 @@ pub fn session_config(settings: &Settings) -> Result<SessionConfig, CoreError> {
 pub fn runtime_env(settings: &Settings) -> Result<Arc<RuntimeEnv>, CoreError> {
     let mode = match &settings.engine.spill_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CoreError::Engine(format!("cannot create spill folder '{}': {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CoreError::Engine(format!("cannot create spill folder '{}': {e}", dir.display()))
+            })?;
             DiskManagerMode::Directories(vec![dir.clone()])
         }
         None => DiskManagerMode::OsTmpDirectory,
     };
-    let mut builder = RuntimeEnvBuilder::new().with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
+    let mut builder =
+        RuntimeEnvBuilder::new().with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
     if let Some(limit) = settings.engine.memory_limit {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         builder = builder.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }
-    builder.build_arc().map_err(|e| CoreError::Engine(e.strip_backtrace()))
+    builder
+        .build_arc()
+        .map_err(|e| CoreError::Engine(e.strip_backtrace()))
 }
 
 /// Registers every nightshift function (sentiment, …) in a context. Also what a remote executor
@@ -82,7 +87,10 @@ pub fn register_functions(ctx: &SessionContext) {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("session_id", &self.ctx.session_id()).field("catalog", &self.catalog).finish()
+        f.debug_struct("Session")
+            .field("session_id", &self.ctx.session_id())
+            .field("catalog", &self.catalog)
+            .finish()
     }
 }
 
@@ -94,7 +102,11 @@ impl Session {
         let ctx = nightshift_lake::enable_url_tables(SessionContext::new_with_config_rt(config, runtime));
         register_functions(&ctx);
         let catalog = Catalog::load(&ctx, &settings.lake).await?;
-        Ok(Self { ctx, settings, catalog })
+        Ok(Self {
+            ctx,
+            settings,
+            catalog,
+        })
     }
 
     /// The DataFusion context.
@@ -116,22 +128,33 @@ impl Session {
     /// paths outside the lake.
     pub fn sql_options(&self) -> SQLOptions {
         let ro = self.settings.read_only;
-        SQLOptions::new().with_allow_ddl(!ro).with_allow_dml(!ro).with_allow_statements(true)
+        SQLOptions::new()
+            .with_allow_ddl(!ro)
+            .with_allow_dml(!ro)
+            .with_allow_statements(true)
     }
 
     /// Plans one statement with the session's `SQLOptions` and binds its parameters. Nothing is
     /// executed until the returned frame is collected or streamed.
     pub async fn sql(&self, sql: &str, params: &Params) -> Result<DataFrame, CoreError> {
         if self.settings.read_only && sql.split(['/', '\\', '\'', '"']).any(|s| s == "..") {
-            return Err(CoreError::ReadOnly { what: "a path containing '..'".into() });
+            return Err(CoreError::ReadOnly {
+                what: "a path containing '..'".into(),
+            });
         }
-        let df = self.ctx.sql_with_options(sql, self.sql_options()).await.map_err(|e| {
-            if self.settings.read_only && e.to_string().contains("not supported") {
-                CoreError::ReadOnly { what: e.strip_backtrace() }
-            } else {
-                CoreError::DataFusion(e)
-            }
-        })?;
+        let df = self
+            .ctx
+            .sql_with_options(sql, self.sql_options())
+            .await
+            .map_err(|e| {
+                if self.settings.read_only && e.to_string().contains("not supported") {
+                    CoreError::ReadOnly {
+                        what: e.strip_backtrace(),
+                    }
+                } else {
+                    CoreError::DataFusion(e)
+                }
+            })?;
         if self.settings.read_only {
             self.check_paths(df.logical_plan())?;
         }
@@ -162,7 +185,9 @@ impl Session {
             Ok(TreeNodeRecursion::Continue)
         })?;
         match outside {
-            Some(path) => Err(CoreError::ReadOnly { what: format!("reading '{path}' outside the lake root") }),
+            Some(path) => Err(CoreError::ReadOnly {
+                what: format!("reading '{path}' outside the lake root"),
+            }),
             None => Ok(()),
         }
     }
@@ -190,7 +215,9 @@ fn bind_params(df: DataFrame, params: &Params) -> Result<DataFrame, CoreError> {
             None => {
                 return Err(CoreError::Parameter {
                     name: name.to_string(),
-                    message: format!("the statement uses ${name} but no value was given: pass --param {name}=VALUE"),
+                    message: format!(
+                        "the statement uses ${name} but no value was given: pass --param {name}=VALUE"
+                    ),
                 });
             }
         }

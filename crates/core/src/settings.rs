@@ -83,7 +83,11 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.issues.len();
-        write!(f, "invalid settings ({n} problem{}):", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid settings ({n} problem{}):",
+            if n == 1 { "" } else { "s" }
+        )?;
         for i in &self.issues {
             if i.key.is_empty() {
                 write!(f, "\n  {}: {}", i.origin, i.message)?;
@@ -101,7 +105,11 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             source: None,
-            lake: LakeSpec { root: DEFAULT_LAKE_ROOT.to_string(), discover: true, ..Default::default() },
+            lake: LakeSpec {
+                root: DEFAULT_LAKE_ROOT.to_string(),
+                discover: true,
+                ..Default::default()
+            },
             engine: EngineSettings::default(),
             read_only: false,
         }
@@ -242,14 +250,22 @@ impl Walker<'_> {
 
     fn issue(&mut self, span: &std::ops::Range<usize>, key: &str, message: impl Into<String>) {
         let origin = self.at(span);
-        self.issues.push(ConfigIssue { origin, key: key.to_string(), message: message.into() });
+        self.issues.push(ConfigIssue {
+            origin,
+            key: key.to_string(),
+            message: message.into(),
+        });
     }
 
     fn string(&mut self, v: &Spanned<DeValue<'_>>, key: &str) -> Option<String> {
         match v.get_ref() {
             DeValue::String(s) => Some(s.to_string()),
             other => {
-                self.issue(&v.span(), key, format!("expected a string, found {}", other.type_str()));
+                self.issue(
+                    &v.span(),
+                    key,
+                    format!("expected a string, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -259,7 +275,11 @@ impl Walker<'_> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(*b),
             other => {
-                self.issue(&v.span(), key, format!("expected true or false, found {}", other.type_str()));
+                self.issue(
+                    &v.span(),
+                    key,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -269,7 +289,11 @@ impl Walker<'_> {
         let n = match v.get_ref() {
             DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok(),
             other => {
-                self.issue(&v.span(), key, format!("expected a positive integer, found {}", other.type_str()));
+                self.issue(
+                    &v.span(),
+                    key,
+                    format!("expected a positive integer, found {}", other.type_str()),
+                );
                 return None;
             }
         };
@@ -289,7 +313,10 @@ impl Walker<'_> {
                 .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| "expected a positive size".to_string()),
             DeValue::String(s) => parse_size(s),
-            other => Err(format!("expected a size such as \"4GiB\", found {}", other.type_str())),
+            other => Err(format!(
+                "expected a size such as \"4GiB\", found {}",
+                other.type_str()
+            )),
         };
         match parsed {
             Ok(n) => Some(n),
@@ -304,7 +331,11 @@ impl Walker<'_> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             other => {
-                self.issue(&v.span(), key, format!("expected a table, found {}", other.type_str()));
+                self.issue(
+                    &v.span(),
+                    key,
+                    format!("expected a table, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -314,23 +345,35 @@ impl Walker<'_> {
         match v.get_ref() {
             DeValue::Array(a) => Some(a),
             other => {
-                self.issue(&v.span(), key, format!("expected an array, found {}", other.type_str()));
+                self.issue(
+                    &v.span(),
+                    key,
+                    format!("expected an array, found {}", other.type_str()),
+                );
                 None
             }
         }
     }
 
     fn unknown(&mut self, k: &Spanned<std::borrow::Cow<'_, str>>, key: &str, known: &[&str]) {
-        self.issue(&k.span(), key, format!("unknown key; expected one of: {}", known.join(", ")));
+        self.issue(
+            &k.span(),
+            key,
+            format!("unknown key; expected one of: {}", known.join(", ")),
+        );
     }
 }
 
 /// Parses a size: `1048576`, `512MB`, `4GiB`, `1.5G` (binary units, K/M/G/T with optional iB/B).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a size; write e.g. \"512MiB\" or \"4GiB\""))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size; write e.g. \"512MiB\" or \"4GiB\""))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -375,7 +418,13 @@ fn parse_file(
     let first = issues.len();
     walk_file(text, name, settings, origins, issues);
     // The TOML tables are maps sorted by key: put the problems back in file order.
-    let line = |i: &ConfigIssue| i.origin.rsplit(':').next().and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+    let line = |i: &ConfigIssue| {
+        i.origin
+            .rsplit(':')
+            .next()
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
     issues[first..].sort_by_key(line);
 }
 
@@ -387,7 +436,12 @@ fn walk_file(
     issues: &mut Vec<ConfigIssue>,
 ) {
     let (doc, errors) = DeTable::parse_recoverable(text);
-    let mut w = Walker { text, file: name, issues, origins };
+    let mut w = Walker {
+        text,
+        file: name,
+        issues,
+        origins,
+    };
     for e in errors {
         let span = e.span().unwrap_or(0..0);
         w.issue(&span, "", format!("TOML syntax error: {}", e.message()));
@@ -413,7 +467,11 @@ fn walk_file(
                             && let Some(spec) = parse_table(&mut w, t, &key, &item.span())
                         {
                             if settings.lake.tables.iter().any(|s| s.name == spec.name) {
-                                w.issue(&item.span(), &key, format!("table '{}' is declared twice", spec.name));
+                                w.issue(
+                                    &item.span(),
+                                    &key,
+                                    format!("table '{}' is declared twice", spec.name),
+                                );
                             }
                             settings.lake.tables.push(spec);
                         }
@@ -464,7 +522,13 @@ fn parse_lake(w: &mut Walker<'_>, t: &DeTable<'_>, lake: &mut LakeSpec) {
 }
 
 fn parse_storage(w: &mut Walker<'_>, t: &DeTable<'_>, s: &mut StorageOptions) {
-    let known = ["endpoint", "region", "allow_http", "virtual_hosted_style", "skip_signature"];
+    let known = [
+        "endpoint",
+        "region",
+        "allow_http",
+        "virtual_hosted_style",
+        "skip_signature",
+    ];
     for (k, v) in t.iter() {
         let name = k.get_ref().as_ref();
         let key = format!("lake.storage.{name}");
@@ -520,9 +584,11 @@ fn parse_table(
                             Some((n, ty)) => match PartitionType::parse(&ty) {
                                 Some(data_type) => partitions.push(PartitionSpec { name: n, data_type }),
                                 None => {
-                                    w.issue(&item.span(), &ikey, format!(
-                                        "unknown partition type '{ty}'; use date, int or string"
-                                    ));
+                                    w.issue(
+                                        &item.span(),
+                                        &ikey,
+                                        format!("unknown partition type '{ty}'; use date, int or string"),
+                                    );
                                     ok = false;
                                 }
                             },
@@ -565,16 +631,29 @@ fn parse_table(
         w.issue(span, key, "a table needs a 'name'");
     }
     if path.is_none() {
-        w.issue(span, key, "a table needs a 'path' (a folder, file or glob under the lake root, or a URL)");
+        w.issue(
+            span,
+            key,
+            "a table needs a 'path' (a folder, file or glob under the lake root, or a URL)",
+        );
     }
     if let Some(p) = &path
         && p.split(['/', '\\']).any(|s| s == "..")
     {
-        w.issue(span, &format!("{key}.path"), format!("'{p}' leaves the lake root ('..' is not allowed)"));
+        w.issue(
+            span,
+            &format!("{key}.path"),
+            format!("'{p}' leaves the lake root ('..' is not allowed)"),
+        );
         ok = false;
     }
     let (name, path) = (name?, path?);
-    ok.then_some(TableSpec { name, path, partitions, schema })
+    ok.then_some(TableSpec {
+        name,
+        path,
+        partitions,
+        schema,
+    })
 }
 
 /// `{ name = "x", type = "date" }`
@@ -626,7 +705,11 @@ fn flatten_datafusion(w: &mut Walker<'_>, t: &DeTable<'_>, prefix: &str, out: &m
             DeValue::Integer(i) => i.as_str().replace('_', ""),
             DeValue::Float(f) => f.as_str().to_string(),
             other => {
-                w.issue(&v.span(), &key, format!("expected a string, number or boolean, found {}", other.type_str()));
+                w.issue(
+                    &v.span(),
+                    &key,
+                    format!("expected a string, number or boolean, found {}", other.type_str()),
+                );
                 continue;
             }
         };
@@ -643,14 +726,22 @@ fn validate_datafusion(options: &[(String, String)], origins: &Origins, issues: 
         if let Err(e) = config.set(k, v) {
             let origin = origins.get(k).cloned().unwrap_or_else(|| "setting".to_string());
             let msg = e.strip_backtrace();
-            issues.push(ConfigIssue { origin, key: k.clone(), message: format!("not a valid DataFusion option: {msg}") });
+            issues.push(ConfigIssue {
+                origin,
+                key: k.clone(),
+                message: format!("not a valid DataFusion option: {msg}"),
+            });
         }
     }
 }
 
 fn apply_env(env: &dyn Fn(&str) -> Option<String>, s: &mut Settings, issues: &mut Vec<ConfigIssue>) {
     let mut bad = |var: &str, message: String| {
-        issues.push(ConfigIssue { origin: format!("env {var}"), key: String::new(), message })
+        issues.push(ConfigIssue {
+            origin: format!("env {var}"),
+            key: String::new(),
+            message,
+        })
     };
     if let Some(v) = env("NIGHTSHIFT_LAKE") {
         s.lake.root = v;
@@ -664,7 +755,10 @@ fn apply_env(env: &dyn Fn(&str) -> Option<String>, s: &mut Settings, issues: &mu
     if let Some(v) = env("NIGHTSHIFT_LAKE_ALLOW_HTTP") {
         match parse_bool(&v) {
             Some(b) => s.lake.storage.allow_http = b,
-            None => bad("NIGHTSHIFT_LAKE_ALLOW_HTTP", format!("'{v}' is not true or false")),
+            None => bad(
+                "NIGHTSHIFT_LAKE_ALLOW_HTTP",
+                format!("'{v}' is not true or false"),
+            ),
         }
     }
     if let Some(v) = env("NIGHTSHIFT_READ_ONLY") {
@@ -702,9 +796,11 @@ fn apply_flags(f: &Overrides, s: &mut Settings, origins: &mut Origins, issues: &
     if let Some(v) = &f.memory_limit {
         match parse_size(v) {
             Ok(n) => s.engine.memory_limit = Some(n),
-            Err(message) => {
-                issues.push(ConfigIssue { origin: "flag --memory-limit".into(), key: String::new(), message })
-            }
+            Err(message) => issues.push(ConfigIssue {
+                origin: "flag --memory-limit".into(),
+                key: String::new(),
+                message,
+            }),
         }
     }
     if let Some(v) = &f.spill_dir {
@@ -768,14 +864,22 @@ prefer_hash_join = false
         assert_eq!(s.lake.storage.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(s.lake.tables[0].partitions[0].data_type, PartitionType::Date);
         assert_eq!(s.engine.memory_limit, Some(2 << 30));
-        assert_eq!(s.engine.datafusion, vec![("datafusion.optimizer.prefer_hash_join".into(), "false".into())]);
+        assert_eq!(
+            s.engine.datafusion,
+            vec![("datafusion.optimizer.prefer_hash_join".into(), "false".into())]
+        );
     }
 
     #[test]
     fn reports_every_problem_with_its_line() {
-        let err = parse("[lake]\nroot = 3\nbogus = 1\n[engine]\nmemory_limit = \"lots\"\ntarget_partitions = 0\n")
-            .unwrap_err();
-        let lines: Vec<_> = err.issues.iter().map(|i| (i.origin.as_str(), i.key.as_str())).collect();
+        let err =
+            parse("[lake]\nroot = 3\nbogus = 1\n[engine]\nmemory_limit = \"lots\"\ntarget_partitions = 0\n")
+                .unwrap_err();
+        let lines: Vec<_> = err
+            .issues
+            .iter()
+            .map(|i| (i.origin.as_str(), i.key.as_str()))
+            .collect();
         assert_eq!(
             lines,
             vec![
@@ -801,9 +905,16 @@ prefer_hash_join = false
             "NIGHTSHIFT_TARGET_PARTITIONS" => Some("3".to_string()),
             _ => None,
         };
-        let flags = Overrides { target_partitions: Some(7), ..Default::default() };
+        let flags = Overrides {
+            target_partitions: Some(7),
+            ..Default::default()
+        };
         let s = Settings::load(Some(Path::new("/definitely/missing.toml")), &env, &flags);
-        assert!(s.unwrap_err().to_string().contains("cannot read the settings file"));
+        assert!(
+            s.unwrap_err()
+                .to_string()
+                .contains("cannot read the settings file")
+        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("n.toml");
         std::fs::write(&file, "[engine]\nmemory_limit = \"512MiB\"\nbatch_size = 100\n").unwrap();

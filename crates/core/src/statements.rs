@@ -34,11 +34,13 @@ pub struct SplitError {
 
 /// Splits `sql` at top-level semicolons, skipping empty statements and comments between them.
 pub fn split_statements(sql: &str) -> Result<Vec<Statement>, SplitError> {
-    let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location().map_err(|e| SplitError {
-        message: e.message.clone(),
-        line: e.location.line,
-        column: e.location.column,
-    })?;
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| SplitError {
+            message: e.message.clone(),
+            line: e.location.line,
+            column: e.location.column,
+        })?;
     let index = LineIndex::new(sql);
     let mut out = Vec::new();
     let mut start: Option<(u64, u64)> = None;
@@ -47,7 +49,11 @@ pub fn split_statements(sql: &str) -> Result<Vec<Statement>, SplitError> {
         let (a, b) = (index.offset(start.0, start.1), index.offset(end.0, end.1));
         let text = sql[a..b.max(a)].trim_end().to_string();
         if !text.is_empty() {
-            out.push(Statement { text, line: start.0, column: start.1 });
+            out.push(Statement {
+                text,
+                line: start.0,
+                column: start.1,
+            });
         }
     };
     for t in &tokens {
@@ -96,12 +102,17 @@ impl<'a> LineIndex<'a> {
     }
 
     fn offset(&self, line: u64, column: u64) -> usize {
-        let Some(&ls) = usize::try_from(line).ok().and_then(|l| self.starts.get(l.saturating_sub(1))) else {
+        let Some(&ls) = usize::try_from(line)
+            .ok()
+            .and_then(|l| self.starts.get(l.saturating_sub(1)))
+        else {
             return self.text.len();
         };
         let rest = &self.text[ls..];
         let col = usize::try_from(column).unwrap_or(usize::MAX).saturating_sub(1);
-        rest.char_indices().nth(col).map_or(self.text.len(), |(i, _)| ls + i)
+        rest.char_indices()
+            .nth(col)
+            .map_or(self.text.len(), |(i, _)| ls + i)
     }
 }
 
@@ -115,7 +126,10 @@ mod tests {
         let s = split_statements(sql).unwrap();
         assert_eq!(s.len(), 3);
         assert_eq!((s[0].text.as_str(), s[0].line, s[0].column), ("SELECT 1", 2, 1));
-        assert_eq!((s[1].text.as_str(), s[1].line, s[1].column), ("SELECT 'a;b'\n  FROM t", 4, 3));
+        assert_eq!(
+            (s[1].text.as_str(), s[1].line, s[1].column),
+            ("SELECT 'a;b'\n  FROM t", 4, 3)
+        );
         assert_eq!(s[2].text, "SELECT 'é' /* x */");
         assert_eq!(s[1].first_line(), "SELECT 'a;b'");
     }

@@ -79,7 +79,18 @@ impl Catalog {
                 continue;
             }
             let url = location.join(&format!("{name}/"));
-            let info = register_table(ctx, store.as_ref(), &location, &name, &url, files, &[], None, false).await?;
+            let info = register_table(
+                ctx,
+                store.as_ref(),
+                &location,
+                &name,
+                &url,
+                files,
+                &[],
+                None,
+                false,
+            )
+            .await?;
             tables.insert(name, info);
         }
         for t in &spec.tables {
@@ -119,19 +130,32 @@ async fn discover(
     let mut groups: BTreeMap<String, Vec<TableFile>> = BTreeMap::new();
     let mut listing = store.list(Some(&prefix));
     while let Some(meta) = listing.next().await {
-        let meta = meta.map_err(|source| LakeError::ObjectStore { location: location.url().to_string(), source })?;
-        let parts: Vec<String> =
-            meta.location.parts().skip(prefix_parts).map(|p| p.as_ref().to_string()).collect();
+        let meta = meta.map_err(|source| LakeError::ObjectStore {
+            location: location.url().to_string(),
+            source,
+        })?;
+        let parts: Vec<String> = meta
+            .location
+            .parts()
+            .skip(prefix_parts)
+            .map(|p| p.as_ref().to_string())
+            .collect();
         // root/table/[k=v/…]file.parquet; files directly under the root and hidden folders
         // (`_models`, `_staging`, `.tmp`) are not tables.
-        if parts.len() < 2 || parts.iter().any(|p| is_hidden(p)) || !parts[parts.len() - 1].ends_with(".parquet") {
+        if parts.len() < 2
+            || parts.iter().any(|p| is_hidden(p))
+            || !parts[parts.len() - 1].ends_with(".parquet")
+        {
             continue;
         }
         let partitions = parts[1..parts.len() - 1]
             .iter()
             .filter_map(|s| split_hive_segment(s).map(|(k, v)| (k.to_string(), v.to_string())))
             .collect();
-        groups.entry(parts[0].clone()).or_default().push(TableFile { meta, partitions });
+        groups
+            .entry(parts[0].clone())
+            .or_default()
+            .push(TableFile { meta, partitions });
     }
     Ok(groups)
 }
@@ -142,7 +166,11 @@ async fn register_declared(
     store: &dyn ObjectStore,
     spec: &TableSpec,
 ) -> Result<TableInfo, LakeError> {
-    let url = if spec.path.contains("://") { spec.path.clone() } else { location.join(&spec.path) };
+    let url = if spec.path.contains("://") {
+        spec.path.clone()
+    } else {
+        location.join(&spec.path)
+    };
     let table_url = parse_table_url(&url)?;
     let files: Vec<ObjectMeta> = table_url
         .list_all_files(&ctx.state(), store, ".parquet")
@@ -150,7 +178,10 @@ async fn register_declared(
         .try_collect()
         .await?;
     if files.is_empty() && spec.schema.is_none() {
-        return Err(LakeError::NoFiles { table: spec.name.clone(), location: url });
+        return Err(LakeError::NoFiles {
+            table: spec.name.clone(),
+            location: url,
+        });
     }
     let files = files
         .into_iter()
@@ -166,15 +197,33 @@ async fn register_declared(
         })
         .collect();
     let schema = spec.schema.as_ref().map(|cols| {
-        Schema::new(cols.iter().map(|c| Field::new(&c.name, c.data_type.clone(), true)).collect::<Vec<_>>())
+        Schema::new(
+            cols.iter()
+                .map(|c| Field::new(&c.name, c.data_type.clone(), true))
+                .collect::<Vec<_>>(),
+        )
     });
-    register_table(ctx, store, location, &spec.name, &url, files, &spec.partitions, schema, true).await
+    register_table(
+        ctx,
+        store,
+        location,
+        &spec.name,
+        &url,
+        files,
+        &spec.partitions,
+        schema,
+        true,
+    )
+    .await
 }
 
 /// Splits a URL with a glob into its folder and pattern, as `ListingTableUrl::parse` does for
 /// local paths only.
 fn parse_table_url(url: &str) -> Result<ListingTableUrl, LakeError> {
-    let invalid = |reason: String| LakeError::InvalidLocation { location: url.to_string(), reason };
+    let invalid = |reason: String| LakeError::InvalidLocation {
+        location: url.to_string(),
+        reason,
+    };
     match url.find(['*', '?', '[']) {
         None => Ok(ListingTableUrl::parse(url)?),
         Some(first) => {
@@ -218,7 +267,15 @@ async fn register_table(
         declared,
         error: None,
     };
-    let result = build_table(ctx, name, url, &files, &footers, declared_partitions, declared_schema);
+    let result = build_table(
+        ctx,
+        name,
+        url,
+        &files,
+        &footers,
+        declared_partitions,
+        declared_schema,
+    );
     let provider: Arc<dyn TableProvider> = match result {
         Ok((table, partitions, rows)) => {
             info.partitions = partitions;
@@ -227,7 +284,10 @@ async fn register_table(
             Arc::new(table)
         }
         Err(e) => {
-            let err = LakeError::Table { table: name.to_string(), source: Box::new(e) };
+            let err = LakeError::Table {
+                table: name.to_string(),
+                source: Box::new(e),
+            };
             tracing::warn!(table = name, error = %err, "table registered as unreadable");
             info.error = Some(err.to_string());
             // Best effort: the columns of the readable files, so that queries naming them reach the
@@ -236,7 +296,10 @@ async fn register_table(
             let schema = merge_file_schemas(name, readable.iter().map(|f| (f.location.as_str(), &f.schema)))
                 .unwrap_or_else(|_| Schema::empty());
             info.schema = Arc::new(schema);
-            Arc::new(BrokenTable { message: err.to_string(), schema: Arc::clone(&info.schema) })
+            Arc::new(BrokenTable {
+                message: err.to_string(),
+                schema: Arc::clone(&info.schema),
+            })
         }
     };
     ctx.deregister_table(TableReference::bare(name))?;
@@ -292,16 +355,20 @@ fn build_table(
         }
     };
     let state = ctx.state();
-    let file_schema =
-        if state.config_options().execution.parquet.schema_force_view_types {
-            transform_schema_to_view(&file_schema)
-        } else {
-            file_schema
-        };
+    let file_schema = if state.config_options().execution.parquet.schema_force_view_types {
+        transform_schema_to_view(&file_schema)
+    } else {
+        file_schema
+    };
     let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
     let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
-        .with_table_partition_cols(partitions.iter().map(|p| (p.name.clone(), p.data_type.data_type())).collect());
+        .with_table_partition_cols(
+            partitions
+                .iter()
+                .map(|p| (p.name.clone(), p.data_type.data_type()))
+                .collect(),
+        );
     let config = ListingTableConfig::new(parse_table_url(url)?)
         .with_listing_options(options)
         .with_schema(Arc::new(file_schema));
@@ -314,7 +381,10 @@ fn partition_columns(
     files: &[TableFile],
     declared: &[PartitionSpec],
 ) -> Result<Vec<PartitionSpec>, LakeError> {
-    let bad = |reason: String| LakeError::InvalidLocation { location: url.to_string(), reason };
+    let bad = |reason: String| LakeError::InvalidLocation {
+        location: url.to_string(),
+        reason,
+    };
     let Some(first) = files.first() else {
         return Ok(declared.to_vec());
     };
@@ -342,7 +412,10 @@ fn partition_columns(
             )));
         }
         for (i, p) in declared.iter().enumerate() {
-            if let Some(f) = files.iter().find(|f| !parse_partition_value(&f.partitions[i].1, p.data_type)) {
+            if let Some(f) = files
+                .iter()
+                .find(|f| !parse_partition_value(&f.partitions[i].1, p.data_type))
+            {
                 return Err(bad(format!(
                     "partition folder '{}={}' of '{}' is not a {:?}",
                     p.name, f.partitions[i].1, f.meta.location, p.data_type
@@ -388,4 +461,3 @@ impl TableProvider for BrokenTable {
         Err(DataFusionError::Plan(self.message.clone()))
     }
 }
-

@@ -31,23 +31,11 @@ pub enum LakeError {
     },
     /// Two files of one table disagree on a column's type.
     #[error(
-        "table '{table}': column '{column}' is {left_type} in '{left_file}' but {right_type} in '{right_file}'; \
-         rewrite one of the files or declare the table's schema in nightshift.toml"
+        "table '{}': column '{}' is {} in '{}' but {} in '{}'; \
+         rewrite one of the files or declare the table's schema in nightshift.toml",
+        .0.table, .0.column, .0.left_type, .0.left_file, .0.right_type, .0.right_file
     )]
-    IncompatibleSchema {
-        /// The table.
-        table: String,
-        /// The column.
-        column: String,
-        /// The first file.
-        left_file: String,
-        /// The column's type in the first file.
-        left_type: String,
-        /// The second file.
-        right_file: String,
-        /// The column's type in the second file.
-        right_type: String,
-    },
+    IncompatibleSchema(Box<SchemaConflict>),
     /// A table declared in the settings matches no Parquet file.
     #[error("table '{table}': no parquet files found at '{location}'")]
     NoFiles {
@@ -77,4 +65,21 @@ impl From<LakeError> for DataFusionError {
             other => DataFusionError::External(Box::new(other)),
         }
     }
+}
+
+/// Two files of one table that disagree on a column's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaConflict {
+    /// The table.
+    pub table: String,
+    /// The column.
+    pub column: String,
+    /// The first file.
+    pub left_file: String,
+    /// The column's type in the first file.
+    pub left_type: String,
+    /// The second file.
+    pub right_file: String,
+    /// The column's type in the second file.
+    pub right_type: String,
 }

@@ -44,20 +44,27 @@ pub async fn read_footer(
     meta: &ObjectMeta,
 ) -> Result<FileFooter, LakeError> {
     let location = display_location(store_url, &meta.location);
-    let bad = |reason: String| LakeError::BadFile { path: location.clone(), reason };
+    let bad = |reason: String| LakeError::BadFile {
+        path: location.clone(),
+        reason,
+    };
     let size = meta.size;
     if size == 0 {
         return Err(bad("the file is empty (zero bytes)".into()));
     }
     if size < 12 {
-        return Err(bad(format!("the file is truncated ({size} bytes, a parquet file has at least 12)")));
+        return Err(bad(format!(
+            "the file is truncated ({size} bytes, a parquet file has at least 12)"
+        )));
     }
     let tail = store
         .get_range(&meta.location, size - 8..size)
         .await
         .map_err(|e| bad(format!("could not read the footer: {e}")))?;
     if &tail[4..8] != MAGIC {
-        return Err(bad("the file does not end with the parquet magic bytes 'PAR1' (truncated or not parquet)".into()));
+        return Err(bad(
+            "the file does not end with the parquet magic bytes 'PAR1' (truncated or not parquet)".into(),
+        ));
     }
     let metadata_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
     if metadata_len + 12 > size {
@@ -70,7 +77,9 @@ pub async fn read_footer(
         .await
         .map_err(|e| bad(format!("could not read the header: {e}")))?;
     if head.as_ref() != MAGIC {
-        return Err(bad("the file does not start with the parquet magic bytes 'PAR1'".into()));
+        return Err(bad(
+            "the file does not start with the parquet magic bytes 'PAR1'".into()
+        ));
     }
     let start = size - 8 - metadata_len;
     let buf = store
@@ -81,8 +90,12 @@ pub async fn read_footer(
         .map_err(|_| bad("the footer metadata is corrupt (the decoder gave up)".into()))?
         .map_err(|e| bad(format!("the footer metadata is corrupt: {e}")))?;
     let file_meta = decoded.file_metadata();
-    let rows = u64::try_from(file_meta.num_rows())
-        .map_err(|_| bad(format!("the footer claims a negative row count {}", file_meta.num_rows())))?;
+    let rows = u64::try_from(file_meta.num_rows()).map_err(|_| {
+        bad(format!(
+            "the footer claims a negative row count {}",
+            file_meta.num_rows()
+        ))
+    })?;
     let schema = std::panic::catch_unwind(AssertUnwindSafe(|| {
         parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
     }))
@@ -98,5 +111,10 @@ pub async fn read_footer(
             "the row groups claim {claimed} bytes but the file holds only {size} bytes (truncated)"
         )));
     }
-    Ok(FileFooter { location, size, rows, schema })
+    Ok(FileFooter {
+        location,
+        size,
+        rows,
+        schema,
+    })
 }

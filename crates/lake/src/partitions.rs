@@ -91,7 +91,10 @@ mod tests {
 
     #[test]
     fn infers_types() {
-        assert_eq!(infer_partition_type(["2024-06-01", "2024-02-29"]), PartitionType::Date);
+        assert_eq!(
+            infer_partition_type(["2024-06-01", "2024-02-29"]),
+            PartitionType::Date
+        );
         assert_eq!(infer_partition_type(["2023-02-29"]), PartitionType::String);
         assert_eq!(infer_partition_type(["1", "-20"]), PartitionType::Int);
         assert_eq!(infer_partition_type(["1", "x"]), PartitionType::String);
@@ -101,7 +104,10 @@ mod tests {
 
     #[test]
     fn splits_segments() {
-        assert_eq!(split_hive_segment("tx_date=2024-06-01"), Some(("tx_date", "2024-06-01")));
+        assert_eq!(
+            split_hive_segment("tx_date=2024-06-01"),
+            Some(("tx_date", "2024-06-01"))
+        );
         assert_eq!(split_hive_segment("=x"), None);
         assert_eq!(split_hive_segment("plain"), None);
     }

@@ -1,6 +1,6 @@
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
-use crate::error::LakeError;
+use crate::error::{LakeError, SchemaConflict};
 
 /// Merges the schemas of a table's files.
 ///
@@ -37,14 +37,14 @@ pub fn merge_file_schemas<'a>(
                             *m = Field::new(m.name(), t, nullable);
                         }
                         None => {
-                            return Err(LakeError::IncompatibleSchema {
+                            return Err(LakeError::IncompatibleSchema(Box::new(SchemaConflict {
                                 table: table.to_string(),
                                 column: f.name().clone(),
                                 left_file: origin.to_string(),
                                 left_type: m.data_type().to_string(),
                                 right_file: file.to_string(),
                                 right_type: f.data_type().to_string(),
-                            });
+                            })));
                         }
                     }
                 }
@@ -62,7 +62,9 @@ pub fn merge_file_schemas<'a>(
         }
         count += 1;
     }
-    Ok(Schema::new(merged.into_iter().map(|(f, _, _)| f).collect::<Vec<_>>()))
+    Ok(Schema::new(
+        merged.into_iter().map(|(f, _, _)| f).collect::<Vec<_>>(),
+    ))
 }
 
 fn widen(a: &DataType, b: &DataType) -> Option<DataType> {
@@ -91,7 +93,12 @@ mod tests {
     use super::*;
 
     fn s(fields: &[(&str, DataType, bool)]) -> Schema {
-        Schema::new(fields.iter().map(|(n, t, nl)| Field::new(*n, t.clone(), *nl)).collect::<Vec<_>>())
+        Schema::new(
+            fields
+                .iter()
+                .map(|(n, t, nl)| Field::new(*n, t.clone(), *nl))
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[test]
@@ -117,7 +124,12 @@ mod tests {
     fn incompatible_names_both_files() {
         let a = s(&[("id", DataType::Int64, false)]);
         let b = s(&[("id", DataType::Utf8, false)]);
-        let err = merge_file_schemas("t", [("a.parquet", &a), ("b.parquet", &b)]).unwrap_err().to_string();
-        assert!(err.contains("a.parquet") && err.contains("b.parquet") && err.contains("'id'"), "{err}");
+        let err = merge_file_schemas("t", [("a.parquet", &a), ("b.parquet", &b)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a.parquet") && err.contains("b.parquet") && err.contains("'id'"),
+            "{err}"
+        );
     }
 }

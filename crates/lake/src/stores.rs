@@ -23,14 +23,19 @@ pub struct LakeLocation {
 impl LakeLocation {
     /// Parses a root: an absolute local path or a `file`, `s3`, `gs`, `az`/`abfs(s)`, `http(s)` URL.
     pub fn parse(root: &str) -> Result<Self, LakeError> {
-        let invalid = |reason: &str| LakeError::InvalidLocation { location: root.to_string(), reason: reason.into() };
+        let invalid = |reason: &str| LakeError::InvalidLocation {
+            location: root.to_string(),
+            reason: reason.into(),
+        };
         let mut url = if std::path::Path::new(root).is_absolute() {
             Url::from_directory_path(root).map_err(|()| invalid("not a valid absolute path"))?
         } else {
             match Url::parse(root) {
                 Ok(u) => u,
                 Err(url::ParseError::RelativeUrlWithoutBase) => {
-                    return Err(invalid("a relative path must be resolved against the config file's folder"));
+                    return Err(invalid(
+                        "a relative path must be resolved against the config file's folder",
+                    ));
                 }
                 Err(e) => return Err(invalid(&e.to_string())),
             }
@@ -102,7 +107,10 @@ pub fn register_object_store(
 ) -> Result<Arc<dyn ObjectStore>, LakeError> {
     let url = location.url();
     let host = url.host_str().unwrap_or_default().to_string();
-    let err = |source| LakeError::ObjectStore { location: url.to_string(), source };
+    let err = |source| LakeError::ObjectStore {
+        location: url.to_string(),
+        source,
+    };
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         "file" => Arc::new(LocalFileSystem::new()),
         "s3" | "s3a" => {
@@ -127,7 +135,9 @@ pub fn register_object_store(
             Arc::new(b.build().map_err(err)?)
         }
         "az" | "abfs" | "abfss" => {
-            let mut b = MicrosoftAzureBuilder::from_env().with_url(url.as_str()).with_allow_http(options.allow_http);
+            let mut b = MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .with_allow_http(options.allow_http);
             if let Some(e) = &options.endpoint {
                 b = b.with_endpoint(e.clone());
             }
@@ -169,7 +179,12 @@ mod tests {
         assert!(l.is_local());
         assert_eq!(l.prefix().as_ref(), "tmp/lake");
         assert!(LakeLocation::parse("datasets/lake").is_err());
-        assert!(LakeLocation::parse("ftp://x/y").unwrap_err().to_string().contains("unsupported scheme"));
+        assert!(
+            LakeLocation::parse("ftp://x/y")
+                .unwrap_err()
+                .to_string()
+                .contains("unsupported scheme")
+        );
         assert!(LakeLocation::parse("s3:///nobucket").is_err());
     }
 }

@@ -20,11 +20,17 @@ use crate::footer::read_footer;
 pub fn enable_url_tables(ctx: SessionContext) -> SessionContext {
     let current = Arc::clone(ctx.state().catalog_list());
     let inner = Arc::new(DynamicListTableFactory::new(SessionStore::new()));
-    let checked = Arc::new(CheckedUrlTables { inner: Arc::clone(&inner) });
+    let checked = Arc::new(CheckedUrlTables {
+        inner: Arc::clone(&inner),
+    });
     let catalog_list = Arc::new(DynamicFileCatalog::new(current, checked));
     let session_id = ctx.session_id();
-    let ctx: SessionContext =
-        ctx.into_state_builder().with_session_id(session_id).with_catalog_list(catalog_list).build().into();
+    let ctx: SessionContext = ctx
+        .into_state_builder()
+        .with_session_id(session_id)
+        .with_catalog_list(catalog_list)
+        .build()
+        .into();
     inner.session_store().with_state(ctx.state_weak_ref());
     ctx
 }
@@ -52,7 +58,9 @@ impl UrlTableFactory for CheckedUrlTables {
         {
             let files: Vec<_> = files.try_collect().await.unwrap_or_default();
             for meta in &files {
-                read_footer(store.as_ref(), &table_url.object_store(), meta).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+                read_footer(store.as_ref(), &table_url.object_store(), meta)
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
             }
         }
         self.inner.try_new(url).await

@@ -28,7 +28,11 @@ fn corpus(dir: &Path) -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("zero", Vec::new(), "empty (zero bytes)"),
         ("tiny", b"PAR1".to_vec(), "truncated"),
         ("truncated", good[..n / 2].to_vec(), "magic"),
-        ("not_parquet", b"this is a csv file, not parquet\n1,2,3\n".to_vec(), "magic"),
+        (
+            "not_parquet",
+            b"this is a csv file, not parquet\n1,2,3\n".to_vec(),
+            "magic",
+        ),
         ("huge_footer", huge_footer, "claims"),
         ("footer_past_start", off_by_some, "claims"),
         ("corrupt_metadata", corrupt_meta, "corrupt"),
@@ -46,21 +50,75 @@ fn broken_files_are_reported_by_name_and_never_panic() {
         std::fs::write(lake.join(format!("{name}/part-1.parquet")), bytes).unwrap();
     }
     let lake_s = lake.to_str().unwrap();
-    let tables = run_in(dir.path(), &["--lake", lake_s, "tables", "--format", "csv"], &[], None);
+    let tables = run_in(
+        dir.path(),
+        &["--lake", lake_s, "tables", "--format", "csv"],
+        &[],
+        None,
+    );
     tables.ok();
     for (name, _, why) in &cases {
-        let line = tables.stdout.lines().find(|l| l.starts_with(&format!("{name},"))).expect("listed");
-        assert!(line.contains("part-1.parquet") && line.contains(why), "{name}: {line}");
-        let r = run_in(dir.path(), &["--lake", lake_s, "sql", "-c", &format!("SELECT count(*) FROM {name}")], &[], None);
-        r.fails_with(1, &[&format!("{name}/part-1.parquet"), why, "remove or replace the file"]);
+        let line = tables
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .expect("listed");
+        assert!(
+            line.contains("part-1.parquet") && line.contains(why),
+            "{name}: {line}"
+        );
+        let r = run_in(
+            dir.path(),
+            &[
+                "--lake",
+                lake_s,
+                "sql",
+                "-c",
+                &format!("SELECT count(*) FROM {name}"),
+            ],
+            &[],
+            None,
+        );
+        r.fails_with(
+            1,
+            &[
+                &format!("{name}/part-1.parquet"),
+                why,
+                "remove or replace the file",
+            ],
+        );
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
         // Reading the file directly goes through DataFusion's own reader: an error, not a crash.
         let direct = lake.join(format!("{name}/part-1.parquet"));
-        let r = run_in(dir.path(), &["--lake", lake_s, "sql", "-c", &format!("SELECT * FROM '{}'", direct.display())], &[], None);
+        let r = run_in(
+            dir.path(),
+            &[
+                "--lake",
+                lake_s,
+                "sql",
+                "-c",
+                &format!("SELECT * FROM '{}'", direct.display()),
+            ],
+            &[],
+            None,
+        );
         assert_eq!(r.code, 1, "{name}: {}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{name}: {}", r.stderr);
     }
-    let ok = run_in(dir.path(), &["--lake", lake_s, "sql", "--format", "csv", "-c", "SELECT sum(id) AS s FROM good"], &[], None);
+    let ok = run_in(
+        dir.path(),
+        &[
+            "--lake",
+            lake_s,
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT sum(id) AS s FROM good",
+        ],
+        &[],
+        None,
+    );
     assert_eq!(ok.stdout, "s\n6\n");
 }
 
@@ -92,12 +150,25 @@ fn schemas_merge_compatibly_and_conflicts_name_both_files() {
     let lake_s = lake.to_str().unwrap();
     let r = run_in(
         dir.path(),
-        &["--lake", lake_s, "sql", "--format", "csv", "-c", "SELECT arrow_typeof(id) AS t, sum(id) AS s, count(note) AS n FROM merged GROUP BY 1"],
+        &[
+            "--lake",
+            lake_s,
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT arrow_typeof(id) AS t, sum(id) AS s, count(note) AS n FROM merged GROUP BY 1",
+        ],
         &[],
         None,
     );
     r.ok();
     assert_eq!(r.stdout, "t,s,n\nInt64,10,2\n");
-    let r = run_in(dir.path(), &["--lake", lake_s, "sql", "-c", "SELECT * FROM conflict"], &[], None);
+    let r = run_in(
+        dir.path(),
+        &["--lake", lake_s, "sql", "-c", "SELECT * FROM conflict"],
+        &[],
+        None,
+    );
     r.fails_with(1, &["conflict/a.parquet", "conflict/b.parquet", "'id'"]);
 }

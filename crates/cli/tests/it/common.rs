@@ -13,13 +13,21 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn fails_with(&self, code: i32, needles: &[&str]) -> &Self {
-        assert_eq!(self.code, code, "wrong exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "wrong exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         for n in needles {
             assert!(self.stderr.contains(n), "stderr lacks {n:?}:\n{}", self.stderr);
         }
@@ -34,7 +42,11 @@ pub fn bin() -> PathBuf {
 /// Runs the binary in `cwd` with a clean NIGHTSHIFT_* environment.
 pub fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let mut cmd = Command::new(bin());
-    cmd.args(args).current_dir(cwd).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(args).current_dir(cwd).stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, _) in std::env::vars() {
         if k.starts_with("NIGHTSHIFT_") || k.starts_with("AWS_") || k == "RUST_LOG" {
@@ -46,7 +58,12 @@ pub fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&st
     }
     let mut child = cmd.spawn().expect("start nightshift");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     let out = child.wait_with_output().expect("wait for nightshift");
     Run {
@@ -72,7 +89,18 @@ pub fn demo_lake() -> &'static Path {
         let lake = dir.path().join("lake");
         run_in(
             dir.path(),
-            &["datasets", "generate", "--out", "lake", "--reviews", "1000", "--transactions", "4000", "--days", "4"],
+            &[
+                "datasets",
+                "generate",
+                "--out",
+                "lake",
+                "--reviews",
+                "1000",
+                "--transactions",
+                "4000",
+                "--days",
+                "4",
+            ],
             &[],
             None,
         )
@@ -92,7 +120,9 @@ pub fn write_parquet(path: &Path, ids: &[i64], as_int32: bool, extra: Option<&st
 
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     let id: ArrayRef = if as_int32 {
-        Arc::new(Int32Array::from(ids.iter().map(|i| *i as i32).collect::<Vec<_>>()))
+        Arc::new(Int32Array::from(
+            ids.iter().map(|i| *i as i32).collect::<Vec<_>>(),
+        ))
     } else {
         Arc::new(Int64Array::from(ids.to_vec()))
     };
@@ -100,7 +130,9 @@ pub fn write_parquet(path: &Path, ids: &[i64], as_int32: bool, extra: Option<&st
     let mut cols = vec![id];
     if let Some(name) = extra {
         fields.push(Field::new(name, DataType::Utf8, true));
-        cols.push(Arc::new(StringArray::from(ids.iter().map(|i| Some(format!("n{i}"))).collect::<Vec<_>>())));
+        cols.push(Arc::new(StringArray::from(
+            ids.iter().map(|i| Some(format!("n{i}"))).collect::<Vec<_>>(),
+        )));
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("batch");
     let file = std::fs::File::create(path).expect("create");

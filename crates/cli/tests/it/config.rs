@@ -12,25 +12,45 @@ fn with_config(toml: &str, args: &[&str], env: &[(&str, &str)]) -> crate::common
 
 #[test]
 fn unknown_key() {
-    with_config("[lake]\nroot = \"x\"\nrot = \"y\"\n", &["sql", "-c", "SELECT 1"], &[])
-        .fails_with(2, &["nightshift.toml:3", "lake.rot", "unknown key"]);
+    with_config(
+        "[lake]\nroot = \"x\"\nrot = \"y\"\n",
+        &["sql", "-c", "SELECT 1"],
+        &[],
+    )
+    .fails_with(2, &["nightshift.toml:3", "lake.rot", "unknown key"]);
 }
 
 #[test]
 fn wrong_type() {
-    with_config("[engine]\ntarget_partitions = \"four\"\n", &["sql", "-c", "SELECT 1"], &[])
-        .fails_with(2, &["nightshift.toml:2", "engine.target_partitions", "expected a positive integer"]);
+    with_config(
+        "[engine]\ntarget_partitions = \"four\"\n",
+        &["sql", "-c", "SELECT 1"],
+        &[],
+    )
+    .fails_with(
+        2,
+        &[
+            "nightshift.toml:2",
+            "engine.target_partitions",
+            "expected a positive integer",
+        ],
+    );
 }
 
 #[test]
 fn bad_value() {
-    with_config("[engine]\nmemory_limit = \"lots\"\n", &["sql", "-c", "SELECT 1"], &[])
-        .fails_with(2, &["nightshift.toml:2", "engine.memory_limit", "'lots'"]);
+    with_config(
+        "[engine]\nmemory_limit = \"lots\"\n",
+        &["sql", "-c", "SELECT 1"],
+        &[],
+    )
+    .fails_with(2, &["nightshift.toml:2", "engine.memory_limit", "'lots'"]);
 }
 
 #[test]
 fn syntax_error() {
-    with_config("[lake\nroot = 1\n", &["sql", "-c", "SELECT 1"], &[]).fails_with(2, &["nightshift.toml:1", "TOML syntax error"]);
+    with_config("[lake\nroot = 1\n", &["sql", "-c", "SELECT 1"], &[])
+        .fails_with(2, &["nightshift.toml:1", "TOML syntax error"]);
 }
 
 #[test]
@@ -40,14 +60,32 @@ fn secret_in_file() {
         &["sql", "-c", "SELECT 1"],
         &[],
     );
-    r.fails_with(2, &["nightshift.toml:2", "lake.storage.secret_access_key", "never read from the file"]);
+    r.fails_with(
+        2,
+        &[
+            "nightshift.toml:2",
+            "lake.storage.secret_access_key",
+            "never read from the file",
+        ],
+    );
     assert!(!r.stderr.contains("hunter2hunter2"));
 }
 
 #[test]
 fn bad_datafusion_option() {
-    with_config("[datafusion.execution]\nbatch_sise = 10\n", &["sql", "-c", "SELECT 1"], &[])
-        .fails_with(2, &["nightshift.toml:2", "datafusion.execution.batch_sise", "not a valid DataFusion option"]);
+    with_config(
+        "[datafusion.execution]\nbatch_sise = 10\n",
+        &["sql", "-c", "SELECT 1"],
+        &[],
+    )
+    .fails_with(
+        2,
+        &[
+            "nightshift.toml:2",
+            "datafusion.execution.batch_sise",
+            "not a valid DataFusion option",
+        ],
+    );
 }
 
 #[test]
@@ -62,10 +100,18 @@ fn bad_table_declaration() {
 
 #[test]
 fn bad_environment_and_flag() {
-    with_config("", &["sql", "-c", "SELECT 1"], &[("NIGHTSHIFT_TARGET_PARTITIONS", "zero")])
-        .fails_with(2, &["env NIGHTSHIFT_TARGET_PARTITIONS", "'zero'"]);
-    with_config("", &["--memory-limit", "12 parsecs", "sql", "-c", "SELECT 1"], &[])
-        .fails_with(2, &["flag --memory-limit"]);
+    with_config(
+        "",
+        &["sql", "-c", "SELECT 1"],
+        &[("NIGHTSHIFT_TARGET_PARTITIONS", "zero")],
+    )
+    .fails_with(2, &["env NIGHTSHIFT_TARGET_PARTITIONS", "'zero'"]);
+    with_config(
+        "",
+        &["--memory-limit", "12 parsecs", "sql", "-c", "SELECT 1"],
+        &[],
+    )
+    .fails_with(2, &["flag --memory-limit"]);
     with_config("", &["--set", "datafusion.nope=1", "sql", "-c", "SELECT 1"], &[])
         .fails_with(2, &["flag --set", "datafusion.nope"]);
     with_config("", &["sql", "--format", "yaml", "-c", "SELECT 1"], &[]).fails_with(2, &["yaml"]);
@@ -78,14 +124,29 @@ fn all_problems_are_reported_at_once() {
         &["sql", "-c", "SELECT 1"],
         &[],
     );
-    r.fails_with(2, &["4 problems", ":1: read_only", ":3: lake.root", ":5: engine.batch_size", ":6: engine.foo"]);
+    r.fails_with(
+        2,
+        &[
+            "4 problems",
+            ":1: read_only",
+            ":3: lake.root",
+            ":5: engine.batch_size",
+            ":6: engine.foo",
+        ],
+    );
 }
 
 #[test]
 fn precedence_is_defaults_file_env_flags() {
     let lake = demo_lake().to_str().unwrap().to_string();
     let toml = format!("[lake]\nroot = \"{lake}\"\n[engine]\ntarget_partitions = 3\n");
-    let q = ["sql", "--format", "csv", "-c", "SHOW datafusion.execution.target_partitions"];
+    let q = [
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        "SHOW datafusion.execution.target_partitions",
+    ];
     let value = |r: &crate::common::Run| r.stdout.lines().nth(1).unwrap_or_default().to_string();
     let file = with_config(&toml, &q, &[]);
     assert_eq!(value(file.ok()), "datafusion.execution.target_partitions,3");
@@ -101,7 +162,11 @@ fn precedence_is_defaults_file_env_flags() {
 fn explicit_tables_with_globs_and_declared_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    for (folder, ids) in [("raw/2024-01", [1, 2]), ("raw/2024-02/late", [3, 4]), ("raw/2023-12", [5, 6])] {
+    for (folder, ids) in [
+        ("raw/2024-01", [1, 2]),
+        ("raw/2024-02/late", [3, 4]),
+        ("raw/2023-12", [5, 6]),
+    ] {
         crate::common::write_parquet(&lake.join(folder).join("part.parquet"), &ids, false, None);
     }
     for (folder, ids) in [("tagged/code=007", [1, 2]), ("tagged/code=010", [3, 4])] {
@@ -113,14 +178,24 @@ fn explicit_tables_with_globs_and_declared_partitions() {
     std::fs::write(dir.path().join("nightshift.toml"), toml).unwrap();
     let q = |sql: &str| run_in(dir.path(), &["sql", "--format", "csv", "-c", sql], &[], None);
     // The glob takes 2024's folders at any depth and leaves 2023 out.
-    assert_eq!(q("SELECT sum(id) AS s, count(*) AS n FROM events").ok().stdout, "s,n\n10,4\n");
+    assert_eq!(
+        q("SELECT sum(id) AS s, count(*) AS n FROM events").ok().stdout,
+        "s,n\n10,4\n"
+    );
     // Declared as a string, '007' keeps its zeros (inferred, it would be the integer 7).
     assert_eq!(
-        q("SELECT code, sum(id) AS s FROM tagged GROUP BY code ORDER BY code").ok().stdout,
+        q("SELECT code, sum(id) AS s FROM tagged GROUP BY code ORDER BY code")
+            .ok()
+            .stdout,
         "code,s\n007,3\n010,7\n"
     );
     // Discovery still finds the folders as tables of their own, with inferred types.
-    assert_eq!(q("SELECT arrow_typeof(code) AS t FROM tagged LIMIT 1").ok().stdout, "t\nUtf8\n");
+    assert_eq!(
+        q("SELECT arrow_typeof(code) AS t FROM tagged LIMIT 1")
+            .ok()
+            .stdout,
+        "t\nUtf8\n"
+    );
     // A declared type that a folder does not fit is an error naming the folder.
     let bad = "[lake]\nroot = \"lake\"\n[[tables]]\nname = \"tagged\"\npath = \"raw/\"\npartitions = [{ name = \"code\", type = \"int\" }]\n";
     std::fs::write(dir.path().join("nightshift.toml"), bad).unwrap();

@@ -25,7 +25,11 @@ impl Drop for Moto {
 }
 
 fn start_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("python3")
         .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -35,7 +39,10 @@ fn start_moto() -> Moto {
     let moto = Moto { child, port };
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start on port {port}: is moto[server] installed?");
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start on port {port}: is moto[server] installed?"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     moto
@@ -53,7 +60,12 @@ fn upload_demo_lake(port: u16) {
     use object_store::aws::AmazonS3Builder;
     use object_store::{ObjectStoreExt, PutPayload, path::Path};
 
-    let resp = http(port, &format!("PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+    let resp = http(
+        port,
+        &format!(
+            "PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     let store = AmazonS3Builder::new()
         .with_bucket_name(BUCKET)
@@ -65,7 +77,10 @@ fn upload_demo_lake(port: u16) {
         .build()
         .unwrap();
     let root = demo_lake();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap() {
@@ -75,7 +90,8 @@ fn upload_demo_lake(port: u16) {
             } else {
                 let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
                 let bytes = std::fs::read(&p).unwrap();
-                rt.block_on(store.put(&Path::from(format!("lake/{rel}")), PutPayload::from(bytes))).unwrap();
+                rt.block_on(store.put(&Path::from(format!("lake/{rel}")), PutPayload::from(bytes)))
+                    .unwrap();
             }
         }
     }
@@ -92,11 +108,24 @@ fn s3_lake_discovery_partitions_queries_and_no_secret_in_logs() {
     );
     std::fs::write(dir.path().join("nightshift.toml"), toml).unwrap();
     let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
-    let tables = run_in(dir.path(), &["--log-level", "trace", "tables", "--format", "csv"], &env, None);
+    let tables = run_in(
+        dir.path(),
+        &["--log-level", "trace", "tables", "--format", "csv"],
+        &env,
+        None,
+    );
     tables.ok();
-    assert!(tables.stdout.contains("transactions,4000,4,"), "{}", tables.stdout);
+    assert!(
+        tables.stdout.contains("transactions,4000,4,"),
+        "{}",
+        tables.stdout
+    );
     assert!(tables.stdout.contains("tx_date date"), "{}", tables.stdout);
-    assert!(tables.stdout.contains(&format!("s3://{BUCKET}/lake/reviews/")), "{}", tables.stdout);
+    assert!(
+        tables.stdout.contains(&format!("s3://{BUCKET}/lake/reviews/")),
+        "{}",
+        tables.stdout
+    );
     let q = run_in(
         dir.path(),
         &[
@@ -116,7 +145,10 @@ fn s3_lake_discovery_partitions_queries_and_no_secret_in_logs() {
     q.ok();
     assert_eq!(q.stdout, "tx_date,any\n2024-06-03,true\n");
     for r in [&tables, &q] {
-        assert!(r.stderr.len() > 1000, "trace logging produced too little to be a meaningful check");
+        assert!(
+            r.stderr.len() > 1000,
+            "trace logging produced too little to be a meaningful check"
+        );
         assert!(!r.stderr.contains(SECRET), "the secret key reached a log line");
     }
 }

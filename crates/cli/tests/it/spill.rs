@@ -29,7 +29,11 @@ fn analyze(sql: &str) -> String {
 }
 
 fn spilled(plan: &str) -> bool {
-    plan.split("spill_count=").skip(1).any(|rest| rest.chars().next().is_some_and(|c| c.is_ascii_digit() && c != '0'))
+    plan.split("spill_count=").skip(1).any(|rest| {
+        rest.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() && c != '0')
+    })
 }
 
 #[test]
@@ -46,7 +50,9 @@ fn aggregation_spills() {
 
 #[test]
 fn join_spills() {
-    let plan = analyze(&format!("SELECT count(*) FROM ({DATA}) a JOIN ({DATA}) b ON a.r = b.r"));
+    let plan = analyze(&format!(
+        "SELECT count(*) FROM ({DATA}) a JOIN ({DATA}) b ON a.r = b.r"
+    ));
     assert!(plan.contains("SortMergeJoin"), "{plan}");
     assert!(spilled(&plan), "{plan}");
 }

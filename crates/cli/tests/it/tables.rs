@@ -6,7 +6,10 @@ fn tables_lists_rows_files_and_partitions() {
     r.ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "table,rows,files,bytes,partitions,location,error");
-    let tx = lines.iter().find(|l| l.starts_with("transactions,")).expect("transactions listed");
+    let tx = lines
+        .iter()
+        .find(|l| l.starts_with("transactions,"))
+        .expect("transactions listed");
     let cols: Vec<&str> = tx.split(',').collect();
     assert_eq!(cols[1], "4000");
     assert_eq!(cols[2], "4");
@@ -20,7 +23,11 @@ fn describe_prints_the_schema() {
     let r = run(&["describe", "transactions", "--format", "csv"]);
     r.ok();
     assert!(r.stdout.contains("amount,Float64,"), "{}", r.stdout);
-    assert!(r.stdout.contains("tx_date,Date32,false,true") || r.stdout.contains("tx_date,Date32,true,true"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("tx_date,Date32,false,true") || r.stdout.contains("tx_date,Date32,true,true"),
+        "{}",
+        r.stdout
+    );
     run(&["describe", "nosuch"]).fails_with(1, &["no table 'nosuch'", "transactions"]);
 }
 
@@ -35,6 +42,10 @@ fn partition_filters_prune_files() {
     ]);
     r.ok();
     assert!(r.stdout.contains("file_groups={1 group: [["), "{}", r.stdout);
-    assert!(r.stdout.contains("tx_date=2024-06-02/part-0.parquet]]"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("tx_date=2024-06-02/part-0.parquet]]"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("tx_date=2024-06-01"), "{}", r.stdout);
 }
