@@ -17,6 +17,11 @@ use crate::{Cli, Command, DatasetsCommand, Failure, OutputArgs, SqlArgs};
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Datasets { command } => datasets(command),
+        Command::Bench { command: crate::BenchCommand::Sentiment { rows, days, repeat } } => {
+            let results = crate::bench::sentiment(rows, days, repeat as usize).await?;
+            crate::bench::print(&results);
+            Ok(())
+        }
         Command::Sql(args) => {
             let session = session(&cli.global).await?;
             sql(&session, args).await

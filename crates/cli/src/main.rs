@@ -1,5 +1,6 @@
 //! `nightshift`: batch SQL analytics over a data lake.
 
+mod bench;
 mod commands;
 mod output;
 
@@ -77,6 +78,11 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Measure end-to-end throughput against raw DataFusion on the same data.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Demo datasets.
     Datasets {
         #[command(subcommand)]
@@ -115,6 +121,22 @@ pub struct OutputArgs {
     /// Rows shown in table format (0 shows all).
     #[arg(long, default_value_t = 40, value_name = "N")]
     maxrows: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The daily sentiment report over N generated reviews, on one core and on all, written as Parquet.
+    Sentiment {
+        /// Reviews to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Days (files) to spread them over.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]
+        days: u32,
+        /// Runs per measurement; the best is kept.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+        repeat: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -49,3 +49,18 @@ fn partition_filters_prune_files() {
     );
     assert!(!r.stdout.contains("tx_date=2024-06-01"), "{}", r.stdout);
 }
+
+#[test]
+fn bench_sentiment_measures_report_and_baseline() {
+    let r = run(&["bench", "sentiment", "--rows", "3000", "--days", "3", "--repeat", "1"]);
+    r.ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].contains("rows/s per core"), "{}", r.stdout);
+    let measured: Vec<&&str> = lines.iter().filter(|l| l.starts_with("sentiment report") || l.starts_with("datafusion baseline")).collect();
+    assert!(measured.len() >= 2, "{}", r.stdout);
+    for l in measured {
+        let rate: f64 = l.split_whitespace().nth_back(1).unwrap().parse().unwrap();
+        assert!(rate > 0.0, "{l}");
+        assert!(l.contains(" 3000 "), "{l}");
+    }
+}

@@ -1,0 +1,82 @@
+//! `nightshift bench`: end-to-end throughput of the example jobs, against raw DataFusion on the
+//! same data in the same run.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use nightshift_core::{Params, Session, Settings};
+
+/// One measured run.
+pub struct Measurement {
+    pub label: String,
+    pub partitions: usize,
+    pub seconds: f64,
+    pub rows: usize,
+}
+
+impl Measurement {
+    fn per_second(&self) -> f64 {
+        self.rows as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// The daily sentiment report, as `queries/daily_sentiment.sql` runs it, written as Parquet.
+const REPORT: &str = "SELECT review_date, sentiment_label(review_text) AS sentiment, count(*) AS reviews \
+                      FROM reviews GROUP BY 1, 2";
+/// The same scan and grouping without scoring: what DataFusion alone costs.
+const BASELINE: &str = "SELECT review_date, length(review_text) % 3 AS bucket, count(*) AS reviews \
+                        FROM reviews GROUP BY 1, 2";
+
+/// Generates `rows` reviews and times the report on 1 and on every core, with the baseline.
+pub async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Measurement>> {
+    let dir = tempfile::tempdir().context("cannot create a temp folder for the benchmark lake")?;
+    let lake = dir.path().join("lake");
+    let opts = nightshift_datasets::GenerateOptions {
+        out: lake.clone(),
+        reviews: rows,
+        transactions: 0,
+        days,
+        ..Default::default()
+    };
+    nightshift_datasets::generate(&opts)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut partitions = vec![1];
+    if cores > 1 {
+        partitions.push(cores);
+    }
+    let mut out = Vec::new();
+    for &p in &partitions {
+        let mut settings = Settings::default();
+        settings.lake.root = lake.display().to_string();
+        settings.engine.target_partitions = Some(p);
+        let session = Session::new(settings).await?;
+        for (label, sql) in [("datafusion baseline", BASELINE), ("sentiment report", REPORT)] {
+            let mut best = f64::INFINITY;
+            for i in 0..repeat.max(1) {
+                let target = dir.path().join(format!("report-{p}-{i}.parquet"));
+                let copy = format!("COPY ({sql}) TO '{}' STORED AS PARQUET", target.display());
+                let started = Instant::now();
+                session.sql(&copy, &Params::new()).await?.collect().await?;
+                best = best.min(started.elapsed().as_secs_f64());
+            }
+            out.push(Measurement { label: label.to_string(), partitions: p, seconds: best, rows });
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the measurements as a table.
+pub fn print(results: &[Measurement]) {
+    println!("{:<22} {:>10} {:>12} {:>10} {:>16} {:>16}", "query", "partitions", "rows", "seconds", "rows/s", "rows/s per core");
+    for m in results {
+        println!(
+            "{:<22} {:>10} {:>12} {:>10.3} {:>16.0} {:>16.0}",
+            m.label,
+            m.partitions,
+            m.rows,
+            m.seconds,
+            m.per_second(),
+            m.per_second() / m.partitions as f64
+        );
+    }
+}
