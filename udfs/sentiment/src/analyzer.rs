@@ -5,16 +5,16 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::lexicon::{B_DECR, LEXICON, Word, WordInfo};
+use crate::lexicon::{B_DECR, KEY_BYTES, LEXICON, Word, WordInfo};
 use crate::rounding::py_round;
-use crate::text::{char_count_exceeds, contains_nt, lower_into, py_isupper, py_space_len, strip_punctuation};
+use crate::text::{
+    char_count_exceeds, contains_nt, is_ascii_space, lower_into, py_isupper, py_space_len, strip_punctuation,
+};
 
 /// Empirically derived mean sentiment intensity rating increase for an ALL-CAPS word.
 const C_INCR: f64 = 0.733;
 /// Scalar applied to a negated valence.
 const N_SCALAR: f64 = -0.74;
-/// Longest lower-cased token that is looked up; no key of the word table is longer.
-const LOOKUP_BUF: usize = 64;
 /// Up to this many tokens the reference's `but` rewrite is simulated as written (quadratic but tiny);
 /// longer texts use an index that gives the same result in `O(n log n)`.
 const BUT_NAIVE_MAX: usize = 128;
@@ -108,7 +108,7 @@ impl Analyzer {
         self.sentiments.clear();
         for i in 0..n {
             let token = &tokens[i];
-            if token.info.booster.is_some()
+            if token.info.booster().is_some()
                 || (i + 1 < n && token.info.word == Word::Kind && tokens[i + 1].info.word == Word::Of)
             {
                 self.sentiments.push(0.0);
@@ -132,57 +132,212 @@ impl Analyzer {
     fn tokenize(&mut self, text: &str) -> (usize, usize) {
         self.tokens.clear();
         let bytes = text.as_bytes();
-        let mut exclamations = 0;
-        let mut questions = 0;
-        let mut start: Option<usize> = None;
+        if bytes.is_ascii() {
+            return self.tokenize_ascii(bytes);
+        }
+        let (exclamations, questions) = count_marks(bytes);
+        let n = bytes.len();
         let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            exclamations += usize::from(b == b'!');
-            questions += usize::from(b == b'?');
-            let space = if b < 0x80 || matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3) {
-                py_space_len(bytes, i)
-            } else {
-                0
-            };
-            if space > 0 {
-                if let Some(s) = start.take() {
-                    self.push_token(text.get(s..i).unwrap_or_default());
+        loop {
+            while i < n && may_start_space(bytes[i]) {
+                match py_space_len(bytes, i) {
+                    0 => break,
+                    len => i += len,
                 }
-                i += space;
-            } else {
-                start.get_or_insert(i);
+            }
+            if i >= n {
+                break;
+            }
+            let start = i;
+            while i < n && !(may_start_space(bytes[i]) && py_space_len(bytes, i) > 0) {
                 i += 1;
             }
-        }
-        if let Some(s) = start {
-            self.push_token(text.get(s..).unwrap_or_default());
+            let token = unicode_token(text.get(start..i).unwrap_or_default());
+            self.tokens.push(token);
         }
         (exclamations, questions)
     }
+}
 
-    #[inline]
-    fn push_token(&mut self, token: &str) {
-        let (start, end) = strip_punctuation(token.as_bytes());
-        // The reference keeps the unstripped token when stripping leaves 2 characters or fewer.
-        let word = match token.get(start..end) {
-            Some(stripped) if char_count_exceeds(stripped.as_bytes(), 2) => stripped,
-            _ => token,
+/// Character classes of ASCII bytes for the one-pass tokenizer.
+const SPACE: u8 = 1;
+const UPPER: u8 = 2;
+const LOWER: u8 = 4;
+const APOSTROPHE: u8 = 8;
+const MARK: u8 = 16;
+
+const fn class_table() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = if is_ascii_space(c) {
+            SPACE
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_lowercase() {
+            LOWER
+        } else if c == b'\'' {
+            APOSTROPHE
+        } else if c == b'!' || c == b'?' {
+            MARK
+        } else {
+            0
         };
-        let lexicon = &*LEXICON;
-        let mut buf = [0u8; LOOKUP_BUF];
-        let cap = lexicon.max_key_len().min(LOOKUP_BUF);
-        let info = match lower_into(word, &mut buf[..cap]) {
-            Some(len) => lexicon.get(&buf[..len]),
-            None => WordInfo::UNKNOWN,
-        };
-        let negated = info.negate || contains_nt(word.as_bytes());
-        self.tokens.push(Token {
-            info,
-            upper: py_isupper(word),
-            negated,
-        });
+        b += 1;
     }
+    table
+}
+
+static CLASS: [u8; 256] = class_table();
+
+/// Number of '!' and '?' in `bytes`.
+fn count_marks(bytes: &[u8]) -> (usize, usize) {
+    let exclamations = bytes.iter().filter(|&&b| b == b'!').count();
+    let questions = bytes.iter().filter(|&&b| b == b'?').count();
+    (exclamations, questions)
+}
+
+impl Analyzer {
+    /// [`Analyzer::tokenize`] for an all-ASCII text: one pass that splits, classifies and counts.
+    fn tokenize_ascii(&mut self, bytes: &[u8]) -> (usize, usize) {
+        let (mut exclamations, mut questions) = (0, 0);
+        let n = bytes.len();
+        let mut i = 0;
+        while i < n {
+            if CLASS[bytes[i] as usize] & SPACE != 0 {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let mut flags = 0u8;
+            while i < n {
+                let class = CLASS[bytes[i] as usize];
+                if class & SPACE != 0 {
+                    break;
+                }
+                flags |= class;
+                i += 1;
+            }
+            if flags & MARK != 0 {
+                let (e, q) = count_marks(&bytes[start..i]);
+                exclamations += e;
+                questions += q;
+            }
+            self.tokens.push(ascii_token(bytes, start, i, flags));
+        }
+        (exclamations, questions)
+    }
+}
+
+/// The facts of the ASCII token `text[start..end]`, whose bytes' classes OR to `flags`.
+#[inline]
+fn ascii_token(text: &[u8], start: usize, end: usize, flags: u8) -> Token {
+    let (strip_start, strip_end) = strip_punctuation(&text[start..end]);
+    // The reference keeps the unstripped token when stripping leaves 2 characters or fewer.
+    let (start, end) = if strip_end - strip_start > 2 {
+        (start + strip_start, start + strip_end)
+    } else {
+        (start, end)
+    };
+    // Stripped bytes are punctuation, neither upper nor lower case: the flags hold for the word.
+    let upper = flags & UPPER != 0 && flags & LOWER == 0;
+    let may_have_nt = flags & APOSTROPHE != 0;
+    let len = end - start;
+    if len > KEY_BYTES {
+        // Too long for any key.
+        let negated = may_have_nt && contains_nt(&text[start..end]);
+        return Token {
+            info: WordInfo::UNKNOWN,
+            upper,
+            negated,
+        };
+    }
+    let mut key = load_key(text, start, len);
+    if flags & UPPER != 0 {
+        for w in &mut key {
+            // 0x80 >> 2 == 0x20, the ASCII case bit.
+            *w |= ascii_upper_mask(*w) >> 2;
+        }
+    }
+    let info = LEXICON.get_words(&key, len);
+    let negated = info.negate || (may_have_nt && contains_nt(&text[start..end]));
+    Token { info, upper, negated }
+}
+
+/// `text[start..start + len]` (len <= KEY_BYTES) as zero-padded little-endian words, read in 8-byte
+/// chunks straight from the text where it is long enough.
+#[inline]
+fn load_key(text: &[u8], start: usize, len: usize) -> [u64; 3] {
+    let mut key = [0u64; 3];
+    for (k, slot) in key.iter_mut().enumerate() {
+        let offset = 8 * k;
+        if offset >= len {
+            break;
+        }
+        let from = start + offset;
+        let word = match text
+            .get(from..from + 8)
+            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
+        {
+            Some(chunk) => u64::from_le_bytes(chunk),
+            None => {
+                let mut chunk = [0u8; 8];
+                let tail = text.get(from..).unwrap_or_default();
+                let take = tail.len().min(8);
+                chunk[..take].copy_from_slice(&tail[..take]);
+                u64::from_le_bytes(chunk)
+            }
+        };
+        let remaining = len - offset;
+        *slot = if remaining >= 8 {
+            word
+        } else {
+            word & ((1u64 << (8 * remaining)) - 1)
+        };
+    }
+    key
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of ASCII word `w` that is in `lo..=hi` (no carries: bytes are < 0x80).
+#[inline]
+fn ascii_range_mask(w: u64, lo: u8, hi: u8) -> u64 {
+    let at_least_lo = w.wrapping_add(LOW_BITS * u64::from(0x80 - lo));
+    let above_hi = w.wrapping_add(LOW_BITS * u64::from(0x80 - (hi + 1)));
+    at_least_lo & !above_hi & HIGH_BITS
+}
+
+#[inline]
+fn ascii_upper_mask(w: u64) -> u64 {
+    ascii_range_mask(w, b'A', b'Z')
+}
+
+/// The facts of one token of a text with non-ASCII characters.
+fn unicode_token(token: &str) -> Token {
+    let (start, end) = strip_punctuation(token.as_bytes());
+    let word = match token.get(start..end) {
+        Some(stripped) if char_count_exceeds(stripped.as_bytes(), 2) => stripped,
+        _ => token,
+    };
+    let mut buf = [0u8; KEY_BYTES];
+    let info = match lower_into(word, &mut buf) {
+        Some(len) => LEXICON.get(&buf[..len]),
+        None => WordInfo::UNKNOWN,
+    };
+    Token {
+        info,
+        upper: py_isupper(word),
+        negated: info.negate || contains_nt(word.as_bytes()),
+    }
+}
+
+/// Whether byte `b` can start a Python whitespace character (ASCII space or a lead byte of one).
+#[inline]
+fn may_start_space(b: u8) -> bool {
+    b <= b' ' || b == 0xc2 || (0xe1..=0xe3).contains(&b)
 }
 
 /// `polarity_scores`' emoji pass: each single-code-point emoji becomes its description, preceded by a
@@ -222,13 +377,13 @@ fn replace_emojis(text: &str, out: &mut String) -> bool {
 fn sentiment_valence(tokens: &[Token], i: usize, cap_diff: bool) -> f64 {
     let n = tokens.len();
     let item = &tokens[i];
-    let Some(lexicon_valence) = item.info.valence else {
+    let Some(lexicon_valence) = item.info.valence() else {
         return 0.0;
     };
     let word = |j: usize| tokens[j].info.word;
     let mut valence = lexicon_valence;
     // "no" before another lexicon word negates that word instead of counting itself.
-    if item.info.word == Word::No && i != n - 1 && tokens[i + 1].info.valence.is_some() {
+    if item.info.word == Word::No && i != n - 1 && tokens[i + 1].info.in_lexicon() {
         valence = 0.0;
     }
     if (i > 0 && word(i - 1) == Word::No)
@@ -246,7 +401,7 @@ fn sentiment_valence(tokens: &[Token], i: usize, cap_diff: bool) -> f64 {
     }
     for start_i in 0..3 {
         // Only preceding words that are not themselves lexicon words modify this one.
-        if i > start_i && tokens[i - (start_i + 1)].info.valence.is_none() {
+        if i > start_i && !tokens[i - (start_i + 1)].info.in_lexicon() {
             let mut s = scalar_inc_dec(&tokens[i - (start_i + 1)], valence, cap_diff);
             if start_i == 1 && s != 0.0 {
                 s *= 0.95;
@@ -266,7 +421,7 @@ fn sentiment_valence(tokens: &[Token], i: usize, cap_diff: bool) -> f64 {
 
 /// `scalar_inc_dec`: the booster/dampener contribution of a preceding word.
 fn scalar_inc_dec(token: &Token, valence: f64, cap_diff: bool) -> f64 {
-    let Some(increment) = token.info.booster else {
+    let Some(increment) = token.info.booster() else {
         return 0.0;
     };
     let mut scalar = increment;
@@ -382,7 +537,7 @@ fn special_idioms_check(mut valence: f64, tokens: &[Token], i: usize) -> f64 {
 
 /// `_least_check`: "least" before a word negates it, unless "at least" / "very least".
 fn least_check(valence: f64, tokens: &[Token], i: usize) -> f64 {
-    let least_before = |j: usize| tokens[j].info.valence.is_none() && tokens[j].info.word == Word::Least;
+    let least_before = |j: usize| !tokens[j].info.in_lexicon() && tokens[j].info.word == Word::Least;
     if i > 1 && least_before(i - 1) {
         if !matches!(tokens[i - 2].info.word, Word::At | Word::Very) {
             return valence * N_SCALAR;

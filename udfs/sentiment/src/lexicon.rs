@@ -4,7 +4,6 @@
 //! map so that a token costs a single lookup.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use crate::text::py_strip;
@@ -241,13 +240,13 @@ const BOOSTERS: &[(&str, f64)] = &[
     ("sort-of", B_DECR),
 ];
 
-/// What the analyzer knows about one lower-cased token.
+/// What the analyzer knows about one lower-cased token, packed into 16 bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct WordInfo {
-    /// The lexicon valence, if the word is in the lexicon.
-    pub(crate) valence: Option<f64>,
-    /// The booster/dampener increment, if the word is in `BOOSTER_DICT`.
-    pub(crate) booster: Option<f64>,
+    /// The lexicon valence, NaN when the word is not in the lexicon (no entry is NaN).
+    valence: f64,
+    /// The `BOOSTER_DICT` increment in units of `B_INCR` (+1 booster, -1 dampener), 0 when absent.
+    booster: i8,
     /// Whether the word is in `NEGATE`.
     pub(crate) negate: bool,
     /// The rule word it is, if any.
@@ -257,75 +256,105 @@ pub(crate) struct WordInfo {
 impl WordInfo {
     /// A word that no rule knows.
     pub(crate) const UNKNOWN: WordInfo = WordInfo {
-        valence: None,
-        booster: None,
+        valence: f64::NAN,
+        booster: 0,
         negate: false,
         word: Word::Other,
     };
-}
 
-/// A small multiplicative hasher for short byte keys (the default SipHash dominates the lookup cost).
-#[derive(Default)]
-pub(crate) struct WordHasher(u64);
-
-const SEED: u64 = 0xf135_7aea_2e62_a9c5;
-
-impl WordHasher {
+    /// The lexicon valence, if the word is in the lexicon.
     #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(SEED).rotate_left(26);
+    pub(crate) fn valence(&self) -> Option<f64> {
+        (!self.valence.is_nan()).then_some(self.valence)
     }
-}
 
-impl Hasher for WordHasher {
+    /// Whether the word is in the lexicon.
     #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
+    pub(crate) fn in_lexicon(&self) -> bool {
+        !self.valence.is_nan()
+    }
+
+    /// The booster/dampener increment, if the word is in `BOOSTER_DICT`.
+    #[inline]
+    pub(crate) fn booster(&self) -> Option<f64> {
+        match self.booster {
+            0 => None,
+            b if b > 0 => Some(B_INCR),
+            _ => Some(B_DECR),
         }
     }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        let h = self.0;
-        (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
-    }
 }
 
-type WordMap = HashMap<&'static [u8], WordInfo, BuildHasherDefault<WordHasher>>;
+/// Keys are compared as three zero-padded little-endian words; the longest key has 19 bytes.
+pub(crate) const KEY_BYTES: usize = 24;
 
-/// The merged word table plus the longest key, so longer tokens skip lowering and lookup.
+/// One slot of the open-addressing word table; `len == 0` marks an empty slot (no key is empty).
+#[derive(Clone, Copy)]
+struct Slot {
+    key: [u64; 3],
+    len: u32,
+    info: WordInfo,
+}
+
+const EMPTY: Slot = Slot {
+    key: [0; 3],
+    len: 0,
+    info: WordInfo::UNKNOWN,
+};
+
+/// A zero-padded key as words.
+#[inline]
+pub(crate) fn key_words(padded: &[u8; KEY_BYTES]) -> [u64; 3] {
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&padded[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    [word(0), word(1), word(2)]
+}
+
+#[inline]
+fn slot_hash(key: &[u64; 3], len: usize) -> u64 {
+    let h = (key[0] ^ len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ key[1].wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
+        ^ key[2].wrapping_mul(0x1656_67b1_9e37_79f9);
+    h ^ (h >> 29)
+}
+
+/// The word table plus the emoji descriptions.
 pub(crate) struct Lexicon {
-    words: WordMap,
-    max_key_len: usize,
+    slots: Vec<Slot>,
+    mask: usize,
     emojis: HashMap<char, &'static str>,
+    #[cfg(test)]
+    lexicon_len: usize,
 }
 
 impl Lexicon {
-    /// The rule information of a lower-cased word.
+    /// The rule information of a lower-cased word given as zero-padded key words and its length.
     #[inline]
-    pub(crate) fn get(&self, lower: &[u8]) -> WordInfo {
-        self.words.get(lower).copied().unwrap_or(WordInfo::UNKNOWN)
+    pub(crate) fn get_words(&self, key: &[u64; 3], len: usize) -> WordInfo {
+        let mut at = slot_hash(key, len) as usize & self.mask;
+        loop {
+            let slot = &self.slots[at];
+            if slot.len == 0 {
+                return WordInfo::UNKNOWN;
+            }
+            if slot.len as usize == len && slot.key == *key {
+                return slot.info;
+            }
+            at = (at + 1) & self.mask;
+        }
     }
 
-    /// Longest key in bytes: a longer token cannot match anything.
-    #[inline]
-    pub(crate) fn max_key_len(&self) -> usize {
-        self.max_key_len
+    /// The rule information of a lower-cased word.
+    pub(crate) fn get(&self, lower: &[u8]) -> WordInfo {
+        if lower.is_empty() || lower.len() > KEY_BYTES {
+            return WordInfo::UNKNOWN;
+        }
+        let mut padded = [0u8; KEY_BYTES];
+        padded[..lower.len()].copy_from_slice(lower);
+        self.get_words(&key_words(&padded), lower.len())
     }
 
     /// The textual description of a single-code-point emoji.
@@ -337,7 +366,7 @@ impl Lexicon {
     /// Number of entries of the word lexicon as the reference's dictionary has them.
     #[cfg(test)]
     pub(crate) fn lexicon_len(&self) -> usize {
-        self.words.values().filter(|info| info.valence.is_some()).count()
+        self.lexicon_len
     }
 }
 
@@ -345,7 +374,7 @@ impl Lexicon {
 pub(crate) static LEXICON: LazyLock<Lexicon> = LazyLock::new(build);
 
 fn build() -> Lexicon {
-    let mut words = WordMap::default();
+    let mut words: HashMap<&'static [u8], WordInfo> = HashMap::new();
     // As `make_lex_dict`: rstrip('\n').split('\n'), skip empty lines, strip() each line, split on tabs;
     // a later duplicate overwrites an earlier one.
     for line in VADER_LEXICON.trim_end_matches('\n').split('\n') {
@@ -359,10 +388,13 @@ fn build() -> Lexicon {
         let Ok(valence) = py_strip(measure).parse::<f64>() else {
             continue;
         };
-        words.entry(word.as_bytes()).or_insert(WordInfo::UNKNOWN).valence = Some(valence);
+        words.entry(word.as_bytes()).or_insert(WordInfo::UNKNOWN).valence = valence;
     }
+    #[cfg(test)]
+    let lexicon_len = words.len();
     for &(word, increment) in BOOSTERS {
-        words.entry(word.as_bytes()).or_insert(WordInfo::UNKNOWN).booster = Some(increment);
+        words.entry(word.as_bytes()).or_insert(WordInfo::UNKNOWN).booster =
+            if increment > 0.0 { 1 } else { -1 };
     }
     for &word in NEGATE {
         words.entry(word.as_bytes()).or_insert(WordInfo::UNKNOWN).negate = true;
@@ -370,11 +402,35 @@ fn build() -> Lexicon {
     for &(text, word) in RULE_WORDS {
         words.entry(text.as_bytes()).or_insert(WordInfo::UNKNOWN).word = word;
     }
-    let max_key_len = words.keys().map(|k| k.len()).max().unwrap_or(0);
+    // Keys longer than KEY_BYTES do not exist (tested); one would be unreachable, never wrong.
+    let capacity = (words.len() * 2).next_power_of_two();
+    let mut lexicon = Lexicon {
+        slots: vec![EMPTY; capacity],
+        mask: capacity - 1,
+        emojis: HashMap::new(),
+        #[cfg(test)]
+        lexicon_len,
+    };
+    for (key, info) in words {
+        if key.is_empty() || key.len() > KEY_BYTES {
+            continue;
+        }
+        let mut padded = [0u8; KEY_BYTES];
+        padded[..key.len()].copy_from_slice(key);
+        let key_words = key_words(&padded);
+        let mut at = slot_hash(&key_words, key.len()) as usize & lexicon.mask;
+        while lexicon.slots[at].len != 0 {
+            at = (at + 1) & lexicon.mask;
+        }
+        lexicon.slots[at] = Slot {
+            key: key_words,
+            len: key.len() as u32,
+            info,
+        };
+    }
 
     // As `make_emoji_dict`; only single-code-point keys can ever match, since the reference compares
     // one character of the text at a time.
-    let mut emojis = HashMap::new();
     for line in EMOJI_LEXICON.trim_end_matches('\n').split('\n') {
         let mut fields = py_strip(line).split('\t');
         let (Some(emoji), Some(description)) = (fields.next(), fields.next()) else {
@@ -382,16 +438,11 @@ fn build() -> Lexicon {
         };
         let mut chars = emoji.chars();
         if let (Some(c), None) = (chars.next(), chars.next()) {
-            emojis.insert(c, description);
+            lexicon.emojis.insert(c, description);
         }
     }
-    Lexicon {
-        words,
-        max_key_len,
-        emojis,
-    }
+    lexicon
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,20 +452,35 @@ mod tests {
         // len(SentimentIntensityAnalyzer().lexicon) == 7506; 1212 single-code-point emojis.
         assert_eq!(LEXICON.lexicon_len(), 7506);
         assert_eq!(LEXICON.emojis.len(), 1212);
-        assert_eq!(LEXICON.get(b"good").valence, Some(1.9));
-        assert_eq!(LEXICON.get(b"kind").valence, Some(2.4));
+        assert_eq!(LEXICON.get(b"good").valence(), Some(1.9));
+        assert_eq!(LEXICON.get(b"kind").valence(), Some(2.4));
         assert_eq!(LEXICON.get(b"kind").word, Word::Kind);
-        assert_eq!(LEXICON.get(b"very").booster, Some(B_INCR));
+        assert_eq!(LEXICON.get(b"very").booster(), Some(B_INCR));
+        assert_eq!(LEXICON.get(b"kinda").booster(), Some(B_DECR));
+        assert_eq!(LEXICON.get(b"disadvantageousness").valence(), Some(-1.6));
         assert!(LEXICON.get(b"isn't").negate);
-        assert_eq!(LEXICON.get(b"zzzz"), WordInfo::UNKNOWN);
+        assert!(!LEXICON.get(b"zzzz").in_lexicon());
         assert_eq!(LEXICON.emoji('😁'), Some("beaming face with smiling eyes"));
+    }
+
+    #[test]
+    fn every_key_fits_the_table() {
+        let longest = VADER_LEXICON
+            .lines()
+            .filter_map(|l| py_strip(l).split('\t').next())
+            .chain(BOOSTERS.iter().map(|b| b.0))
+            .chain(NEGATE.iter().copied())
+            .map(str::len)
+            .max();
+        assert_eq!(longest, Some(19));
+        const { assert!(19 <= KEY_BYTES) };
     }
 
     #[test]
     fn duplicate_lexicon_lines_keep_the_last() {
         // "lol" (2.9, then 1.8) and "ok" (1.6, then 1.2) appear twice in vader_lexicon.txt; Python's
         // dict keeps the later value.
-        assert_eq!(LEXICON.get(b"lol").valence, Some(1.8));
-        assert_eq!(LEXICON.get(b"ok").valence, Some(1.2));
+        assert_eq!(LEXICON.get(b"lol").valence(), Some(1.8));
+        assert_eq!(LEXICON.get(b"ok").valence(), Some(1.2));
     }
 }

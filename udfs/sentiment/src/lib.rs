@@ -17,6 +17,7 @@
 mod analyzer;
 mod columnar;
 mod lexicon;
+mod py_case;
 mod rounding;
 mod sentiment;
 mod sentiment_label;

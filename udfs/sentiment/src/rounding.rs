@@ -43,7 +43,7 @@ pub(crate) fn py_round(x: f64, digits: usize) -> f64 {
     };
     // quotient < 2^20 * 10^7 < 2^44 is exact as a double; |x| < 2^20 and digits <= 7
     // keep it there. Dividing two exact doubles rounds correctly, as Python's strtod of "q e-n" does.
-    let rounded = quotient as f64 / scale as f64;
+    let rounded = (quotient as u64) as f64 / scale as f64;
     rounded.copysign(x)
 }
 

@@ -1,6 +1,8 @@
 //! Python `str` semantics the reference relies on: `split()`, `strip()`, `strip(string.punctuation)`,
 //! `isupper()` and `lower()`, on UTF-8 bytes without allocating.
 
+use crate::py_case::{LOWER_OR_TITLE, UPPER};
+
 /// Python's `str.isspace()` for the ASCII range (includes the separators 0x1c..=0x1f).
 const fn ascii_space_table() -> [bool; 128] {
     let mut table = [false; 128];
@@ -13,12 +15,31 @@ const fn ascii_space_table() -> [bool; 128] {
     table
 }
 
-static ASCII_SPACE: [bool; 128] = ascii_space_table();
+const ASCII_SPACE: [bool; 128] = ascii_space_table();
 
 /// `string.punctuation`: !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~
+const fn punctuation_table() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = (b as u8).is_ascii_punctuation();
+        b += 1;
+    }
+    table
+}
+
+static PUNCTUATION: [bool; 256] = punctuation_table();
+
+/// Whether `b` is in `string.punctuation`.
 #[inline]
 pub(crate) fn is_punctuation(b: u8) -> bool {
-    b.is_ascii_punctuation()
+    PUNCTUATION[b as usize]
+}
+
+/// Python's `isspace()` for an ASCII byte.
+#[inline]
+pub(crate) const fn is_ascii_space(b: u8) -> bool {
+    b < 0x80 && ASCII_SPACE[b as usize]
 }
 
 /// Python's `str.isspace()` for one character (Unicode 14 as in CPython 3.11; this set has not changed
@@ -84,15 +105,15 @@ pub(crate) fn char_count_exceeds(bytes: &[u8], limit: usize) -> bool {
     bytes.iter().filter(|&&b| (b as i8) >= -0x40).count() > limit
 }
 
-/// Titlecase letters (general category Lt), which make Python's `isupper()` false.
-fn is_titlecase(c: char) -> bool {
-    matches!(c,
-        '\u{1c5}' | '\u{1c8}' | '\u{1cb}' | '\u{1f2}'
-        | '\u{1f88}'..='\u{1f8f}' | '\u{1f98}'..='\u{1f9f}' | '\u{1fa8}'..='\u{1faf}'
-        | '\u{1fbc}' | '\u{1fcc}' | '\u{1ffc}')
+/// Whether `c` lies in one of the sorted, disjoint inclusive `ranges`.
+fn in_ranges(c: char, ranges: &[(u32, u32)]) -> bool {
+    let c = u32::from(c);
+    let after = ranges.partition_point(|&(start, _)| start <= c);
+    after > 0 && ranges[after - 1].1 >= c
 }
 
-/// Python's `str.isupper()`: no lowercase or titlecase character and at least one uppercase one.
+/// Python's `str.isupper()`: no lowercase or titlecase character and at least one uppercase one. Non-ASCII
+/// characters are classified by the reference Python's Unicode tables (see `py_case`), not Rust's.
 #[inline]
 pub(crate) fn py_isupper(s: &str) -> bool {
     let bytes = s.as_bytes();
@@ -108,10 +129,17 @@ pub(crate) fn py_isupper(s: &str) -> bool {
     }
     let mut cased = false;
     for c in s.chars() {
-        if c.is_lowercase() || is_titlecase(c) {
-            return false;
+        if c.is_ascii() {
+            if c.is_ascii_lowercase() {
+                return false;
+            }
+            cased |= c.is_ascii_uppercase();
+        } else {
+            if in_ranges(c, &LOWER_OR_TITLE) {
+                return false;
+            }
+            cased |= in_ranges(c, &UPPER);
         }
-        cased |= c.is_uppercase();
     }
     cased
 }
@@ -192,6 +220,10 @@ mod tests {
         // Titlecase DŽ-ligature (U+01C5) is not upper; the uppercase one (U+01C4) is.
         assert!(!py_isupper("A\u{1c5}"));
         assert!(py_isupper("A\u{1c4}"));
+        // U+0295 is lowercase up to Unicode 15 (Python 3.11-3.13), a plain letter in Rust's Unicode 16.
+        assert!(!py_isupper("Aʕ"));
+        // Letters of scripts added after Unicode 14 are uncased for the reference Python.
+        assert!(!py_isupper("\u{10d70}"));
         // Uncased scripts count for nothing.
         assert!(!py_isupper("日本"));
         assert!(py_isupper("日本A"));

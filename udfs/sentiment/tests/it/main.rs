@@ -3,5 +3,6 @@
 mod corpus;
 mod parity;
 mod pathological;
+mod reference_cases;
 mod rules;
 mod sql;
