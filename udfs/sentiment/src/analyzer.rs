@@ -5,10 +5,10 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::lexicon::{B_DECR, KEY_BYTES, LEXICON, Word, WordInfo};
+use crate::lexicon::{B_DECR, KEY_BYTES, LEXICON, Lexicon, Word, WordInfo};
 use crate::rounding::py_round;
 use crate::text::{
-    char_count_exceeds, contains_nt, is_ascii_space, lower_into, py_isupper, py_space_len, strip_punctuation,
+    char_count_exceeds, contains_nt, is_punctuation, lower_into, py_isupper, py_space_len, strip_punctuation,
 };
 
 /// Empirically derived mean sentiment intensity rating increase for an ALL-CAPS word.
@@ -61,6 +61,8 @@ struct Token {
 #[derive(Debug, Default)]
 pub struct Analyzer {
     tokens: Vec<Token>,
+    /// The current ASCII text followed by `KEY_BYTES` zeros, so keys load without bounds juggling.
+    padded: Vec<u8>,
     sentiments: Vec<f64>,
     emoji_text: String,
     but_index: HashMap<u64, BinaryHeap<Reverse<usize>>>,
@@ -159,145 +161,171 @@ impl Analyzer {
     }
 }
 
-/// Character classes of ASCII bytes for the one-pass tokenizer.
-const SPACE: u8 = 1;
-const UPPER: u8 = 2;
-const LOWER: u8 = 4;
-const APOSTROPHE: u8 = 8;
-const MARK: u8 = 16;
-
-const fn class_table() -> [u8; 256] {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 128 {
-        let c = b as u8;
-        table[b] = if is_ascii_space(c) {
-            SPACE
-        } else if c.is_ascii_uppercase() {
-            UPPER
-        } else if c.is_ascii_lowercase() {
-            LOWER
-        } else if c == b'\'' {
-            APOSTROPHE
-        } else if c == b'!' || c == b'?' {
-            MARK
-        } else {
-            0
-        };
-        b += 1;
-    }
-    table
-}
-
-static CLASS: [u8; 256] = class_table();
-
 /// Number of '!' and '?' in `bytes`.
 fn count_marks(bytes: &[u8]) -> (usize, usize) {
-    let exclamations = bytes.iter().filter(|&&b| b == b'!').count();
-    let questions = bytes.iter().filter(|&&b| b == b'?').count();
+    // Summing chunks in u8 lanes lets this vectorize.
+    let (mut exclamations, mut questions) = (0, 0);
+    for chunk in bytes.chunks(255) {
+        exclamations += usize::from(chunk.iter().fold(0u8, |n, &b| n + u8::from(b == b'!')));
+        questions += usize::from(chunk.iter().fold(0u8, |n, &b| n + u8::from(b == b'?')));
+    }
     (exclamations, questions)
 }
 
 impl Analyzer {
-    /// [`Analyzer::tokenize`] for an all-ASCII text: one pass that splits, classifies and counts.
-    fn tokenize_ascii(&mut self, bytes: &[u8]) -> (usize, usize) {
-        let (mut exclamations, mut questions) = (0, 0);
-        let n = bytes.len();
-        let mut i = 0;
-        while i < n {
-            if CLASS[bytes[i] as usize] & SPACE != 0 {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            let mut flags = 0u8;
-            while i < n {
-                let class = CLASS[bytes[i] as usize];
-                if class & SPACE != 0 {
-                    break;
+    /// [`Analyzer::tokenize`] for an all-ASCII text: whitespace is found 64 bytes at a time, and
+    /// keys are read 8 bytes at a time from a zero-padded copy of the text.
+    fn tokenize_ascii(&mut self, text: &[u8]) -> (usize, usize) {
+        let marks = count_marks(text);
+        let Self { tokens, padded, .. } = self;
+        padded.clear();
+        padded.extend_from_slice(text);
+        padded.extend_from_slice(&[0; KEY_BYTES]);
+        let lexicon = &*LEXICON;
+        let n = text.len();
+        let mut token_start: Option<usize> = None;
+        let mut base = 0;
+        while base < n {
+            let spaces = space_bits(&text[base..n.min(base + 64)]);
+            let mut pos = 0u32;
+            while pos < 64 {
+                let ahead = !0u64 << pos;
+                match token_start {
+                    Some(start) => {
+                        let next_space = spaces & ahead;
+                        if next_space == 0 {
+                            break;
+                        }
+                        let end = next_space.trailing_zeros();
+                        tokens.push(ascii_token(lexicon, padded, start, base + end as usize));
+                        token_start = None;
+                        pos = end + 1;
+                    }
+                    None => {
+                        let next_word = !spaces & ahead;
+                        if next_word == 0 {
+                            break;
+                        }
+                        let start = next_word.trailing_zeros();
+                        token_start = Some(base + start as usize);
+                        pos = start + 1;
+                    }
                 }
-                flags |= class;
-                i += 1;
             }
-            if flags & MARK != 0 {
-                let (e, q) = count_marks(&bytes[start..i]);
-                exclamations += e;
-                questions += q;
-            }
-            self.tokens.push(ascii_token(bytes, start, i, flags));
+            base += 64;
         }
-        (exclamations, questions)
+        if let Some(start) = token_start {
+            tokens.push(ascii_token(lexicon, padded, start, n));
+        }
+        marks
     }
 }
 
-/// The facts of the ASCII token `text[start..end]`, whose bytes' classes OR to `flags`.
+/// Bit `j` set when `block[j]` is whitespace, for an ASCII block of at most 64 bytes; bits past the
+/// end of the block are set too, so that a token ends there.
 #[inline]
-fn ascii_token(text: &[u8], start: usize, end: usize, flags: u8) -> Token {
-    let (strip_start, strip_end) = strip_punctuation(&text[start..end]);
-    // The reference keeps the unstripped token when stripping leaves 2 characters or fewer.
-    let (start, end) = if strip_end - strip_start > 2 {
-        (start + strip_start, start + strip_end)
-    } else {
-        (start, end)
+fn space_bits(block: &[u8]) -> u64 {
+    // Python's ASCII whitespace: 0x09..=0x0d and 0x1c..=0x20. Padding zeros are not spaces.
+    let spaces = |w: u64| gather_high_bits(ascii_range_mask(w, 0x09, 0x0d) | ascii_range_mask(w, 0x1c, 0x20));
+    let mut bits = if block.len() < 64 { !0u64 << block.len() } else { 0 };
+    let chunks = block.chunks_exact(8);
+    let rest = chunks.remainder();
+    let mut k = 0;
+    for chunk in chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        bits |= spaces(u64::from_le_bytes(word)) << (8 * k);
+        k += 1;
+    }
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        for (w, &b) in word.iter_mut().zip(rest) {
+            *w = b;
+        }
+        bits |= spaces(u64::from_le_bytes(word)) << (8 * k);
+    }
+    bits
+}
+
+/// The high bit of each byte of `m` (other bits zero) packed into the low 8 bits, byte 0 first.
+#[inline]
+fn gather_high_bits(m: u64) -> u64 {
+    ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// The facts of the ASCII token `text[start..end]`; `text` is followed by `KEY_BYTES` zero bytes.
+#[inline]
+fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Token {
+    let token = &text[start..end];
+    let (start, end) = match (token.first(), token.last()) {
+        (Some(&first), Some(&last)) if is_punctuation(first) || is_punctuation(last) => {
+            let (strip_start, strip_end) = strip_punctuation(token);
+            // The reference keeps the unstripped token when stripping leaves 2 characters or fewer.
+            if strip_end - strip_start > 2 {
+                (start + strip_start, start + strip_end)
+            } else {
+                (start, end)
+            }
+        }
+        _ => (start, end),
     };
-    // Stripped bytes are punctuation, neither upper nor lower case: the flags hold for the word.
-    let upper = flags & UPPER != 0 && flags & LOWER == 0;
-    let may_have_nt = flags & APOSTROPHE != 0;
     let len = end - start;
     if len > KEY_BYTES {
-        // Too long for any key.
-        let negated = may_have_nt && contains_nt(&text[start..end]);
+        // Too long for any key: only its case and "n't" matter.
+        let word = &text[start..end];
+        let lower = word.iter().any(u8::is_ascii_lowercase);
+        let upper = word.iter().any(u8::is_ascii_uppercase);
         return Token {
             info: WordInfo::UNKNOWN,
-            upper,
-            negated,
+            upper: upper && !lower,
+            negated: contains_nt(word),
         };
     }
     let mut key = load_key(text, start, len);
-    if flags & UPPER != 0 {
-        for w in &mut key {
-            // 0x80 >> 2 == 0x20, the ASCII case bit.
-            *w |= ascii_upper_mask(*w) >> 2;
-        }
+    let (mut upper, mut lower, mut apostrophe) = (0u64, 0u64, 0u64);
+    for w in &mut key {
+        let u = ascii_range_mask(*w, b'A', b'Z');
+        upper |= u;
+        lower |= ascii_range_mask(*w, b'a', b'z');
+        apostrophe |= ascii_range_mask(*w, b'\'', b'\'');
+        // 0x80 >> 2 == 0x20, the ASCII case bit.
+        *w |= u >> 2;
     }
-    let info = LEXICON.get_words(&key, len);
-    let negated = info.negate || (may_have_nt && contains_nt(&text[start..end]));
-    Token { info, upper, negated }
+    let info = lexicon.get_words(&key, len);
+    let negated = info.negate || (apostrophe != 0 && contains_nt(&text[start..end]));
+    Token {
+        info,
+        upper: upper != 0 && lower == 0,
+        negated,
+    }
 }
 
-/// `text[start..start + len]` (len <= KEY_BYTES) as zero-padded little-endian words, read in 8-byte
-/// chunks straight from the text where it is long enough.
+/// `text[start..start + len]` (len <= KEY_BYTES) as little-endian words, zero past `len`; `text`
+/// has at least `KEY_BYTES` bytes from `start` on.
 #[inline]
 fn load_key(text: &[u8], start: usize, len: usize) -> [u64; 3] {
+    let mut chunk = [0u8; KEY_BYTES];
+    if let Some(bytes) = text.get(start..start + KEY_BYTES) {
+        chunk.copy_from_slice(bytes);
+    }
+    let (words, _) = chunk.as_chunks::<8>();
     let mut key = [0u64; 3];
-    for (k, slot) in key.iter_mut().enumerate() {
-        let offset = 8 * k;
-        if offset >= len {
-            break;
-        }
-        let from = start + offset;
-        let word = match text
-            .get(from..from + 8)
-            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
-        {
-            Some(chunk) => u64::from_le_bytes(chunk),
-            None => {
-                let mut chunk = [0u8; 8];
-                let tail = text.get(from..).unwrap_or_default();
-                let take = tail.len().min(8);
-                chunk[..take].copy_from_slice(&tail[..take]);
-                u64::from_le_bytes(chunk)
-            }
-        };
-        let remaining = len - offset;
-        *slot = if remaining >= 8 {
-            word
-        } else {
-            word & ((1u64 << (8 * remaining)) - 1)
-        };
+    for ((k, slot), &word) in key.iter_mut().enumerate().zip(words) {
+        *slot = u64::from_le_bytes(word) & BYTE_MASKS[len.saturating_sub(8 * k).min(8)];
     }
     key
 }
+
+/// `BYTE_MASKS[k]` keeps the low `k` bytes of a word.
+const BYTE_MASKS: [u64; 9] = {
+    let mut masks = [u64::MAX; 9];
+    let mut k = 0;
+    while k < 8 {
+        masks[k] = (1u64 << (8 * k)) - 1;
+        k += 1;
+    }
+    masks
+};
 
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -308,11 +336,6 @@ fn ascii_range_mask(w: u64, lo: u8, hi: u8) -> u64 {
     let at_least_lo = w.wrapping_add(LOW_BITS * u64::from(0x80 - lo));
     let above_hi = w.wrapping_add(LOW_BITS * u64::from(0x80 - (hi + 1)));
     at_least_lo & !above_hi & HIGH_BITS
-}
-
-#[inline]
-fn ascii_upper_mask(w: u64) -> u64 {
-    ascii_range_mask(w, b'A', b'Z')
 }
 
 /// The facts of one token of a text with non-ASCII characters.
@@ -716,6 +739,32 @@ mod tests {
         let mut s = vec![1.9, 0.95, 0.0];
         but_check_naive(&mut s, 2);
         assert_eq!(s, vec![0.475, 0.95, 0.0]);
+    }
+
+    #[test]
+    fn gathers_one_bit_per_byte() {
+        for pattern in 0u64..256 {
+            let spread = (0..8)
+                .filter(|k| pattern >> k & 1 == 1)
+                .fold(0u64, |m, k| m | 0x80 << (8 * k));
+            assert_eq!(gather_high_bits(spread), pattern);
+        }
+    }
+
+    #[test]
+    fn space_bits_match_python_isspace() {
+        let mut state = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..500 {
+            let len = (next(&mut state) % 65) as usize;
+            let block: Vec<u8> = (0..len).map(|_| (next(&mut state) % 128) as u8).collect();
+            let bits = space_bits(&block);
+            for j in 0..64 {
+                let expected = block
+                    .get(j)
+                    .is_none_or(|&b| crate::text::is_py_space(char::from(b)));
+                assert_eq!(bits >> j & 1 == 1, expected, "{block:?} at {j}");
+            }
+        }
     }
 
     #[test]

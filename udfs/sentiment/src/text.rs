@@ -36,12 +36,6 @@ pub(crate) fn is_punctuation(b: u8) -> bool {
     PUNCTUATION[b as usize]
 }
 
-/// Python's `isspace()` for an ASCII byte.
-#[inline]
-pub(crate) const fn is_ascii_space(b: u8) -> bool {
-    b < 0x80 && ASCII_SPACE[b as usize]
-}
-
 /// Python's `str.isspace()` for one character (Unicode 14 as in CPython 3.11; this set has not changed
 /// since Unicode 6.3).
 #[inline]
