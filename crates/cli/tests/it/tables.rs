@@ -64,3 +64,16 @@ fn bench_sentiment_measures_report_and_baseline() {
         assert!(l.contains(" 3000 "), "{l}");
     }
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_on_stderr() {
+    let r = run(&["--log-level", "info", "--log-format", "json", "tables", "--format", "csv"]);
+    r.ok();
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(l.starts_with('{') && l.ends_with('}'), "not a JSON line: {l}");
+    }
+    assert!(lines.iter().any(|l| l.contains("\"lake catalog loaded\"")), "{}", r.stderr);
+    assert!(r.stdout.starts_with("table,rows"), "logs must not reach stdout");
+}
