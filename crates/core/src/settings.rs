@@ -26,6 +26,15 @@ pub struct Settings {
     pub engine: EngineSettings,
     /// Reject writes, DDL and paths outside the lake.
     pub read_only: bool,
+    /// Settings of the UDF families.
+    pub udfs: UdfSettings,
+}
+
+/// `[udfs.*]`: settings of the UDF families.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UdfSettings {
+    /// `[udfs.sentiment] lexicon`: a word list that adds to or overrides VADER's lexicon.
+    pub sentiment_lexicon: Option<PathBuf>,
 }
 
 /// Engine settings: memory, spilling, parallelism and DataFusion options.
@@ -112,6 +121,7 @@ impl Default for Settings {
             },
             engine: EngineSettings::default(),
             read_only: false,
+            udfs: UdfSettings::default(),
         }
     }
 }
@@ -192,21 +202,30 @@ impl Settings {
         }
     }
 
-    /// A relative local root is relative to the settings file's folder (or the current folder).
+    /// A relative local root is relative to the settings file's folder (or the current folder), and
+    /// so are other paths the file names.
     fn resolve_root(&mut self) {
+        if let Some(p) = &self.udfs.sentiment_lexicon
+            && p.is_relative()
+        {
+            self.udfs.sentiment_lexicon = Some(self.base_dir().join(p));
+        }
         let root = &self.lake.root;
         if root.contains("://") || Path::new(root).is_absolute() {
             return;
         }
-        let base = self
-            .source
+        let joined = self.base_dir().join(root);
+        let abs = std::path::absolute(&joined).unwrap_or(joined);
+        self.lake.root = normalize(&abs).display().to_string();
+    }
+
+    /// The settings file's folder, or the current folder.
+    fn base_dir(&self) -> PathBuf {
+        self.source
             .as_ref()
             .and_then(|s| s.parent().map(Path::to_path_buf))
             .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from("."));
-        let joined = base.join(root);
-        let abs = std::path::absolute(&joined).unwrap_or(joined);
-        self.lake.root = normalize(&abs).display().to_string();
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 
     /// The local lake folder, when the lake is local.
@@ -446,7 +465,7 @@ fn walk_file(
         let span = e.span().unwrap_or(0..0);
         w.issue(&span, "", format!("TOML syntax error: {}", e.message()));
     }
-    let top = ["read_only", "lake", "tables", "engine", "datafusion"];
+    let top = ["read_only", "lake", "tables", "engine", "datafusion", "udfs"];
     for (k, v) in doc.get_ref().iter() {
         match k.get_ref().as_ref() {
             "read_only" => {
@@ -481,6 +500,11 @@ fn walk_file(
             "engine" => {
                 if let Some(t) = w.table(v, "engine") {
                     parse_engine(&mut w, t, &mut settings.engine);
+                }
+            }
+            "udfs" => {
+                if let Some(t) = w.table(v, "udfs") {
+                    parse_udfs(&mut w, t, &mut settings.udfs);
                 }
             }
             "datafusion" => {
@@ -673,6 +697,28 @@ fn column_pair(w: &mut Walker<'_>, v: &Spanned<DeValue<'_>>, key: &str) -> Optio
         _ => {
             w.issue(&v.span(), key, "write { name = \"…\", type = \"…\" }");
             None
+        }
+    }
+}
+
+fn parse_udfs(w: &mut Walker<'_>, t: &DeTable<'_>, u: &mut UdfSettings) {
+    for (k, v) in t.iter() {
+        match k.get_ref().as_ref() {
+            "sentiment" => {
+                if let Some(st) = w.table(v, "udfs.sentiment") {
+                    for (k2, v2) in st.iter() {
+                        match k2.get_ref().as_ref() {
+                            "lexicon" => {
+                                if let Some(p) = w.string(v2, "udfs.sentiment.lexicon") {
+                                    u.sentiment_lexicon = Some(PathBuf::from(p));
+                                }
+                            }
+                            other => w.unknown(k2, &format!("udfs.sentiment.{other}"), &["lexicon"]),
+                        }
+                    }
+                }
+            }
+            other => w.unknown(k, &format!("udfs.{other}"), &["sentiment"]),
         }
     }
 }
