@@ -59,7 +59,12 @@ pub async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Meas
                 session.sql(&copy, &Params::new()).await?.collect().await?;
                 best = best.min(started.elapsed().as_secs_f64());
             }
-            out.push(Measurement { label: label.to_string(), partitions: p, seconds: best, rows });
+            out.push(Measurement {
+                label: label.to_string(),
+                partitions: p,
+                seconds: best,
+                rows,
+            });
         }
     }
     Ok(out)
@@ -67,7 +72,10 @@ pub async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Meas
 
 /// Prints the measurements as a table.
 pub fn print(results: &[Measurement]) {
-    println!("{:<22} {:>10} {:>12} {:>10} {:>16} {:>16}", "query", "partitions", "rows", "seconds", "rows/s", "rows/s per core");
+    println!(
+        "{:<22} {:>10} {:>12} {:>10} {:>16} {:>16}",
+        "query", "partitions", "rows", "seconds", "rows/s", "rows/s per core"
+    );
     for m in results {
         println!(
             "{:<22} {:>10} {:>12} {:>10.3} {:>16.0} {:>16.0}",

@@ -17,7 +17,9 @@ use crate::{Cli, Command, DatasetsCommand, Failure, OutputArgs, SqlArgs};
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Datasets { command } => datasets(command),
-        Command::Bench { command: crate::BenchCommand::Sentiment { rows, days, repeat } } => {
+        Command::Bench {
+            command: crate::BenchCommand::Sentiment { rows, days, repeat },
+        } => {
             let results = crate::bench::sentiment(rows, days, repeat as usize).await?;
             crate::bench::print(&results);
             Ok(())

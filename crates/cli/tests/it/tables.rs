@@ -52,11 +52,23 @@ fn partition_filters_prune_files() {
 
 #[test]
 fn bench_sentiment_measures_report_and_baseline() {
-    let r = run(&["bench", "sentiment", "--rows", "3000", "--days", "3", "--repeat", "1"]);
+    let r = run(&[
+        "bench",
+        "sentiment",
+        "--rows",
+        "3000",
+        "--days",
+        "3",
+        "--repeat",
+        "1",
+    ]);
     r.ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines[0].contains("rows/s per core"), "{}", r.stdout);
-    let measured: Vec<&&str> = lines.iter().filter(|l| l.starts_with("sentiment report") || l.starts_with("datafusion baseline")).collect();
+    let measured: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("sentiment report") || l.starts_with("datafusion baseline"))
+        .collect();
     assert!(measured.len() >= 2, "{}", r.stdout);
     for l in measured {
         let rate: f64 = l.split_whitespace().nth_back(1).unwrap().parse().unwrap();
@@ -67,13 +79,25 @@ fn bench_sentiment_measures_report_and_baseline() {
 
 #[test]
 fn json_logs_are_one_object_per_line_on_stderr() {
-    let r = run(&["--log-level", "info", "--log-format", "json", "tables", "--format", "csv"]);
+    let r = run(&[
+        "--log-level",
+        "info",
+        "--log-format",
+        "json",
+        "tables",
+        "--format",
+        "csv",
+    ]);
     r.ok();
     let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     for l in &lines {
         assert!(l.starts_with('{') && l.ends_with('}'), "not a JSON line: {l}");
     }
-    assert!(lines.iter().any(|l| l.contains("\"lake catalog loaded\"")), "{}", r.stderr);
+    assert!(
+        lines.iter().any(|l| l.contains("\"lake catalog loaded\"")),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.starts_with("table,rows"), "logs must not reach stdout");
 }
