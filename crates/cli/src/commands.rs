@@ -54,6 +54,7 @@ async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
     Session::new(settings).await.map_err(|e| match e {
         nightshift_core::CoreError::Config(c) => Failure::Usage(c.into()),
         nightshift_core::CoreError::Engine(m) => Failure::Usage(anyhow!(m)),
+        e @ nightshift_core::CoreError::Lexicon(_) => Failure::Usage(e.into()),
         other => Failure::Query(anyhow::Error::new(other).context("failed to load the lake")),
     })
 }

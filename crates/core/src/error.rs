@@ -13,6 +13,9 @@ pub enum CoreError {
     /// The lake could not be loaded.
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// The sentiment lexicon overrides file is unreadable or has a bad line.
+    #[error("bad sentiment lexicon (udfs.sentiment.lexicon): {0}")]
+    Lexicon(#[from] nightshift_sentiment::LexiconError),
     /// A parameter is missing or malformed.
     #[error("parameter '{name}': {message}")]
     Parameter {

@@ -77,12 +77,22 @@ pub fn runtime_env(settings: &Settings) -> Result<Arc<RuntimeEnv>, CoreError> {
         .map_err(|e| CoreError::Engine(e.strip_backtrace()))
 }
 
-/// Registers every nightshift function (sentiment, …) in a context. Also what a remote executor
-/// must install, so that a function is never available in one place and missing in another.
-pub fn register_functions(ctx: &SessionContext) {
-    for f in nightshift_sentiment::functions() {
+/// Registers every nightshift function (sentiment, …) in a context, with the project's lexicon
+/// overrides. Also what a remote executor must install, so that a function is never available in one
+/// place and missing in another.
+pub fn register_functions(ctx: &SessionContext, settings: &Settings) -> Result<(), CoreError> {
+    let overrides = match &settings.udfs.sentiment_lexicon {
+        Some(path) => {
+            let o = nightshift_sentiment::LexiconOverrides::load(path)?;
+            tracing::info!(file = %path.display(), words = o.len(), "sentiment lexicon overrides loaded");
+            Some(Arc::new(o))
+        }
+        None => None,
+    };
+    for f in nightshift_sentiment::functions_with(overrides) {
         ctx.register_udf(f.as_ref().clone());
     }
+    Ok(())
 }
 
 impl std::fmt::Debug for Session {
@@ -100,7 +110,7 @@ impl Session {
         let config = session_config(&settings)?;
         let runtime = runtime_env(&settings)?;
         let ctx = nightshift_lake::enable_url_tables(SessionContext::new_with_config_rt(config, runtime));
-        register_functions(&ctx);
+        register_functions(&ctx, &settings)?;
         let catalog = Catalog::load(&ctx, &settings.lake).await?;
         Ok(Self {
             ctx,

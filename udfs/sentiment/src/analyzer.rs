@@ -66,6 +66,8 @@ pub struct Analyzer {
     sentiments: Vec<f64>,
     emoji_text: String,
     but_index: HashMap<u64, BinaryHeap<Reverse<usize>>>,
+    /// The word table; `None` is VADER's own.
+    lexicon: Option<&'static Lexicon>,
 }
 
 thread_local! {
@@ -85,6 +87,22 @@ impl Analyzer {
     /// A new analyzer with empty scratch buffers.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An analyzer that scores with `overrides` applied to VADER's lexicon.
+    pub fn with_overrides(overrides: &crate::LexiconOverrides) -> Self {
+        Self::with_lexicon(overrides.lexicon())
+    }
+
+    pub(crate) fn with_lexicon(lexicon: &'static Lexicon) -> Self {
+        Self {
+            lexicon: Some(lexicon),
+            ..Self::default()
+        }
+    }
+
+    fn lexicon(&self) -> &'static Lexicon {
+        self.lexicon.unwrap_or(&LEXICON)
     }
 
     /// VADER polarity scores of `text`, see [`polarity_scores`].
@@ -138,6 +156,7 @@ impl Analyzer {
             return self.tokenize_ascii(bytes);
         }
         let (exclamations, questions) = count_marks(bytes);
+        let lexicon = self.lexicon();
         let n = bytes.len();
         let mut i = 0;
         loop {
@@ -154,7 +173,7 @@ impl Analyzer {
             while i < n && !(may_start_space(bytes[i]) && py_space_len(bytes, i) > 0) {
                 i += 1;
             }
-            let token = unicode_token(text.get(start..i).unwrap_or_default());
+            let token = unicode_token(lexicon, text.get(start..i).unwrap_or_default());
             self.tokens.push(token);
         }
         (exclamations, questions)
@@ -177,11 +196,11 @@ impl Analyzer {
     /// keys are read 8 bytes at a time from a zero-padded copy of the text.
     fn tokenize_ascii(&mut self, text: &[u8]) -> (usize, usize) {
         let marks = count_marks(text);
+        let lexicon = self.lexicon();
         let Self { tokens, padded, .. } = self;
         padded.clear();
         padded.extend_from_slice(text);
         padded.extend_from_slice(&[0; KEY_BYTES]);
-        let lexicon = &*LEXICON;
         let n = text.len();
         let mut token_start: Option<usize> = None;
         let mut base = 0;
@@ -339,7 +358,7 @@ fn ascii_range_mask(w: u64, lo: u8, hi: u8) -> u64 {
 }
 
 /// The facts of one token of a text with non-ASCII characters.
-fn unicode_token(token: &str) -> Token {
+fn unicode_token(lexicon: &Lexicon, token: &str) -> Token {
     let (start, end) = strip_punctuation(token.as_bytes());
     let word = match token.get(start..end) {
         Some(stripped) if char_count_exceeds(stripped.as_bytes(), 2) => stripped,
@@ -347,7 +366,7 @@ fn unicode_token(token: &str) -> Token {
     };
     let mut buf = [0u8; KEY_BYTES];
     let info = match lower_into(word, &mut buf) {
-        Some(len) => LEXICON.get(&buf[..len]),
+        Some(len) => lexicon.get(&buf[..len]),
         None => WordInfo::UNKNOWN,
     };
     Token {

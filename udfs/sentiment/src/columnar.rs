@@ -15,6 +15,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::analyzer::{Analyzer, Scores};
+use crate::lexicon::Lexicon;
 
 /// How a function turns [`Scores`] into an output column.
 pub(crate) trait ScoresOutput {
@@ -27,23 +28,31 @@ pub(crate) trait ScoresOutput {
 }
 
 /// Evaluates a string function over a DataFusion argument, keeping scalars scalar.
-pub(crate) fn evaluate<O: ScoresOutput>(name: &str, arg: &ColumnarValue) -> Result<ColumnarValue> {
+pub(crate) fn evaluate<O: ScoresOutput>(
+    name: &str,
+    arg: &ColumnarValue,
+    lexicon: &'static Lexicon,
+) -> Result<ColumnarValue> {
     match arg {
-        ColumnarValue::Array(array) => Ok(ColumnarValue::Array(evaluate_array::<O>(name, array)?)),
+        ColumnarValue::Array(array) => Ok(ColumnarValue::Array(evaluate_array::<O>(name, array, lexicon)?)),
         ColumnarValue::Scalar(scalar) => {
             let array = scalar.to_array_of_size(1)?;
-            let out = evaluate_array::<O>(name, &array)?;
+            let out = evaluate_array::<O>(name, &array, lexicon)?;
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
         }
     }
 }
 
 /// Scores every row of a Utf8, LargeUtf8, Utf8View or dictionary-of-string array.
-pub(crate) fn evaluate_array<O: ScoresOutput>(name: &str, array: &dyn Array) -> Result<ArrayRef> {
+pub(crate) fn evaluate_array<O: ScoresOutput>(
+    name: &str,
+    array: &dyn Array,
+    lexicon: &'static Lexicon,
+) -> Result<ArrayRef> {
     match array.data_type() {
-        DataType::Utf8 => Ok(score_strings::<O, _>(array.as_string::<i32>())),
-        DataType::LargeUtf8 => Ok(score_strings::<O, _>(array.as_string::<i64>())),
-        DataType::Utf8View => Ok(score_strings::<O, _>(array.as_string_view())),
+        DataType::Utf8 => Ok(score_strings::<O, _>(array.as_string::<i32>(), lexicon)),
+        DataType::LargeUtf8 => Ok(score_strings::<O, _>(array.as_string::<i64>(), lexicon)),
+        DataType::Utf8View => Ok(score_strings::<O, _>(array.as_string_view(), lexicon)),
         DataType::Null => {
             let mut out = O::with_capacity(array.len());
             (0..array.len()).for_each(|_| out.push(None));
@@ -51,7 +60,7 @@ pub(crate) fn evaluate_array<O: ScoresOutput>(name: &str, array: &dyn Array) -> 
         }
         DataType::Dictionary(_, _) => match array.as_any_dictionary_opt() {
             Some(dictionary) => {
-                let values = evaluate_array::<O>(name, dictionary.values().as_ref())?;
+                let values = evaluate_array::<O>(name, dictionary.values().as_ref(), lexicon)?;
                 Ok(take(values.as_ref(), dictionary.keys(), None)?)
             }
             None => exec_err!("{name}: unsupported dictionary array {}", array.data_type()),
@@ -60,8 +69,11 @@ pub(crate) fn evaluate_array<O: ScoresOutput>(name: &str, array: &dyn Array) -> 
     }
 }
 
-fn score_strings<'a, O: ScoresOutput, V: StringArrayType<'a>>(array: V) -> ArrayRef {
-    let mut analyzer = Analyzer::new();
+fn score_strings<'a, O: ScoresOutput, V: StringArrayType<'a>>(
+    array: V,
+    lexicon: &'static Lexicon,
+) -> ArrayRef {
+    let mut analyzer = Analyzer::with_lexicon(lexicon);
     let mut out = O::with_capacity(array.len());
     if array.null_count() == 0 {
         for i in 0..array.len() {

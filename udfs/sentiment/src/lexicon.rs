@@ -330,6 +330,15 @@ pub(crate) struct Lexicon {
     lexicon_len: usize,
 }
 
+impl std::fmt::Debug for Lexicon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lexicon")
+            .field("slots", &self.slots.len())
+            .field("emojis", &self.emojis.len())
+            .finish()
+    }
+}
+
 impl Lexicon {
     /// The rule information of a lower-cased word given as zero-padded key words and its length.
     #[inline]
@@ -371,10 +380,11 @@ impl Lexicon {
 }
 
 /// The one shared table, built on first use.
-pub(crate) static LEXICON: LazyLock<Lexicon> = LazyLock::new(build);
+pub(crate) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| build_with(&[]));
 
-fn build() -> Lexicon {
-    let mut words: HashMap<&'static [u8], WordInfo> = HashMap::new();
+/// VADER's lexicon with `extra` words (lower-case) added or given a new valence.
+pub(crate) fn build_with(extra: &[(String, f64)]) -> Lexicon {
+    let mut words: HashMap<&[u8], WordInfo> = HashMap::new();
     // As `make_lex_dict`: rstrip('\n').split('\n'), skip empty lines, strip() each line, split on tabs;
     // a later duplicate overwrites an earlier one.
     for line in VADER_LEXICON.trim_end_matches('\n').split('\n') {
@@ -389,6 +399,9 @@ fn build() -> Lexicon {
             continue;
         };
         words.entry(word.as_bytes()).or_insert(WordInfo::UNKNOWN).valence = valence;
+    }
+    for (word, valence) in extra {
+        words.entry(word.as_bytes()).or_insert(WordInfo::UNKNOWN).valence = *valence;
     }
     #[cfg(test)]
     let lexicon_len = words.len();

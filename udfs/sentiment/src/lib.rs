@@ -17,6 +17,7 @@
 mod analyzer;
 mod columnar;
 mod lexicon;
+mod overrides;
 mod py_case;
 mod rounding;
 mod sentiment;
@@ -30,6 +31,7 @@ use datafusion::logical_expr::ScalarUDF;
 
 pub use crate::{
     analyzer::{Analyzer, Scores, polarity_scores},
+    overrides::{LexiconError, LexiconOverrides},
     sentiment::SentimentFunc,
     sentiment_label::SentimentLabelFunc,
     sentiment_score::SentimentScoreFunc,
@@ -37,9 +39,18 @@ pub use crate::{
 
 /// The three sentiment functions, ready for `SessionContext::register_udf`.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    functions_with(None)
+}
+
+/// The three functions scoring with a project's lexicon overrides (`[udfs.sentiment] lexicon`).
+pub fn functions_with(overrides: Option<Arc<LexiconOverrides>>) -> Vec<Arc<ScalarUDF>> {
     vec![
-        Arc::new(ScalarUDF::new_from_impl(SentimentScoreFunc::new())),
-        Arc::new(ScalarUDF::new_from_impl(SentimentLabelFunc::new())),
-        Arc::new(ScalarUDF::new_from_impl(SentimentFunc::new())),
+        Arc::new(ScalarUDF::new_from_impl(SentimentScoreFunc::with_overrides(
+            overrides.clone(),
+        ))),
+        Arc::new(ScalarUDF::new_from_impl(SentimentLabelFunc::with_overrides(
+            overrides.clone(),
+        ))),
+        Arc::new(ScalarUDF::new_from_impl(SentimentFunc::with_overrides(overrides))),
     ]
 }

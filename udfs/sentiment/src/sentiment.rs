@@ -6,7 +6,11 @@ use datafusion::common::utils::take_function_args;
 use datafusion::logical_expr::{ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 use datafusion_macros::user_doc;
 
+use std::sync::Arc;
+
+use crate::LexiconOverrides;
 use crate::columnar::{StructOutput, evaluate, scores_fields, string_signature};
+use crate::overrides::LexiconChoice;
 
 /// All four VADER scores of a text as a struct.
 #[user_doc(
@@ -30,6 +34,7 @@ vaderSentiment 3.3.2's `polarity_scores(text)`. NULL gives NULL.",
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct SentimentFunc {
     signature: Signature,
+    lexicon: LexiconChoice,
 }
 
 impl Default for SentimentFunc {
@@ -41,9 +46,19 @@ impl Default for SentimentFunc {
 impl SentimentFunc {
     /// The function with its signature: one string argument of any string type.
     pub fn new() -> Self {
-        Self {
+        Self::with_overrides(None)
+    }
+
+    /// The function scoring with `overrides` applied to VADER's lexicon; its documentation says so.
+    pub fn with_overrides(overrides: Option<Arc<LexiconOverrides>>) -> Self {
+        let mut f = Self {
             signature: string_signature(),
+            lexicon: LexiconChoice::default(),
+        };
+        if let Some(base) = f.doc() {
+            f.lexicon = LexiconChoice::new(overrides, base);
         }
+        f
     }
 }
 
@@ -62,10 +77,10 @@ impl ScalarUDFImpl for SentimentFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [text] = take_function_args(self.name(), &args.args)?;
-        evaluate::<StructOutput>(self.name(), text)
+        evaluate::<StructOutput>(self.name(), text, self.lexicon.lexicon())
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        self.doc()
+        self.lexicon.documentation().or_else(|| self.doc())
     }
 }

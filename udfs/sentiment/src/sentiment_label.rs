@@ -6,7 +6,11 @@ use datafusion::common::utils::take_function_args;
 use datafusion::logical_expr::{ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature};
 use datafusion_macros::user_doc;
 
+use std::sync::Arc;
+
+use crate::LexiconOverrides;
 use crate::columnar::{LabelOutput, evaluate, string_signature};
+use crate::overrides::LexiconChoice;
 
 /// The VADER sentiment class of a text: 'positive', 'negative' or 'neutral'.
 #[user_doc(
@@ -30,6 +34,7 @@ NULL gives NULL.",
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct SentimentLabelFunc {
     signature: Signature,
+    lexicon: LexiconChoice,
 }
 
 impl Default for SentimentLabelFunc {
@@ -41,9 +46,19 @@ impl Default for SentimentLabelFunc {
 impl SentimentLabelFunc {
     /// The function with its signature: one string argument of any string type.
     pub fn new() -> Self {
-        Self {
+        Self::with_overrides(None)
+    }
+
+    /// The function scoring with `overrides` applied to VADER's lexicon; its documentation says so.
+    pub fn with_overrides(overrides: Option<Arc<LexiconOverrides>>) -> Self {
+        let mut f = Self {
             signature: string_signature(),
+            lexicon: LexiconChoice::default(),
+        };
+        if let Some(base) = f.doc() {
+            f.lexicon = LexiconChoice::new(overrides, base);
         }
+        f
     }
 }
 
@@ -62,10 +77,10 @@ impl ScalarUDFImpl for SentimentLabelFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [text] = take_function_args(self.name(), &args.args)?;
-        evaluate::<LabelOutput>(self.name(), text)
+        evaluate::<LabelOutput>(self.name(), text, self.lexicon.lexicon())
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        self.doc()
+        self.lexicon.documentation().or_else(|| self.doc())
     }
 }
