@@ -107,6 +107,12 @@ impl Analyzer {
 
     /// VADER polarity scores of `text`, see [`polarity_scores`].
     pub fn polarity_scores(&mut self, text: &str) -> Scores {
+        if text.is_ascii() {
+            // No emoji and no non-ASCII whitespace: straight to the ASCII tokenizer.
+            self.tokens.clear();
+            let marks = self.tokenize_ascii(text.as_bytes());
+            return self.score_tokens(marks);
+        }
         let mut emoji_text = std::mem::take(&mut self.emoji_text);
         let scores = if replace_emojis(text, &mut emoji_text) {
             self.score_text(&emoji_text)
@@ -118,7 +124,12 @@ impl Analyzer {
     }
 
     fn score_text(&mut self, text: &str) -> Scores {
-        let (exclamations, questions) = self.tokenize(text);
+        let marks = self.tokenize(text);
+        self.score_tokens(marks)
+    }
+
+    /// Scores of the tokens in `self.tokens`, given the text's '!' and '?' counts.
+    fn score_tokens(&mut self, (exclamations, questions): (usize, usize)) -> Scores {
         let tokens = &self.tokens;
         let n = tokens.len();
         let upper = tokens.iter().filter(|t| t.upper).count();
@@ -273,7 +284,7 @@ fn gather_high_bits(m: u64) -> u64 {
 }
 
 /// The facts of the ASCII token `text[start..end]`; `text` is followed by `KEY_BYTES` zero bytes.
-#[inline]
+#[inline(always)]
 fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Token {
     let token = &text[start..end];
     let (start, end) = match (token.first(), token.last()) {
@@ -300,16 +311,26 @@ fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Toke
             negated: contains_nt(word),
         };
     }
-    let mut key = load_key(text, start, len);
-    let (mut upper, mut lower, mut apostrophe) = (0u64, 0u64, 0u64);
-    for w in &mut key {
-        let u = ascii_range_mask(*w, b'A', b'Z');
-        upper |= u;
-        lower |= ascii_range_mask(*w, b'a', b'z');
-        apostrophe |= ascii_range_mask(*w, b'\'', b'\'');
+    let (key, upper, lower, apostrophe) = if len <= 8 {
+        // Most words fit one key word; the other two stay zero, which the lookup folds away.
+        let w = load_word(text, start) & BYTE_MASKS[len];
+        let u = ascii_range_mask(w, b'A', b'Z');
+        let lower = ascii_range_mask(w, b'a', b'z');
+        let apostrophe = ascii_range_mask(w, b'\'', b'\'');
         // 0x80 >> 2 == 0x20, the ASCII case bit.
-        *w |= u >> 2;
-    }
+        ([w | (u >> 2), 0, 0], u, lower, apostrophe)
+    } else {
+        let mut key = load_key(text, start, len);
+        let (mut upper, mut lower, mut apostrophe) = (0u64, 0u64, 0u64);
+        for w in &mut key {
+            let u = ascii_range_mask(*w, b'A', b'Z');
+            upper |= u;
+            lower |= ascii_range_mask(*w, b'a', b'z');
+            apostrophe |= ascii_range_mask(*w, b'\'', b'\'');
+            *w |= u >> 2;
+        }
+        (key, upper, lower, apostrophe)
+    };
     let info = lexicon.get_words(&key, len);
     let negated = info.negate || (apostrophe != 0 && contains_nt(&text[start..end]));
     Token {
@@ -317,6 +338,17 @@ fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Toke
         upper: upper != 0 && lower == 0,
         negated,
     }
+}
+
+/// The 8 bytes of `text` from `start` on as a little-endian word (zero when out of range; `text`
+/// is padded so that it never is for a token start).
+#[inline(always)]
+fn load_word(text: &[u8], start: usize) -> u64 {
+    let mut word = [0u8; 8];
+    if let Some(bytes) = text.get(start..start + 8) {
+        word.copy_from_slice(bytes);
+    }
+    u64::from_le_bytes(word)
 }
 
 /// `text[start..start + len]` (len <= KEY_BYTES) as little-endian words, zero past `len`; `text`

@@ -341,7 +341,7 @@ impl std::fmt::Debug for Lexicon {
 
 impl Lexicon {
     /// The rule information of a lower-cased word given as zero-padded key words and its length.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get_words(&self, key: &[u64; 3], len: usize) -> WordInfo {
         let mut at = slot_hash(key, len) as usize & self.mask;
         loop {
