@@ -4,20 +4,30 @@
 use crate::common::run;
 
 const LIMIT: &str = "16MiB";
+/// Joins hold two inputs of 64 MB each: 32 MiB is still a quarter of what they read, and leaves the
+/// sort-merge join's unspillable buffers room under load (at 16 MiB one run in three failed in CI-like
+/// parallel runs).
+const JOIN_LIMIT: &str = "32MiB";
 /// 4M rows of two BIGINTs (64 MB, four times the limit); `r` is a scrambled key, so that no operator
 /// can lean on the input order instead of sorting or hashing.
 const DATA: &str = "SELECT value AS k, (value * 7919) % 4000037 AS r FROM range(4000000)";
 
-fn analyze(sql: &str) -> String {
+/// Runs `EXPLAIN ANALYZE sql` under the limit with `partitions` partitions.
+///
+/// Sorts and aggregations run on one partition: with two, DataFusion 55 ends a sort with a
+/// `SortPreservingMergeExec` whose memory cannot spill, and under the fair pool it sometimes finds the
+/// pool already taken by the sorters and fails (seen in CI). Joins need two partitions to plan a
+/// sort-merge join at all.
+fn analyze(sql: &str, limit: &str, partitions: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let spill = dir.path().join("spill");
     let r = run(&[
         "--memory-limit",
-        LIMIT,
+        limit,
         "--spill-dir",
         spill.to_str().unwrap(),
         "--target-partitions",
-        "2",
+        partitions,
         "sql",
         "--format",
         "csv",
@@ -38,21 +48,27 @@ fn spilled(plan: &str) -> bool {
 
 #[test]
 fn sort_spills() {
-    let plan = analyze(&format!("SELECT k FROM ({DATA}) ORDER BY r"));
+    let plan = analyze(&format!("SELECT k FROM ({DATA}) ORDER BY r"), LIMIT, "1");
     assert!(spilled(&plan), "{plan}");
 }
 
 #[test]
 fn aggregation_spills() {
-    let plan = analyze(&format!("SELECT r, count(*) FROM ({DATA}) GROUP BY r"));
+    let plan = analyze(
+        &format!("SELECT r, count(*) FROM ({DATA}) GROUP BY r"),
+        LIMIT,
+        "1",
+    );
     assert!(spilled(&plan), "{plan}");
 }
 
 #[test]
 fn join_spills() {
-    let plan = analyze(&format!(
-        "SELECT count(*) FROM ({DATA}) a JOIN ({DATA}) b ON a.r = b.r"
-    ));
+    let plan = analyze(
+        &format!("SELECT count(*) FROM ({DATA}) a JOIN ({DATA}) b ON a.r = b.r"),
+        JOIN_LIMIT,
+        "2",
+    );
     assert!(plan.contains("SortMergeJoin"), "{plan}");
     assert!(spilled(&plan), "{plan}");
 }
