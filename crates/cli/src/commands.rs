@@ -11,7 +11,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use nightshift_core::{Overrides, Params, Session, Settings, split_statements};
 
-use crate::output::{Format, Printer};
+use crate::output::Printer;
 use crate::{Cli, Command, DatasetsCommand, Failure, OutputArgs, SqlArgs};
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -127,7 +127,6 @@ async fn sql(session: &Session, args: SqlArgs) -> Result<(), Failure> {
         statements.extend(split.into_iter().map(|st| (s.origin.as_str(), st)));
     }
     let last = statements.len().saturating_sub(1);
-    let stdout = std::io::stdout();
     for (i, (origin, st)) in statements.iter().enumerate() {
         let started = Instant::now();
         let location = format!("{origin}:{}:{}", st.line, st.column);
@@ -149,13 +148,7 @@ async fn sql(session: &Session, args: SqlArgs) -> Result<(), Failure> {
                 drain(stream).await.map_err(fail)?
             }
         } else {
-            let mut lock = stdout.lock();
-            let rows = printer
-                .write_stream(stream, &mut lock, None)
-                .await
-                .map_err(fail)?;
-            lock.flush().map_err(|e| fail(e.into()))?;
-            rows
+            write_to_stdout(&printer, stream).await.map_err(fail)?
         };
         if args.timing {
             eprintln!(
@@ -182,20 +175,26 @@ async fn drain(mut stream: datafusion::physical_plan::SendableRecordBatchStream)
     Ok(rows)
 }
 
+async fn write_to_stdout(
+    printer: &Printer,
+    stream: datafusion::physical_plan::SendableRecordBatchStream,
+) -> anyhow::Result<usize> {
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    let rows = printer.write_stream(stream, &mut out).await?;
+    out.flush()?;
+    Ok(rows)
+}
+
+/// Writes beside the target, then renames: a failed query never leaves half a file.
 async fn write_to_file(
     printer: &Printer,
     stream: datafusion::physical_plan::SendableRecordBatchStream,
     path: &Path,
 ) -> anyhow::Result<usize> {
-    if printer.format == Format::Parquet {
-        return printer
-            .write_stream(stream, &mut std::io::sink(), Some(path))
-            .await;
-    }
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
     let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create '{}'", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    let result = printer.write_stream(stream, &mut w, Some(path)).await;
+    let result = printer.write_stream(stream, &mut w).await;
     let result = result.and_then(|rows| {
         w.flush()?;
         Ok(rows)
@@ -231,9 +230,7 @@ async fn print_batch(batch: RecordBatch, output: &OutputArgs) -> Result<(), Fail
             write_to_file(&printer, stream, path).await?;
         }
         None => {
-            let mut out = std::io::stdout().lock();
-            printer.write_stream(stream, &mut out, None).await?;
-            out.flush()?;
+            write_to_stdout(&printer, stream).await?;
         }
     }
     Ok(())

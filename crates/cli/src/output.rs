@@ -1,10 +1,9 @@
 //! Result printing: table, csv, tsv, json, ndjson and parquet, to stdout or a file.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -75,8 +74,7 @@ impl Printer {
     pub async fn write_stream(
         &self,
         mut stream: SendableRecordBatchStream,
-        out: &mut dyn Write,
-        file: Option<&Path>,
+        out: &mut (dyn Write + Send),
     ) -> Result<usize> {
         let schema = stream.schema();
         let mut rows = 0usize;
@@ -140,29 +138,16 @@ impl Printer {
                 w.finish()?;
             }
             Format::Parquet => {
-                let path = file.context("--format parquet needs -o FILE")?;
-                // Write beside the target, then rename: a failed query never leaves half a file.
-                let tmp = path.with_extension("parquet.tmp");
-                let f = File::create(&tmp).with_context(|| format!("cannot create '{}'", tmp.display()))?;
                 let props = WriterProperties::builder()
                     .set_compression(Compression::ZSTD(ZstdLevel::default()))
                     .build();
-                let mut w = ArrowWriter::try_new(BufWriter::new(f), schema, Some(props))?;
-                let result: Result<()> = async {
-                    while let Some(batch) = stream.next().await {
-                        let batch = batch?;
-                        rows += batch.num_rows();
-                        w.write(&batch)?;
-                    }
-                    w.close()?;
-                    Ok(())
+                let mut w = ArrowWriter::try_new(out, schema, Some(props))?;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    rows += batch.num_rows();
+                    w.write(&batch)?;
                 }
-                .await;
-                if let Err(e) = result {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                std::fs::rename(&tmp, path).with_context(|| format!("cannot write '{}'", path.display()))?;
+                w.close()?;
             }
         }
         Ok(rows)

@@ -227,12 +227,6 @@ impl Settings {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."))
     }
-
-    /// The local lake folder, when the lake is local.
-    pub fn local_lake_root(&self) -> Option<PathBuf> {
-        (!self.lake.root.contains("://") || self.lake.root.starts_with("file://"))
-            .then(|| PathBuf::from(self.lake.root.trim_start_matches("file://")))
-    }
 }
 
 /// Removes `.` and resolves `..` lexically.

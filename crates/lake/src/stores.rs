@@ -89,11 +89,6 @@ impl LakeLocation {
     pub fn is_local(&self) -> bool {
         self.url.scheme() == "file"
     }
-
-    /// The local folder, for `file://` roots.
-    pub fn local_path(&self) -> Option<std::path::PathBuf> {
-        self.url.to_file_path().ok()
-    }
 }
 
 /// Builds the object store for a lake location and registers it with the session.
