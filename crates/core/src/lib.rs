@@ -3,6 +3,7 @@
 
 mod error;
 mod logging;
+mod model_sql;
 mod params;
 mod session;
 mod settings;
