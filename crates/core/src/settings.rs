@@ -28,6 +28,15 @@ pub struct Settings {
     pub read_only: bool,
     /// Settings of the UDF families.
     pub udfs: UdfSettings,
+    /// `[models]`: which stored models the built-in scoring functions use.
+    pub models: ModelSettings,
+}
+
+/// `[models]`: the models behind the built-in scoring functions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelSettings {
+    /// `[models] fraud`: the model `fraud_score(…)` scores with (a name, or `name@vN` to pin a version).
+    pub fraud: Option<String>,
 }
 
 /// `[udfs.*]`: settings of the UDF families.
@@ -122,6 +131,7 @@ impl Default for Settings {
             engine: EngineSettings::default(),
             read_only: false,
             udfs: UdfSettings::default(),
+            models: ModelSettings::default(),
         }
     }
 }
@@ -459,7 +469,7 @@ fn walk_file(
         let span = e.span().unwrap_or(0..0);
         w.issue(&span, "", format!("TOML syntax error: {}", e.message()));
     }
-    let top = ["read_only", "lake", "tables", "engine", "datafusion", "udfs"];
+    let top = ["read_only", "lake", "tables", "engine", "datafusion", "udfs", "models"];
     for (k, v) in doc.get_ref().iter() {
         match k.get_ref().as_ref() {
             "read_only" => {
@@ -499,6 +509,16 @@ fn walk_file(
             "udfs" => {
                 if let Some(t) = w.table(v, "udfs") {
                     parse_udfs(&mut w, t, &mut settings.udfs);
+                }
+            }
+            "models" => {
+                if let Some(t) = w.table(v, "models") {
+                    for (k2, v2) in t.iter() {
+                        match k2.get_ref().as_ref() {
+                            "fraud" => settings.models.fraud = w.string(v2, "models.fraud"),
+                            other => w.unknown(k2, &format!("models.{other}"), &["fraud"]),
+                        }
+                    }
                 }
             }
             "datafusion" => {
@@ -786,6 +806,9 @@ fn apply_env(env: &dyn Fn(&str) -> Option<String>, s: &mut Settings, issues: &mu
     if let Some(v) = env("NIGHTSHIFT_LAKE") {
         s.lake.root = v;
     }
+    if let Some(v) = env("NIGHTSHIFT_FRAUD_MODEL") {
+        s.models.fraud = Some(v);
+    }
     if let Some(v) = env("NIGHTSHIFT_LAKE_ENDPOINT") {
         s.lake.storage.endpoint = Some(v);
     }
@@ -896,10 +919,13 @@ memory_limit = "2GiB"
 target_partitions = 4
 [datafusion.optimizer]
 prefer_hash_join = false
+[models]
+fraud = "fraud@v2"
 "#,
         )
         .unwrap();
         assert!(s.read_only);
+        assert_eq!(s.models.fraud.as_deref(), Some("fraud@v2"));
         assert_eq!(s.lake.root, "/p/lake");
         assert_eq!(s.lake.storage.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(s.lake.tables[0].partitions[0].data_type, PartitionType::Date);
@@ -912,9 +938,11 @@ prefer_hash_join = false
 
     #[test]
     fn reports_every_problem_with_its_line() {
-        let err =
-            parse("[lake]\nroot = 3\nbogus = 1\n[engine]\nmemory_limit = \"lots\"\ntarget_partitions = 0\n")
-                .unwrap_err();
+        let err = parse(
+            "[lake]\nroot = 3\nbogus = 1\n[engine]\nmemory_limit = \"lots\"\ntarget_partitions = 0\n\
+             [models]\nfraud = 1\nspam = \"x\"\n",
+        )
+        .unwrap_err();
         let lines: Vec<_> = err
             .issues
             .iter()
@@ -927,6 +955,8 @@ prefer_hash_join = false
                 ("/p/nightshift.toml:3", "lake.bogus"),
                 ("/p/nightshift.toml:5", "engine.memory_limit"),
                 ("/p/nightshift.toml:6", "engine.target_partitions"),
+                ("/p/nightshift.toml:8", "models.fraud"),
+                ("/p/nightshift.toml:9", "models.spam"),
             ]
         );
     }
