@@ -33,6 +33,12 @@ pub enum CoreError {
     /// An engine setting could not be applied.
     #[error("engine setup failed: {0}")]
     Engine(String),
+    /// A model statement could not be parsed.
+    #[error("model statement: {0}")]
+    ModelSyntax(String),
+    /// Training, storing, loading or scoring a model failed.
+    #[error(transparent)]
+    Model(#[from] nightshift_fraud::FraudError),
     /// A query failed.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
@@ -44,5 +50,11 @@ impl From<CoreError> for DataFusionError {
             CoreError::DataFusion(e) => e,
             other => DataFusionError::External(Box::new(other)),
         }
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for CoreError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        CoreError::DataFusion(DataFusionError::from(e))
     }
 }

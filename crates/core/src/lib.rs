@@ -4,6 +4,7 @@
 mod error;
 mod logging;
 mod model_sql;
+mod models;
 mod params;
 mod session;
 mod settings;
@@ -12,9 +13,11 @@ mod statements;
 pub use error::CoreError;
 pub use logging::{LogFormat, init_logging};
 pub use params::Params;
-pub use session::{Session, register_functions, runtime_env, session_config};
+pub use session::{
+    Session, model_registry, register_functions, register_model_functions, runtime_env, session_config,
+};
 pub use settings::{
-    ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, Overrides, Settings,
-    ModelSettings, UdfSettings, parse_size, parse_sql_type,
+    ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, ModelSettings,
+    Overrides, Settings, UdfSettings, parse_size, parse_sql_type,
 };
 pub use statements::{SplitError, Statement, split_statements};

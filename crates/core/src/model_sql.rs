@@ -285,7 +285,10 @@ mod tests {
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
         );
-        assert_eq!(query, "SELECT amount, is_fraudulent FROM transactions WHERE tx_date < $d");
+        assert_eq!(
+            query,
+            "SELECT amount, is_fraudulent FROM transactions WHERE tx_date < $d"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
-use nightshift_lake::Catalog;
+use nightshift_fraud::{ModelRegistry, ModelStore};
+use nightshift_lake::{Catalog, LakeLocation};
 
 use crate::error::CoreError;
 use crate::params::Params;
@@ -23,6 +24,7 @@ pub struct Session {
     ctx: SessionContext,
     settings: Settings,
     catalog: Catalog,
+    models: Arc<ModelRegistry>,
 }
 
 /// The DataFusion configuration for `settings`: defaults nightshift relies on, then the user's
@@ -95,6 +97,28 @@ pub fn register_functions(ctx: &SessionContext, settings: &Settings) -> Result<(
     Ok(())
 }
 
+/// The model registry of a lake: models live under `_models/` at the lake root, and `fraud_score`
+/// uses `[models] fraud`. The lake's object store must already be registered in `ctx`.
+pub fn model_registry(
+    ctx: &SessionContext,
+    settings: &Settings,
+    lake: &LakeLocation,
+) -> Result<Arc<ModelRegistry>, CoreError> {
+    let store = ctx.runtime_env().object_store(lake.store_url())?;
+    let prefix = lake.prefix().clone().join("_models");
+    Ok(ModelRegistry::new(
+        Some(ModelStore::new(store, prefix)),
+        settings.models.fraud.clone(),
+    ))
+}
+
+/// Registers the scoring functions (`predict`, `predict_label`, `fraud_score`) over `registry`.
+pub fn register_model_functions(ctx: &SessionContext, registry: &Arc<ModelRegistry>) {
+    for f in nightshift_fraud::functions(registry.clone()) {
+        ctx.register_udf(f.as_ref().clone());
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -112,11 +136,19 @@ impl Session {
         let ctx = nightshift_lake::enable_url_tables(SessionContext::new_with_config_rt(config, runtime));
         register_functions(&ctx, &settings)?;
         let catalog = Catalog::load(&ctx, &settings.lake).await?;
+        let models = model_registry(&ctx, &settings, catalog.location())?;
+        register_model_functions(&ctx, &models);
         Ok(Self {
             ctx,
             settings,
             catalog,
+            models,
         })
+    }
+
+    /// The session's models: loaded once per session, shared by the scoring functions.
+    pub fn models(&self) -> &Arc<ModelRegistry> {
+        &self.models
     }
 
     /// The DataFusion context.
@@ -145,8 +177,29 @@ impl Session {
     }
 
     /// Plans one statement with the session's `SQLOptions` and binds its parameters. Nothing is
-    /// executed until the returned frame is collected or streamed.
+    /// executed until the returned frame is collected or streamed, except for DDL and the model
+    /// statements (`CREATE MODEL` trains here and returns a summary row).
     pub async fn sql(&self, sql: &str, params: &Params) -> Result<DataFrame, CoreError> {
+        if let Some(stmt) = crate::model_sql::parse(sql).map_err(|e| CoreError::ModelSyntax(e.to_string()))? {
+            return self.model_statement(stmt, sql, params).await;
+        }
+        // The scoring functions check their arguments while DataFusion plans, which is synchronous:
+        // load the models the statement names first.
+        for name in crate::model_sql::referenced_models(sql) {
+            let name = match name {
+                Some(n) => n,
+                None => match self.models.default_fraud_model() {
+                    Some(n) => n.to_string(),
+                    None => continue, // fraud_score itself explains how to set one
+                },
+            };
+            self.models.ensure_loaded(&name).await?;
+        }
+        self.plan_sql(sql, params).await
+    }
+
+    /// [`Session::sql`] for a statement that is not a model statement.
+    pub(crate) async fn plan_sql(&self, sql: &str, params: &Params) -> Result<DataFrame, CoreError> {
         if self.settings.read_only && sql.split(['/', '\\', '\'', '"']).any(|s| s == "..") {
             return Err(CoreError::ReadOnly {
                 what: "a path containing '..'".into(),

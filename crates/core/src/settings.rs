@@ -469,7 +469,15 @@ fn walk_file(
         let span = e.span().unwrap_or(0..0);
         w.issue(&span, "", format!("TOML syntax error: {}", e.message()));
     }
-    let top = ["read_only", "lake", "tables", "engine", "datafusion", "udfs", "models"];
+    let top = [
+        "read_only",
+        "lake",
+        "tables",
+        "engine",
+        "datafusion",
+        "udfs",
+        "models",
+    ];
     for (k, v) in doc.get_ref().iter() {
         match k.get_ref().as_ref() {
             "read_only" => {
