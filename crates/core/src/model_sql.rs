@@ -207,6 +207,35 @@ fn option(p: &mut Parser<'_>) -> Result<(String, String), ParserError> {
     Ok((key, if negative { format!("-{value}") } else { value }))
 }
 
+/// Adds `(<holdout_where>) AS <column>` to the training query, so that the expression can use any
+/// column in the query's `FROM` scope, not only the features it returns. A plain `SELECT` gets one
+/// more projection item; anything else (a `UNION`, …) is wrapped and then sees only its output.
+pub(crate) fn with_holdout_column(query: &str, expr: &str, column: &str) -> Result<String, ParserError> {
+    use datafusion::sql::sqlparser::ast::{Ident, SelectItem, SetExpr};
+    let dialect = GenericDialect {};
+    let mut p = Parser::new(&dialect).try_with_sql(expr)?;
+    let parsed = p.parse_expr().map_err(|e| {
+        ParserError::ParserError(format!("option 'holdout_where' is not a SQL expression: {e}"))
+    })?;
+    if p.peek_token().token != Token::EOF {
+        return Err(ParserError::ParserError(format!(
+            "option 'holdout_where': unexpected {} after the expression",
+            p.peek_token().token
+        )));
+    }
+    let mut q = Parser::new(&dialect).try_with_sql(query)?.parse_query()?;
+    if let SetExpr::Select(select) = q.body.as_mut() {
+        select.projection.push(SelectItem::ExprWithAlias {
+            expr: parsed,
+            alias: Ident::new(column),
+        });
+        return Ok(q.to_string());
+    }
+    Ok(format!(
+        "SELECT *, ({parsed}) AS {column} FROM ({q}) AS training_rows"
+    ))
+}
+
 /// The names of the models a statement scores with: the literal first argument of every
 /// `predict(…)` / `predict_label(…)` call, and `None` for each `fraud_score(…)` (the default model).
 /// A cheap token scan, so that the models can be loaded before DataFusion plans the statement.
@@ -333,6 +362,27 @@ mod tests {
         assert!(e.to_string().contains("garbage"), "{e}");
         let e = parse("CREATE MODEL m OPTIONS (trees = ) AS SELECT 1").unwrap_err();
         assert!(e.to_string().contains("option 'trees'"), "{e}");
+    }
+
+    #[test]
+    fn holdout_column_sees_the_from_scope() {
+        let q = with_holdout_column(
+            "SELECT amount, is_fraudulent FROM t WHERE x > 1",
+            "tx_date >= DATE '2024-06-20'",
+            "__holdout",
+        )
+        .unwrap();
+        assert_eq!(
+            q,
+            "SELECT amount, is_fraudulent, tx_date >= DATE '2024-06-20' AS __holdout FROM t WHERE x > 1"
+        );
+        let q = with_holdout_column("SELECT a FROM t UNION ALL SELECT a FROM u", "a > 1", "h").unwrap();
+        assert_eq!(
+            q,
+            "SELECT *, (a > 1) AS h FROM (SELECT a FROM t UNION ALL SELECT a FROM u) AS training_rows"
+        );
+        let e = with_holdout_column("SELECT a FROM t", "a >", "h").unwrap_err();
+        assert!(e.to_string().contains("holdout_where"), "{e}");
     }
 
     #[test]

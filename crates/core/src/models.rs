@@ -89,7 +89,8 @@ impl Session {
             }
         }
         let query = match &options.holdout_where {
-            Some(expr) => format!("SELECT *, ({expr}) AS {HOLDOUT_COLUMN} FROM ({query}) AS training_rows"),
+            Some(expr) => crate::model_sql::with_holdout_column(query, expr, HOLDOUT_COLUMN)
+                .map_err(|e| CoreError::ModelSyntax(e.to_string()))?,
             None => query.to_string(),
         };
         let started = Instant::now();
