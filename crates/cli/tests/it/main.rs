@@ -5,6 +5,7 @@ mod broken_files;
 mod common;
 mod config;
 mod lexicon;
+mod models;
 mod read_only;
 mod s3;
 mod spill;

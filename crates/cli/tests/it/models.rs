@@ -1,0 +1,286 @@
+//! Fraud models through `nightshift sql`: CREATE MODEL trains into the lake's `_models/`, the scoring
+//! functions and EVALUATE MODEL use it, and bad input is refused without touching stored models.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{Run, run_in};
+
+const FEATURES: &str = "amount, region, time_of_day, merchant_category, card_present";
+
+/// A lake of its own (models are written into it): 6 days, about 150 frauds.
+fn lake() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    run_in(
+        dir.path(),
+        &[
+            "datasets",
+            "generate",
+            "--out",
+            "lake",
+            "--reviews",
+            "10",
+            "--transactions",
+            "20000",
+            "--days",
+            "6",
+        ],
+        &[],
+        None,
+    )
+    .ok();
+    let lake = dir.path().join("lake");
+    (dir, lake)
+}
+
+fn sql(lake: &Path, q: &str, env: &[(&str, &str)]) -> Run {
+    run_in(
+        lake.parent().unwrap(),
+        &[
+            "--lake",
+            lake.to_str().unwrap(),
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            q,
+        ],
+        env,
+        None,
+    )
+}
+
+/// The CSV output as header → value of the first row.
+fn row(r: &Run) -> std::collections::HashMap<String, String> {
+    r.ok();
+    let mut lines = r.stdout.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let values: Vec<&str> = lines.next().expect("a row").split(',').collect();
+    header
+        .into_iter()
+        .map(String::from)
+        .zip(values.into_iter().map(String::from))
+        .collect()
+}
+
+fn num(m: &std::collections::HashMap<String, String>, k: &str) -> f64 {
+    m.get(k)
+        .unwrap_or_else(|| panic!("no column {k} in {m:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{k}: {e} in {m:?}"))
+}
+
+fn create(trees: u32, replace: bool) -> String {
+    format!(
+        "CREATE {} MODEL fraud OPTIONS (type = 'random_forest', target = 'is_fraudulent', trees = {trees}, \
+         seed = 42, class_weight = 'balanced', min_samples_leaf = 2, \
+         holdout_where = 'tx_date >= DATE ''2024-06-05''') \
+         AS SELECT {FEATURES}, is_fraudulent FROM transactions",
+        if replace { "OR REPLACE" } else { "" }
+    )
+}
+
+#[test]
+fn train_score_evaluate_and_manage_versions() {
+    let (_dir, lake) = lake();
+    let created = row(&sql(&lake, &create(30, false), &[]));
+    assert_eq!(created["model"], "fraud");
+    assert_eq!(created["version"], "1");
+    assert_eq!(created["status"], "created");
+    let (train, holdout) = (num(&created, "training_rows"), num(&created, "holdout_rows"));
+    assert!(train > 10_000.0 && holdout > 3_000.0, "{created:?}");
+    assert_eq!(train + holdout, 20_000.0, "{created:?}");
+    assert!(num(&created, "auc_roc") > 0.8, "{created:?}");
+    assert!(lake.join("_models/fraud/v1").is_dir());
+
+    // Scores are probabilities, higher for the frauds.
+    let q = format!(
+        "SELECT min(p) >= 0 AND max(p) <= 1 AS in_range, \
+         avg(p) FILTER (WHERE is_fraudulent) > 3 * avg(p) FILTER (WHERE NOT is_fraudulent) AS separates, \
+         count(*) FILTER (WHERE l <> (p > 0.5)) AS label_mismatches \
+         FROM (SELECT predict('fraud', {FEATURES}) AS p, predict_label('fraud', {FEATURES}) AS l, is_fraudulent \
+         FROM transactions)"
+    );
+    let r = row(&sql(&lake, &q, &[]));
+    assert_eq!(
+        (
+            r["in_range"].as_str(),
+            r["separates"].as_str(),
+            r["label_mismatches"].as_str()
+        ),
+        ("true", "true", "0")
+    );
+
+    // EVALUATE on the held-out days agrees with the holdout metrics stored at training time.
+    let eval = row(&sql(
+        &lake,
+        &format!(
+            "EVALUATE MODEL fraud ON (SELECT {FEATURES}, is_fraudulent FROM transactions \
+             WHERE tx_date >= DATE '2024-06-05')"
+        ),
+        &[],
+    ));
+    assert_eq!(eval["model"], "fraud@v1");
+    assert_eq!(num(&eval, "rows"), holdout);
+    assert!(
+        (num(&eval, "auc_roc") - num(&created, "auc_roc")).abs() < 1e-9,
+        "{eval:?} {created:?}"
+    );
+    for k in ["average_precision", "precision", "recall", "f1"] {
+        let v = num(&eval, k);
+        assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+    }
+    assert!(num(&eval, "log_loss") > 0.0);
+
+    // fraud_score uses [models] fraud; without it the error says how to set one.
+    let same = format!(
+        "SELECT count(*) FILTER (WHERE fraud_score({FEATURES}) <> predict('fraud', {FEATURES})) AS differ \
+         FROM transactions"
+    );
+    assert_eq!(
+        row(&sql(&lake, &same, &[("NIGHTSHIFT_FRAUD_MODEL", "fraud")]))["differ"],
+        "0"
+    );
+    sql(&lake, &same, &[]).fails_with(1, &["[models] fraud", "CREATE MODEL"]);
+
+    // Without OR REPLACE an existing model is refused and kept; OR REPLACE adds version 2.
+    sql(&lake, &create(5, false), &[]).fails_with(1, &["already exists", "CREATE OR REPLACE"]);
+    let v2 = row(&sql(&lake, &create(5, true), &[]));
+    assert_eq!(v2["version"], "2");
+    let shown = sql(&lake, "SHOW MODELS", &[]);
+    shown.ok();
+    let lines: Vec<&str> = shown.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", shown.stdout);
+    assert!(
+        lines[1].starts_with("fraud,1,") && lines[2].starts_with("fraud,2,"),
+        "{}",
+        shown.stdout
+    );
+    let describe = sql(&lake, "DESCRIBE MODEL 'fraud@v1'", &[]);
+    describe.ok();
+    assert!(describe.stdout.contains("trees,30"), "{}", describe.stdout);
+    assert!(
+        describe.stdout.contains("feature.1,amount"),
+        "{}",
+        describe.stdout
+    );
+    assert!(
+        describe.stdout.contains("MODEL fraud OPTIONS"),
+        "{}",
+        describe.stdout
+    );
+    // Pinned and latest versions are different forests.
+    let pinned = format!(
+        "SELECT count(*) FILTER (WHERE predict('fraud@v1', {FEATURES}) <> predict('fraud', {FEATURES})) AS differ \
+         FROM transactions"
+    );
+    assert_ne!(row(&sql(&lake, &pinned, &[]))["differ"], "0");
+
+    let dropped = row(&sql(&lake, "DROP MODEL fraud", &[]));
+    assert_eq!(dropped["versions_dropped"], "2");
+    sql(&lake, &q, &[]).fails_with(1, &["model 'fraud' does not exist", "CREATE MODEL fraud"]);
+    sql(&lake, "DROP MODEL fraud", &[]).fails_with(1, &["does not exist"]);
+    sql(&lake, "DROP MODEL IF EXISTS fraud", &[]).ok();
+}
+
+#[test]
+fn bad_input_is_refused_and_stored_models_stay() {
+    let (_dir, lake) = lake();
+    let small = "CREATE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent', trees = 3) \
+                 AS SELECT amount, merchant_category, is_fraudulent FROM transactions";
+    row(&sql(&lake, small, &[]));
+    let shown_before = sql(&lake, "SHOW MODELS", &[]).stdout;
+
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent', trees = 0) \
+             AS SELECT amount, is_fraudulent FROM transactions",
+            &["trees"],
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent', bogus = 1) \
+             AS SELECT amount, is_fraudulent FROM transactions",
+            &["bogus"],
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'gradient_boosting', target = 'is_fraudulent') \
+             AS SELECT amount, is_fraudulent FROM transactions",
+            &["random_forest"],
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent') \
+             AS SELECT amount, is_fraudulent FROM transactions WHERE NOT is_fraudulent",
+            &["class"],
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent') \
+             AS SELECT amount, is_fraudulent FROM transactions WHERE false",
+            &["rows"],
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent') \
+             AS SELECT amount, CASE WHEN amount > 50 THEN is_fraudulent END AS is_fraudulent FROM transactions",
+            &["NULL"],
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'nope') \
+             AS SELECT amount, is_fraudulent FROM transactions",
+            &["nope"],
+        ),
+        (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent') \
+             AS SELEC amount FROM transactions",
+            &["SELEC", "Line: 1"],
+        ),
+        // Arity and types are checked while planning, naming the model and both signatures.
+        (
+            "SELECT predict('m', amount) FROM transactions",
+            &["'m@v1'", "amount", "merchant_category"],
+        ),
+        (
+            "SELECT predict('m', merchant_category, amount) FROM transactions",
+            &["'m@v1'", "merchant_category"],
+        ),
+        (
+            "SELECT predict('m@v9', amount, merchant_category) FROM transactions",
+            &["m@v9"],
+        ),
+        (
+            "SELECT predict('missing', amount) FROM transactions",
+            &["'missing' does not exist"],
+        ),
+    ];
+    for (q, needles) in cases {
+        let r = sql(&lake, q, &[]);
+        assert_eq!(r.code, 1, "{q}\n{}", r.stderr);
+        for n in *needles {
+            assert!(r.stderr.contains(n), "{q}: stderr lacks {n:?}:\n{}", r.stderr);
+        }
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+    assert_eq!(sql(&lake, "SHOW MODELS", &[]).stdout, shown_before);
+
+    // Read-only sessions may score but not train or drop.
+    let ro = [("NIGHTSHIFT_READ_ONLY", "true")];
+    sql(&lake, small, &ro).fails_with(1, &["read-only"]);
+    sql(&lake, "DROP MODEL m", &ro).fails_with(1, &["read-only"]);
+    sql(
+        &lake,
+        "SELECT avg(predict('m', amount, merchant_category)) FROM transactions",
+        &ro,
+    )
+    .ok();
+
+    // A damaged artifact is reported as such, with what to do.
+    for f in std::fs::read_dir(lake.join("_models/m/v1")).unwrap() {
+        let f = f.unwrap().path();
+        let len = std::fs::metadata(&f).unwrap().len();
+        let bytes = std::fs::read(&f).unwrap();
+        std::fs::write(&f, &bytes[..(len / 2) as usize]).unwrap();
+    }
+    sql(
+        &lake,
+        "SELECT predict('m', amount, merchant_category) FROM transactions",
+        &[],
+    )
+    .fails_with(1, &["m", "corrupt"]);
+}
