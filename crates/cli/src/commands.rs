@@ -24,6 +24,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             crate::bench::print(&results);
             Ok(())
         }
+        Command::Bench {
+            command: crate::BenchCommand::Fraud { rows, trees, repeat },
+        } => {
+            let results = crate::bench::fraud(rows, trees as usize, repeat as usize).await?;
+            crate::bench::print(&results);
+            Ok(())
+        }
         Command::Sql(args) => {
             let session = session(&cli.global).await?;
             sql(&session, args).await

@@ -137,6 +137,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
         repeat: u64,
     },
+    /// Fraud model training and scoring over N generated transactions with 15 features, beside a
+    /// DataFusion baseline that reads the same columns.
+    Fraud {
+        /// Transactions to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Trees in the forest.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        trees: u64,
+        /// Scoring runs; the best is kept.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+        repeat: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
