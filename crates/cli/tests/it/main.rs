@@ -6,6 +6,7 @@ mod common;
 mod config;
 mod lexicon;
 mod read_only;
+mod repl;
 mod s3;
 mod spill;
 mod sql;
