@@ -12,15 +12,99 @@ use super::meta::{COMMANDS, FORMATS};
 /// Keywords offered by Tab and coloured by the highlighter. A short list on purpose: sqlparser's
 /// own list marks common column names (`name`, `date`, `value`) as keywords.
 pub(crate) const KEYWORDS: &[&str] = &[
-    "ALL", "ALTER", "ANALYZE", "AND", "ANY", "AS", "ASC", "BETWEEN", "BY", "CASE", "CAST", "COPY", "CREATE",
-    "CROSS", "CURRENT", "DATE", "DEFAULT", "DELETE", "DESC", "DESCRIBE", "DISTINCT", "DROP", "ELSE", "END",
-    "EXCEPT", "EXISTS", "EXPLAIN", "EXTERNAL", "FALSE", "FILTER", "FIRST", "FOLLOWING", "FOR", "FROM", "FULL",
-    "GROUP", "HAVING", "IF", "ILIKE", "IN", "INNER", "INSERT", "INTERSECT", "INTERVAL", "INTO", "IS", "JOIN",
-    "LAST", "LATERAL", "LEFT", "LIKE", "LIMIT", "LOCATION", "MODEL", "MODELS", "NATURAL", "NOT", "NULL",
-    "NULLS", "OFFSET", "ON", "OR", "ORDER", "OUTER", "OVER", "PARTITION", "PRECEDING", "QUALIFY", "RANGE",
-    "RECURSIVE", "REPLACE", "RIGHT", "ROWS", "SELECT", "SET", "SHOW", "STORED", "TABLE", "TABLES", "THEN",
-    "TIMESTAMP", "TO", "TRUE", "UNBOUNDED", "UNION", "UNNEST", "USING", "VALUES", "VIEW", "WHEN", "WHERE",
-    "WINDOW", "WITH",
+    "ALL",
+    "ALTER",
+    "ANALYZE",
+    "AND",
+    "ANY",
+    "AS",
+    "ASC",
+    "BETWEEN",
+    "BY",
+    "CASE",
+    "CAST",
+    "COPY",
+    "CREATE",
+    "CROSS",
+    "CURRENT",
+    "DATE",
+    "DEFAULT",
+    "DELETE",
+    "DESC",
+    "DESCRIBE",
+    "DISTINCT",
+    "DROP",
+    "ELSE",
+    "END",
+    "EXCEPT",
+    "EXISTS",
+    "EXPLAIN",
+    "EXTERNAL",
+    "FALSE",
+    "FILTER",
+    "FIRST",
+    "FOLLOWING",
+    "FOR",
+    "FROM",
+    "FULL",
+    "GROUP",
+    "HAVING",
+    "IF",
+    "ILIKE",
+    "IN",
+    "INNER",
+    "INSERT",
+    "INTERSECT",
+    "INTERVAL",
+    "INTO",
+    "IS",
+    "JOIN",
+    "LAST",
+    "LATERAL",
+    "LEFT",
+    "LIKE",
+    "LIMIT",
+    "LOCATION",
+    "MODEL",
+    "MODELS",
+    "NATURAL",
+    "NOT",
+    "NULL",
+    "NULLS",
+    "OFFSET",
+    "ON",
+    "OR",
+    "ORDER",
+    "OUTER",
+    "OVER",
+    "PARTITION",
+    "PRECEDING",
+    "QUALIFY",
+    "RANGE",
+    "RECURSIVE",
+    "REPLACE",
+    "RIGHT",
+    "ROWS",
+    "SELECT",
+    "SET",
+    "SHOW",
+    "STORED",
+    "TABLE",
+    "TABLES",
+    "THEN",
+    "TIMESTAMP",
+    "TO",
+    "TRUE",
+    "UNBOUNDED",
+    "UNION",
+    "UNNEST",
+    "USING",
+    "VALUES",
+    "VIEW",
+    "WHEN",
+    "WHERE",
+    "WINDOW",
+    "WITH",
 ];
 
 /// Keywords after which only a table name makes sense.
@@ -28,9 +112,30 @@ const BEFORE_TABLE: &[&str] = &["FROM", "JOIN", "INTO", "TABLE", "UPDATE", "DESC
 
 /// Words that end a table reference rather than name its alias.
 const NOT_ALIAS: &[&str] = &[
-    "WHERE", "JOIN", "ON", "USING", "GROUP", "ORDER", "LIMIT", "OFFSET", "HAVING", "LEFT", "RIGHT", "INNER",
-    "FULL", "CROSS", "NATURAL", "UNION", "EXCEPT", "INTERSECT", "WINDOW", "QUALIFY", "SELECT", "SET",
-    "VALUES", "OUTER",
+    "WHERE",
+    "JOIN",
+    "ON",
+    "USING",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "OFFSET",
+    "HAVING",
+    "LEFT",
+    "RIGHT",
+    "INNER",
+    "FULL",
+    "CROSS",
+    "NATURAL",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "WINDOW",
+    "QUALIFY",
+    "SELECT",
+    "SET",
+    "VALUES",
+    "OUTER",
 ];
 
 /// The names Tab can offer, refreshed from the session after statements that change them.
@@ -48,10 +153,8 @@ impl Vocabulary {
         let ctx = session.context();
         let state = ctx.state();
         let defaults = &state.config().options().catalog;
-        let (default_catalog, default_schema) = (
-            defaults.default_catalog.clone(),
-            defaults.default_schema.clone(),
-        );
+        let (default_catalog, default_schema) =
+            (defaults.default_catalog.clone(), defaults.default_schema.clone());
         let mut tables = BTreeMap::new();
         for catalog_name in ctx.catalog_names() {
             let Some(catalog) = ctx.catalog(&catalog_name) else {
@@ -156,7 +259,11 @@ pub(crate) fn complete(line: &str, pos: usize, vocab: &Vocabulary) -> Request {
         // `alias.col` or `table.col`.
         let table = refs
             .iter()
-            .find(|(_, alias)| alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(qualifier)))
+            .find(|(_, alias)| {
+                alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(qualifier))
+            })
             .map(|(t, _)| t.as_str())
             .or_else(|| vocab.table(qualifier).map(|(t, _)| t.as_str()));
         let mut words: Vec<String> = match table.and_then(|t| vocab.table(t)) {
@@ -185,11 +292,18 @@ pub(crate) fn complete(line: &str, pos: usize, vocab: &Vocabulary) -> Request {
     if BEFORE_TABLE.iter().any(|k| k.eq_ignore_ascii_case(prev_word)) {
         words.extend(matching(tables, word));
     } else {
+        // Columns of the tables the statement names; before it names any (`SELECT ` typed first),
+        // the columns of every table.
         let mut columns = BTreeSet::new();
-        for (t, _) in &refs {
-            if let Some((_, cols)) = vocab.table(t) {
-                columns.extend(matching(cols.iter().map(String::as_str), word));
-            }
+        let named: Vec<&Vec<String>> = if refs.is_empty() {
+            vocab.tables.values().collect()
+        } else {
+            refs.iter()
+                .filter_map(|(t, _)| vocab.table(t).map(|(_, c)| c))
+                .collect()
+        };
+        for cols in named {
+            columns.extend(matching(cols.iter().map(String::as_str), word));
         }
         words.extend(columns);
         words.extend(matching(tables, word));
@@ -313,7 +427,8 @@ mod tests {
             "transactions".into(),
             vec!["tx_id".into(), "amount".into(), "tx_date".into()],
         );
-        v.functions.extend(["sentiment_score".into(), "sum".into(), "stddev".into()]);
+        v.functions
+            .extend(["sentiment_score".into(), "sum".into(), "stddev".into()]);
         v
     }
 
@@ -335,9 +450,10 @@ mod tests {
 
     #[test]
     fn columns_of_the_tables_named_in_the_statement() {
-        let (start, w) = words("SELECT sta");
+        // No table named yet: the columns of every table.
+        let (start, w) = words("SELECT tx_");
         assert_eq!(start, 7);
-        assert!(w.is_empty(), "no table named yet: {w:?}");
+        assert_eq!(w, vec!["tx_date".to_string(), "tx_id".to_string()]);
         let line = "SELECT sta FROM reviews;";
         match complete(line, 10, &vocab()) {
             Request::Words { start, words } => {
@@ -349,7 +465,10 @@ mod tests {
         // Functions, keywords and columns of every named table.
         let (_, w) = words("SELECT * FROM reviews, transactions WHERE s");
         assert!(w.contains(&"stars".to_string()) && w.contains(&"sum".to_string()));
-        assert!(w.contains(&"select".to_string()), "lower-case prefix, lower-case keyword: {w:?}");
+        assert!(
+            w.contains(&"select".to_string()),
+            "lower-case prefix, lower-case keyword: {w:?}"
+        );
         assert!(!w.contains(&"tx_id".to_string()));
     }
 

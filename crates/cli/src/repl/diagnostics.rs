@@ -22,10 +22,11 @@ pub(crate) struct Report {
 
 fn datafusion_error(err: &anyhow::Error) -> Option<&DataFusionError> {
     err.chain().find_map(|c| {
-        c.downcast_ref::<DataFusionError>().or_else(|| match c.downcast_ref::<CoreError>() {
-            Some(CoreError::DataFusion(e)) => Some(e),
-            _ => None,
-        })
+        c.downcast_ref::<DataFusionError>()
+            .or_else(|| match c.downcast_ref::<CoreError>() {
+                Some(CoreError::DataFusion(e)) => Some(e),
+                _ => None,
+            })
     })
 }
 
@@ -68,11 +69,7 @@ pub(crate) fn report(err: &anyhow::Error, stmt: &str) -> Report {
     } else {
         default_hint(err, &message)
     };
-    Report {
-        message,
-        spot,
-        hint,
-    }
+    Report { message, spot, hint }
 }
 
 /// sqlparser ends its messages with `at Line: 1, Column: 8`.
@@ -214,7 +211,8 @@ mod tests {
     #[test]
     fn names_in_messages_are_found_in_the_statement() {
         let stmt = "SELECT 'nosuch', stars\n  FROM reviews WHERE nosuch > 1";
-        let name = named_thing("Schema error: No field named nosuch. Valid fields are reviews.stars.").unwrap();
+        let name =
+            named_thing("Schema error: No field named nosuch. Valid fields are reviews.stars.").unwrap();
         assert_eq!(name, "nosuch");
         assert_eq!(
             find_word(stmt, &name),

@@ -89,7 +89,9 @@ pub(crate) fn list_batch(found: &[FunctionDoc]) -> anyhow::Result<RecordBatch> {
         Field::new("syntax", DataType::Utf8, true),
     ]));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(found.iter().map(|f| f.name.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            found.iter().map(|f| f.name.as_str()),
+        )),
         Arc::new(StringArray::from_iter_values(found.iter().map(|f| f.kind))),
         Arc::new(StringArray::from(
             found
@@ -114,7 +116,11 @@ pub(crate) fn full_text(f: &FunctionDoc) -> String {
         s.push_str("  no documentation\n");
         return s;
     };
-    s.push_str(&format!("\n  {}\n\n  syntax: {}\n", d.description.trim(), d.syntax_example));
+    s.push_str(&format!(
+        "\n  {}\n\n  syntax: {}\n",
+        d.description.trim(),
+        d.syntax_example
+    ));
     if let Some(args) = &d.arguments {
         s.push_str("\n  arguments:\n");
         for (name, what) in args {

@@ -75,7 +75,10 @@ mod tests {
         assert!(h.contains(&format!("{STRING}'x'{RESET}")));
         assert!(h.contains(&format!("{NUMBER}1.5{RESET}")));
         assert!(h.contains(&format!("{PARAM}$d{RESET}")));
-        assert!(!h.contains(&format!("{KEYWORD}name")), "common column names stay plain");
+        assert!(
+            !h.contains(&format!("{KEYWORD}name")),
+            "common column names stay plain"
+        );
         let meta = highlight("\\d reviews");
         assert_eq!(strip(&meta), "\\d reviews");
         assert!(meta.starts_with(META));

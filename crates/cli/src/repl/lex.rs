@@ -163,7 +163,10 @@ mod tests {
     fn open_strings_and_comments_are_one_token() {
         let s = "SELECT 'abc; def";
         let last = *scan(s).last().unwrap();
-        assert_eq!((last.kind, last.open, last.text(s)), (Kind::Str, true, "'abc; def"));
+        assert_eq!(
+            (last.kind, last.open, last.text(s)),
+            (Kind::Str, true, "'abc; def")
+        );
         assert!(scan("/* never closed; ").last().unwrap().open);
     }
 

@@ -36,16 +36,44 @@ pub(crate) const COMMANDS: &[(&str, &str, &str)] = &[
     ("\\q", "", "quit (also Ctrl-D, exit, quit)"),
     ("\\dt", "", "list the tables"),
     ("\\d", "TABLE", "a table's columns (\\d alone lists the tables)"),
-    ("\\df", "[PATTERN]", "functions matching PATTERN (* and ? wildcards) with their documentation"),
-    ("\\timing", "[on|off]", "print each statement's rows and elapsed time"),
-    ("\\format", "FORMAT", "result format: table, csv, tsv, json, ndjson"),
+    (
+        "\\df",
+        "[PATTERN]",
+        "functions matching PATTERN (* and ? wildcards) with their documentation",
+    ),
+    (
+        "\\timing",
+        "[on|off]",
+        "print each statement's rows and elapsed time",
+    ),
+    (
+        "\\format",
+        "FORMAT",
+        "result format: table, csv, tsv, json, ndjson",
+    ),
     ("\\maxrows", "N", "rows shown in table format (0 shows all)"),
-    ("\\o", "[FILE]", "send results to FILE (format from its extension); \\o alone: back to the terminal"),
+    (
+        "\\o",
+        "[FILE]",
+        "send results to FILE (format from its extension); \\o alone: back to the terminal",
+    ),
     ("\\i", "FILE", "run the SQL statements in FILE"),
-    ("\\set", "[NAME VALUE]", "set a parameter used as $NAME (typed like --param); \\set alone lists them"),
+    (
+        "\\set",
+        "[NAME VALUE]",
+        "set a parameter used as $NAME (typed like --param); \\set alone lists them",
+    ),
     ("\\unset", "NAME", "remove a parameter"),
-    ("\\pager", "[on|off]", "show results through $PAGER (default: less -S)"),
-    ("\\explain", "[SQL]", "the plan of SQL; alone: the last query's plan with its run-time metrics"),
+    (
+        "\\pager",
+        "[on|off]",
+        "show results through $PAGER (default: less -S)",
+    ),
+    (
+        "\\explain",
+        "[SQL]",
+        "the plan of SQL; alone: the last query's plan with its run-time metrics",
+    ),
 ];
 
 /// Formats `\format` accepts (parquet only goes to a file, through `\o FILE.parquet`).
@@ -189,7 +217,11 @@ mod tests {
     #[test]
     fn bad_arguments_say_what_to_type() {
         assert!(parse("\\timing maybe").unwrap_err().contains("on or off"));
-        assert!(parse("\\format parquet").unwrap_err().contains("\\o FILE.parquet"));
+        assert!(
+            parse("\\format parquet")
+                .unwrap_err()
+                .contains("\\o FILE.parquet")
+        );
         assert!(parse("\\format xml").unwrap_err().contains("table, csv"));
         assert!(parse("\\maxrows lots").unwrap_err().contains("'lots'"));
         assert!(parse("\\i").unwrap_err().contains("needs a SQL file"));

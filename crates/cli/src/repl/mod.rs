@@ -18,8 +18,8 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow};
 use arrow::array::RecordBatch;
 use clap::Args;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use nightshift_core::{Params, Session, split_statements};
@@ -229,13 +229,14 @@ pub async fn run(session: &Session, args: ReplArgs) -> Result<(), Failure> {
         if !lex::is_complete(&pending) {
             continue;
         }
-        let entry = std::mem::take(&mut pending);
-        let entry = entry.trim();
+        let raw = std::mem::take(&mut pending);
+        let entry = raw.trim();
         if entry.is_empty() {
             continue;
         }
         if interactive {
-            let _ = rl.add_history_entry(entry);
+            // Untrimmed, so that a leading space keeps an entry out of the history.
+            let _ = rl.add_history_entry(raw.trim_end());
             if let Some(path) = &history
                 && let Err(e) = rl.append_history(path)
                 && !history_warned
@@ -257,11 +258,14 @@ impl Repl<'_> {
             return match meta::parse(entry) {
                 Ok(m) => self.meta(m).await,
                 Err(message) => {
-                    self.print_error(&Report {
-                        message,
-                        spot: None,
-                        hint: None,
-                    }, "");
+                    self.print_error(
+                        &Report {
+                            message,
+                            spot: None,
+                            hint: None,
+                        },
+                        "",
+                    );
                     Flow::Continue
                 }
             };
@@ -293,7 +297,13 @@ impl Repl<'_> {
         };
         for st in statements {
             if let Some(path) = origin {
-                eprintln!("{}:{}:{}: {}", path.display(), st.line, st.column, st.first_line());
+                eprintln!(
+                    "{}:{}:{}: {}",
+                    path.display(),
+                    st.line,
+                    st.column,
+                    st.first_line()
+                );
             }
             if !self.run_statement(&st.text).await {
                 return false;
@@ -378,6 +388,19 @@ impl Repl<'_> {
             );
             return Ok(rows);
         }
+        if self.format == Format::Table && is_plan(&stream.schema()) {
+            // Plans are indented text: a table would cut them into one line per cell.
+            let mut buf = Vec::new();
+            let rows = write_plans(stream, &mut buf).await?;
+            progress.finish();
+            if self.pager && std::io::stdout().is_terminal() {
+                page(&buf);
+            } else {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(&buf);
+            }
+            return Ok(rows);
+        }
         let printer = Printer {
             format: self.format,
             maxrows: self.maxrows,
@@ -410,9 +433,13 @@ impl Repl<'_> {
             futures::stream::once(async move { Ok(batch) }),
         ));
         let saved = std::mem::replace(&mut self.maxrows, 0);
-        let progress = Progress::start(Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
-            Arc::new(arrow::datatypes::Schema::empty()),
-        )), Instant::now(), false);
+        let progress = Progress::start(
+            Arc::new(datafusion::physical_plan::empty::EmptyExec::new(Arc::new(
+                arrow::datatypes::Schema::empty(),
+            ))),
+            Instant::now(),
+            false,
+        );
         let r = self.emit(stream, &progress, false).await;
         self.maxrows = saved;
         if let Err(e) = r {
@@ -497,8 +524,9 @@ impl Repl<'_> {
             Meta::Output(None) => {
                 if let Some(out) = self.output.take() {
                     println!(
-                        "results go to the terminal again ({} written to '{}')",
+                        "results go to the terminal again ({} result{} written to '{}')",
                         out.results,
+                        if out.results == 1 { "" } else { "s" },
                         out.path.display()
                     );
                 } else {
@@ -604,6 +632,32 @@ fn changes_names(sql: &str) -> bool {
     ["CREATE", "DROP", "ALTER"]
         .iter()
         .any(|k| k.eq_ignore_ascii_case(first))
+}
+
+/// The result of `EXPLAIN`: `plan_type` and `plan` text columns.
+fn is_plan(schema: &arrow::datatypes::Schema) -> bool {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    names == ["plan_type", "plan"]
+}
+
+/// Writes each plan under its type, keeping its indentation.
+async fn write_plans(mut stream: SendableRecordBatchStream, out: &mut Vec<u8>) -> anyhow::Result<usize> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let mut rows = 0;
+    let options = FormatOptions::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let kinds = ArrayFormatter::try_new(batch.column(0).as_ref(), &options)?;
+        let plans = ArrayFormatter::try_new(batch.column(1).as_ref(), &options)?;
+        for row in 0..batch.num_rows() {
+            writeln!(out, "{}:", kinds.value(row))?;
+            for line in plans.value(row).to_string().lines() {
+                writeln!(out, "  {line}")?;
+            }
+            rows += 1;
+        }
+    }
+    Ok(rows)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -105,7 +105,7 @@ pub(crate) fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -166,13 +166,11 @@ mod tests {
         use datafusion::prelude::{ParquetReadOptions, SessionContext};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
-        let batch = RecordBatch::try_from_iter([(
-            "v",
-            Arc::new(Int64Array::from_iter_values(0..1000)) as _,
-        )])
-        .unwrap();
-        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+        let batch = RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from_iter_values(0..1000)) as _)])
             .unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+                .unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
         let ctx = SessionContext::new();

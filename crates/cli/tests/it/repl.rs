@@ -61,7 +61,11 @@ fn multi_line_statements_run_when_they_end_with_a_semicolon() {
     p.send_line("SELECT 6 *").unwrap();
     ask(&mut p, "7 AS answer;", "42");
     // Two statements on one line both run, in order.
-    let out = ask(&mut p, "SELECT upper('first') AS a; SELECT upper('second') AS b;", "SECOND");
+    let out = ask(
+        &mut p,
+        "SELECT upper('first') AS a; SELECT upper('second') AS b;",
+        "SECOND",
+    );
     assert!(out.contains("FIRST"), "{out}");
     quit(p);
 }
@@ -96,7 +100,10 @@ fn describe_lists_the_columns_and_errors_keep_the_session() {
     let out = p.exp_string("hint:").expect("an error block with a hint");
     assert!(out.contains("error:"), "{out}");
     assert!(out.contains("1 | SELECT nosuch_col FROM transactions"), "{out}");
-    assert!(out.contains("  |        ^^^^^^^^^^"), "caret under the column:\n{out}");
+    assert!(
+        out.contains("  |        ^^^^^^^^^^"),
+        "caret under the column:\n{out}"
+    );
     p.exp_string(PROMPT).unwrap();
     ask(&mut p, "SELECT lower('STILL') || 'here' AS s;", "stillhere");
     quit(p);
@@ -151,7 +158,8 @@ fn history_survives_a_restart() {
     // Up arrow: the last entry (`\q`); twice: the query, which runs again.
     p.send("\x1b[A\x1b[A").unwrap();
     p.send_line("").unwrap();
-    p.exp_string("REMEMBERED").expect("the query from the last session");
+    p.exp_string("REMEMBERED")
+        .expect("the query from the last session");
     p.exp_string(PROMPT).unwrap();
     quit(p);
 }
