@@ -15,7 +15,13 @@ use crate::output::Printer;
 use crate::{Cli, Command, DatasetsCommand, Failure, OutputArgs, SqlArgs};
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
-    match cli.command {
+    // Bare `nightshift` (main checked that it runs on a terminal) opens the REPL.
+    let command = cli.command.unwrap_or_else(|| Command::Repl(Default::default()));
+    match command {
+        Command::Repl(args) => {
+            let session = session(&cli.global).await?;
+            crate::repl::run(&session, args).await
+        }
         Command::Datasets { command } => datasets(command),
         Command::Bench {
             command: crate::BenchCommand::Sentiment { rows, days, repeat },
@@ -46,7 +52,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
+pub(crate) async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
     let overrides = Overrides {
         lake_root: g.lake.clone(),
         memory_limit: g.memory_limit.clone(),
@@ -244,6 +250,11 @@ async fn print_batch(batch: RecordBatch, output: &OutputArgs) -> Result<(), Fail
 }
 
 async fn tables(session: &Session, output: &OutputArgs) -> Result<(), Failure> {
+    print_batch(tables_batch(session)?, output).await
+}
+
+/// The lake's tables as one batch (`nightshift tables`, the REPL's `\dt`).
+pub(crate) fn tables_batch(session: &Session) -> anyhow::Result<RecordBatch> {
     let infos: Vec<_> = session.catalog().tables().collect();
     let schema = Arc::new(Schema::new(vec![
         Field::new("table", DataType::Utf8, false),
@@ -278,11 +289,15 @@ async fn tables(session: &Session, output: &OutputArgs) -> Result<(), Failure> {
             infos.iter().map(|t| t.error.clone()).collect::<Vec<_>>(),
         )),
     ];
-    let batch = RecordBatch::try_new(schema, columns).map_err(|e| Failure::Query(e.into()))?;
-    print_batch(batch, output).await
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 async fn describe(session: &Session, table: &str, output: &OutputArgs) -> Result<(), Failure> {
+    print_batch(describe_batch(session, table).await?, output).await
+}
+
+/// A table's columns as one batch (`nightshift describe`, the REPL's `\d TABLE`).
+pub(crate) async fn describe_batch(session: &Session, table: &str) -> anyhow::Result<RecordBatch> {
     let provider = session
         .context()
         .table_provider(datafusion::common::TableReference::bare(table))
@@ -321,8 +336,7 @@ async fn describe(session: &Session, table: &str, output: &OutputArgs) -> Result
             fields.iter().map(|f| is_partition(f.name())).collect::<Vec<_>>(),
         )),
     ];
-    let batch = RecordBatch::try_new(out_schema, columns).map_err(|e| Failure::Query(e.into()))?;
-    print_batch(batch, output).await
+    Ok(RecordBatch::try_new(out_schema, columns)?)
 }
 
 fn datasets(command: DatasetsCommand) -> Result<(), Failure> {

@@ -3,6 +3,7 @@
 mod bench;
 mod commands;
 mod output;
+mod repl;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,8 +21,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
+    /// Without a command, on a terminal: the REPL.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 /// Options that every command takes; they override nightshift.toml and NIGHTSHIFT_* variables.
@@ -67,6 +69,8 @@ enum LogFormatArg {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Explore the lake interactively: SQL with completion, history and meta-commands (\? for help).
+    Repl(repl::ReplArgs),
     /// Run SQL from files (-f), strings (-c) or stdin.
     Sql(SqlArgs),
     /// List the lake's tables with rows, files, bytes and partition columns (from metadata only).
@@ -205,6 +209,11 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_none() && !repl::on_terminal() {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return ExitCode::from(2);
+    }
     let format = match cli.global.log_format {
         LogFormatArg::Human => nightshift_core::LogFormat::Human,
         LogFormatArg::Json => nightshift_core::LogFormat::Json,

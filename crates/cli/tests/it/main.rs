@@ -7,6 +7,7 @@ mod config;
 mod lexicon;
 mod models;
 mod read_only;
+mod repl;
 mod s3;
 mod spill;
 mod sql;
