@@ -13,7 +13,7 @@ pub use logging::{LogFormat, init_logging};
 pub use params::Params;
 pub use session::{Session, register_functions, runtime_env, session_config};
 pub use settings::{
-    ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, Overrides, Settings,
-    UdfSettings, parse_size, parse_sql_type,
+    ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, JobsSource, Overrides,
+    Settings, UdfSettings, parse_size, parse_sql_type,
 };
 pub use statements::{SplitError, Statement, split_statements};

@@ -3,5 +3,7 @@
 #![deny(missing_docs)]
 
 mod schedule;
+mod spec;
 
 pub use schedule::{Interval, Schedule, ScheduleError};
+pub use spec::{JobSet, JobSpec, OnRecordError, SchedulerSettings, SpecError, WriteMode, parse_duration};
