@@ -17,7 +17,7 @@ pub use session::{
     Session, model_registry, register_functions, register_model_functions, runtime_env, session_config,
 };
 pub use settings::{
-    ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, ModelSettings,
-    Overrides, Settings, UdfSettings, parse_size, parse_sql_type,
+    ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, JobsSource,
+    ModelSettings, Overrides, Settings, UdfSettings, parse_size, parse_sql_type,
 };
 pub use statements::{SplitError, Statement, split_statements};

@@ -30,6 +30,9 @@ pub struct Settings {
     pub udfs: UdfSettings,
     /// `[models]`: which stored models the built-in scoring functions use.
     pub models: ModelSettings,
+    /// The file's `[jobs.*]` and `[scheduler]` sections, kept as written for the jobs crate, which
+    /// parses them strictly with file and line; `None` when the file has neither.
+    pub jobs: Option<JobsSource>,
 }
 
 /// `[models]`: the models behind the built-in scoring functions.
@@ -37,6 +40,15 @@ pub struct Settings {
 pub struct ModelSettings {
     /// `[models] fraud`: the model `fraud_score(…)` scores with (a name, or `name@vN` to pin a version).
     pub fraud: Option<String>,
+}
+
+/// A settings file that declares jobs: its path and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobsSource {
+    /// The settings file.
+    pub file: PathBuf,
+    /// Its text, for spans and line numbers.
+    pub text: String,
 }
 
 /// `[udfs.*]`: settings of the UDF families.
@@ -132,6 +144,7 @@ impl Default for Settings {
             read_only: false,
             udfs: UdfSettings::default(),
             models: ModelSettings::default(),
+            jobs: None,
         }
     }
 }
@@ -440,6 +453,12 @@ fn parse_file(
     let name = file.display().to_string();
     let first = issues.len();
     walk_file(text, name, settings, origins, issues);
+    if settings.jobs.is_some() {
+        settings.jobs = Some(JobsSource {
+            file: file.to_path_buf(),
+            text: text.to_string(),
+        });
+    }
     // The TOML tables are maps sorted by key: put the problems back in file order.
     let line = |i: &ConfigIssue| {
         i.origin
@@ -477,6 +496,8 @@ fn walk_file(
         "datafusion",
         "udfs",
         "models",
+        "jobs",
+        "scheduler",
     ];
     for (k, v) in doc.get_ref().iter() {
         match k.get_ref().as_ref() {
@@ -533,6 +554,13 @@ fn walk_file(
                 if let Some(t) = w.table(v, "datafusion") {
                     flatten_datafusion(&mut w, t, "datafusion", &mut settings.engine.datafusion);
                 }
+            }
+            // Parsed strictly by nightshift-jobs from the text kept in `settings.jobs`.
+            "jobs" | "scheduler" => {
+                settings.jobs.get_or_insert(JobsSource {
+                    file: PathBuf::new(),
+                    text: String::new(),
+                });
             }
             other => w.unknown(k, other, &top),
         }
@@ -1000,6 +1028,16 @@ fraud = "fraud@v2"
         assert_eq!(s.engine.memory_limit, Some(1 << 30));
         assert_eq!(s.engine.target_partitions, Some(7));
         assert_eq!(s.engine.batch_size, Some(100));
+    }
+
+    #[test]
+    fn keeps_job_sections_for_the_jobs_crate() {
+        let text = "[jobs.daily]\nsql = \"q.sql\"\n[scheduler]\ncatch_up_limit = 2\n";
+        let s = parse(text).unwrap();
+        let jobs = s.jobs.unwrap();
+        assert_eq!(jobs.text, text);
+        assert_eq!(jobs.file, Path::new("/p/nightshift.toml"));
+        assert!(parse("[lake]\nroot = \"x\"\n").unwrap().jobs.is_none());
     }
 
     #[test]

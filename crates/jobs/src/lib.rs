@@ -1,4 +1,9 @@
 //! Scheduled SQL jobs for nightshift: job specs, schedules, the runner, the atomic publisher and the
-//! run ledger. Nothing is built here yet; see issue 5. The crate exists so that the workspace layout
-//! and dependency direction (`jobs` → `core`) are fixed from the start.
+//! run ledger.
 #![deny(missing_docs)]
+
+mod schedule;
+mod spec;
+
+pub use schedule::{Interval, Schedule, ScheduleError};
+pub use spec::{JobSet, JobSpec, OnRecordError, SchedulerSettings, SpecError, WriteMode, parse_duration};
