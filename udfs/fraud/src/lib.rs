@@ -14,11 +14,15 @@
 mod error;
 mod features;
 mod forest;
+mod fraud_score;
 mod metrics;
 mod model;
 mod options;
+mod predict;
+mod predict_label;
 mod registry;
 mod rng;
+mod scoring;
 mod store;
 mod train;
 
@@ -32,13 +36,19 @@ pub use crate::{
     metrics::{Metrics, evaluate},
     model::{Model, ModelMeta},
     options::{ClassWeight, HOLDOUT_COLUMN, Holdout, MAX_BINS, MaxFeatures, ModelOptions, TrainOptions},
-    registry::ModelRegistry,
+    fraud_score::FraudScoreFunc,
+    predict::PredictFunc,
+    predict_label::PredictLabelFunc,
+    registry::{ModelRegistry, parse_reference},
     store::{ModelInfo, ModelStore},
     train::{TrainProgress, TrainStage, train},
 };
 
 /// `predict`, `predict_label` and `fraud_score`, planning against `registry`.
 pub fn functions(registry: Arc<ModelRegistry>) -> Vec<Arc<ScalarUDF>> {
-    let _ = registry;
-    vec![]
+    vec![
+        Arc::new(ScalarUDF::new_from_impl(PredictFunc::new(registry.clone()))),
+        Arc::new(ScalarUDF::new_from_impl(PredictLabelFunc::new(registry.clone()))),
+        Arc::new(ScalarUDF::new_from_impl(FraudScoreFunc::new(registry))),
+    ]
 }

@@ -121,9 +121,4 @@ impl Model {
         let encoded = crate::features::encode_columns(name, &self.meta.features, columns)?;
         Ok(Float64Array::from(self.forest.predict(&encoded, rows)))
     }
-
-    /// Scores already-encoded columns (NaN = missing).
-    pub(crate) fn score_encoded(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
-        self.forest.predict(columns, rows)
-    }
 }

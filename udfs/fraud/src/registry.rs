@@ -3,9 +3,32 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::store::check_name;
 use crate::{FraudError, Model, ModelStore};
 
-/// Models loaded in a session, by `name` (the latest loaded) and `name@vN`.
+/// Splits `name` or `name@v2` into the name and the pinned version.
+pub fn parse_reference(name_ref: &str) -> Result<(&str, Option<u32>), FraudError> {
+    let bad = || FraudError::InvalidReference(name_ref.to_owned());
+    let (name, version) = match name_ref.split_once('@') {
+        None => (name_ref, None),
+        Some((name, v)) => {
+            let digits = v.strip_prefix('v').or_else(|| v.strip_prefix('V')).ok_or_else(bad)?;
+            let n: u32 = digits.parse().map_err(|_| bad())?;
+            if n == 0 || digits.starts_with('+') {
+                return Err(bad());
+            }
+            (name, Some(n))
+        }
+    };
+    check_name(name).map_err(|_| bad())?;
+    Ok((name, version))
+}
+
+/// Models loaded in a session, by `name` (the latest this session knows) and `name@vN`.
+///
+/// Scoring functions plan against [`get`](Self::get), which never blocks; the session calls
+/// [`ensure_loaded`](Self::ensure_loaded) for each model a statement names before planning it.
+/// A model is loaded once per session, not per batch.
 #[derive(Debug)]
 pub struct ModelRegistry {
     store: Option<ModelStore>,
@@ -26,26 +49,49 @@ impl ModelRegistry {
 
     /// The model `name_ref` (`name` or `name@v2`), from the cache or else the store.
     pub async fn ensure_loaded(&self, name_ref: &str) -> Result<Arc<Model>, FraudError> {
-        let _ = name_ref;
-        unimplemented!()
+        if let Some(m) = self.get(name_ref) {
+            return Ok(m);
+        }
+        let (name, version) = parse_reference(name_ref)?;
+        let Some(store) = &self.store else {
+            return Err(FraudError::NotFound {
+                name: name_ref.to_owned(),
+                base: name.to_owned(),
+            });
+        };
+        let model = store.load(name, version).await?;
+        let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
+        models.insert(model.reference(), model.clone());
+        if version.is_none() {
+            models.insert(name.to_owned(), model.clone());
+        }
+        Ok(model)
     }
 
     /// The cached model `name_ref`, if loaded.
     pub fn get(&self, name_ref: &str) -> Option<Arc<Model>> {
-        let _ = name_ref;
-        unimplemented!()
+        let (name, version) = parse_reference(name_ref).ok()?;
+        let key = match version {
+            Some(v) => format!("{name}@v{v}"),
+            None => name.to_owned(),
+        };
+        self.models.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
     }
 
     /// Caches `model` (after CREATE MODEL) as the latest of its name.
     pub fn insert(&self, model: Arc<Model>) {
-        let _ = (model, &self.models);
-        unimplemented!()
+        let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
+        models.insert(model.reference(), model.clone());
+        models.insert(model.name().to_owned(), model);
     }
 
     /// Forgets every cached version of `name` (after DROP MODEL).
     pub fn forget(&self, name: &str) {
-        let _ = name;
-        unimplemented!()
+        let prefix = format!("{name}@");
+        self.models
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| k != name && !k.starts_with(&prefix));
     }
 
     /// The project's default fraud model name.
@@ -56,5 +102,26 @@ impl ModelRegistry {
     /// The backing store.
     pub fn store(&self) -> Option<&ModelStore> {
         self.store.as_ref()
+    }
+
+    /// The model for a scoring call at execution time: the cache, else the store (blocking on it
+    /// from inside the runtime, for executors that did not plan the statement).
+    pub(crate) fn resolve(&self, name_ref: &str) -> Result<Arc<Model>, FraudError> {
+        if let Some(m) = self.get(name_ref) {
+            return Ok(m);
+        }
+        let (name, _) = parse_reference(name_ref)?;
+        let not_found = || FraudError::NotFound {
+            name: name_ref.to_owned(),
+            base: name.to_owned(),
+        };
+        if self.store.is_none() {
+            return Err(not_found());
+        }
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| not_found())?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err(not_found());
+        }
+        tokio::task::block_in_place(|| handle.block_on(self.ensure_loaded(name_ref)))
     }
 }

@@ -1,1 +1,9 @@
-//! Integration tests of nightshift-fraud.
+//! Integration tests of nightshift-fraud: training, the model store, the SQL functions, metrics
+//! against scikit-learn and model quality on the demo lake.
+
+mod common;
+mod metrics;
+mod quality;
+mod store;
+mod train;
+mod udfs;

@@ -1,0 +1,89 @@
+//! `fraud_score(feature, ...) -> DOUBLE`
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion_macros::user_doc;
+
+use crate::scoring::{RegistryRef, check_call, planned_model, score_args};
+use crate::{FraudError, ModelRegistry};
+
+/// The fraud probability under the project's default fraud model.
+#[user_doc(
+    doc_section(label = "Model Functions"),
+    description = "Returns the probability that a transaction is fraudulent under the project's default \
+fraud model (`[models] fraud = \"name\"` in nightshift.toml): `predict(<default model>, ...)`. The model \
+decides the features; the demo model takes amount, location, time of day and merchant category. Without a \
+default model it is an error that says how to train one.",
+    syntax_example = "fraud_score(feature1[, ..., featureN])",
+    sql_example = r#"```sql
+> SELECT transaction_id, fraud_score(amount, region, time_of_day, merchant_category) AS score
+  FROM transactions ORDER BY score DESC LIMIT 10;
+```"#,
+    argument(name = "feature", description = "The default fraud model's features, in training order."),
+    related_udf(name = "predict")
+)]
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FraudScoreFunc {
+    signature: Signature,
+    registry: RegistryRef,
+}
+
+impl FraudScoreFunc {
+    /// The function, planning against `registry` and its default fraud model.
+    pub fn new(registry: Arc<ModelRegistry>) -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+            registry: RegistryRef(registry),
+        }
+    }
+
+    fn model_ref(&self) -> Result<String, FraudError> {
+        self.registry
+            .0
+            .default_fraud_model()
+            .map(str::to_owned)
+            .ok_or(FraudError::NoDefaultFraudModel)
+    }
+}
+
+impl ScalarUDFImpl for FraudScoreFunc {
+    fn name(&self) -> &str {
+        "fraud_score"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        let model_ref = self.model_ref()?;
+        let model = planned_model(&self.registry.0, &model_ref)?;
+        let types: Vec<&DataType> = args.arg_fields.iter().map(|f| f.data_type()).collect();
+        check_call(&model, &model_ref, &types)?;
+        Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let model_ref = self.model_ref()?;
+        let model = self.registry.0.resolve(&model_ref)?;
+        let (scores, scalar) = score_args(&model, &model_ref, &args.args, args.number_rows)?;
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::Float64(Some(scores.value(0))))
+        } else {
+            ColumnarValue::Array(Arc::new(scores))
+        })
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}

@@ -1,0 +1,85 @@
+//! What the three scoring functions share: finding the model, checking the call against its
+//! features at planning time, and scoring whole batches.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::ColumnarValue;
+
+use crate::{FraudError, Model, ModelRegistry};
+
+/// The registry a function plans against; functions compare equal when they share it.
+#[derive(Debug, Clone)]
+pub(crate) struct RegistryRef(pub Arc<ModelRegistry>);
+
+impl PartialEq for RegistryRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for RegistryRef {}
+
+impl Hash for RegistryRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+/// The model name of `predict('name', ...)`, which must be a constant string.
+pub(crate) fn literal_model_ref(func: &str, value: Option<&ScalarValue>) -> Result<String, FraudError> {
+    match value {
+        Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
+            Ok(s.clone())
+        }
+        _ => Err(FraudError::Scoring(format!(
+            "the first argument of {func} must be the model name as a string literal, e.g. {func}('fraud', amount, ...)"
+        ))),
+    }
+}
+
+/// Checks arity and argument types against the model's features.
+pub(crate) fn check_call(model: &Model, model_ref: &str, arg_types: &[&DataType]) -> Result<(), FraudError> {
+    let features = model.features();
+    let matches = arg_types.len() == features.len()
+        && features.iter().zip(arg_types).all(|(f, t)| f.kind.accepts(t));
+    if matches {
+        return Ok(());
+    }
+    let given: Vec<String> = arg_types.iter().map(|t| t.to_string()).collect();
+    Err(FraudError::Signature {
+        model: model_ref.to_owned(),
+        expected: format!("{} arguments {}", features.len(), model.signature_text()),
+        given: format!("{} arguments ({})", arg_types.len(), given.join(", ")),
+    })
+}
+
+/// The model a call names, from the registry, with a clear error when it was never loaded.
+pub(crate) fn planned_model(registry: &ModelRegistry, model_ref: &str) -> Result<Arc<Model>, FraudError> {
+    if let Some(m) = registry.get(model_ref) {
+        return Ok(m);
+    }
+    let (name, _) = crate::registry::parse_reference(model_ref)?;
+    Err(FraudError::NotFound {
+        name: model_ref.to_owned(),
+        base: name.to_owned(),
+    })
+}
+
+/// Scores the feature arguments; a scalar result when every argument was a scalar.
+pub(crate) fn score_args(
+    model: &Model,
+    model_ref: &str,
+    args: &[ColumnarValue],
+    number_rows: usize,
+) -> Result<(Float64Array, bool)> {
+    let types: Vec<DataType> = args.iter().map(|a| a.data_type()).collect();
+    check_call(model, model_ref, &types.iter().collect::<Vec<_>>())?;
+    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let rows = if all_scalar { 1 } else { number_rows };
+    let columns: Vec<ArrayRef> = args.iter().map(|a| a.to_array(rows)).collect::<Result<_>>()?;
+    Ok((model.score_batch(&columns)?, all_scalar))
+}

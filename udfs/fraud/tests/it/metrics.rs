@@ -1,0 +1,1 @@
+//! Metrics against scikit-learn (values in data/metrics_sklearn.json).

@@ -1,0 +1,1 @@
+//! Quality on the demo lake against scikit-learn.
