@@ -433,13 +433,7 @@ impl Repl<'_> {
             futures::stream::once(async move { Ok(batch) }),
         ));
         let saved = std::mem::replace(&mut self.maxrows, 0);
-        let progress = Progress::start(
-            Arc::new(datafusion::physical_plan::empty::EmptyExec::new(Arc::new(
-                arrow::datatypes::Schema::empty(),
-            ))),
-            Instant::now(),
-            false,
-        );
+        let progress = Progress::none();
         let r = self.emit(stream, &progress, false).await;
         self.maxrows = saved;
         if let Err(e) = r {
