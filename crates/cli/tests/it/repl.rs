@@ -5,7 +5,7 @@ use std::process::Command;
 
 use rexpect::session::PtySession;
 
-use crate::common::{bin, demo_lake, run};
+use crate::common::{bin, demo_lake, run, run_in};
 
 /// Generous: the first statement may wait for a busy build machine.
 const TIMEOUT_MS: u64 = 60_000;
@@ -237,4 +237,21 @@ fn include_runs_a_file_and_the_pager_shows_results() {
     ask(&mut p, "SELECT upper('long') AS l;", "PAGED:");
     ask(&mut p, "\\pager off", "pager is off");
     quit(p);
+}
+
+#[test]
+fn piped_input_runs_statements_and_meta_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = demo_lake().to_str().unwrap();
+    let history = dir.path().join("history");
+    let r = run_in(
+        dir.path(),
+        &["--lake", lake, "repl", "--history", history.to_str().unwrap()],
+        &[],
+        // The last statement lacks its `;` and still runs.
+        Some("SELECT 1 AS a;\n\\format csv\nSELECT 2\n  AS b"),
+    );
+    r.ok();
+    assert!(r.stdout.contains("format is csv\nb\n2\n"), "{}", r.stdout);
+    assert!(!history.exists(), "no history without a terminal");
 }
