@@ -498,7 +498,14 @@ mod tests {
 
     #[test]
     fn only_the_current_statement_counts() {
-        let (_, w) = words("SELECT * FROM transactions; SELECT am");
-        assert!(!w.contains(&"amount".to_string()), "{w:?}");
+        // The cursor is after `am`; the statement it is in names only `reviews`.
+        let line = "SELECT * FROM transactions; SELECT am FROM reviews; SELECT 1 FROM transactions;";
+        match complete(line, 37, &vocab()) {
+            Request::Words { start, words } => {
+                assert_eq!(&line[start..37], "am");
+                assert!(!words.contains(&"amount".to_string()), "{words:?}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -206,26 +206,44 @@ pub async fn run(session: &Session, args: ReplArgs) -> Result<(), Failure> {
     }
     let mut history_warned = false;
     let mut pending = String::new();
+    let mut piped = (!interactive).then(|| std::io::stdin().lines());
     loop {
         let prompt = if pending.is_empty() {
             "nightshift> "
         } else {
             "        ..> "
         };
-        let line = match rl.readline(prompt) {
+        // Without a terminal, lines come straight from stdin: rustyline would drop a last statement
+        // that lacks its `;`.
+        let read = match &mut piped {
+            Some(lines) => match lines.next() {
+                Some(Ok(line)) => Ok(line),
+                Some(Err(e)) => Err(ReadlineError::Io(e)),
+                None => Err(ReadlineError::Eof),
+            },
+            None => rl.readline(prompt),
+        };
+        let line = match read {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
                 pending.clear();
                 continue;
             }
-            Err(ReadlineError::Eof) => break,
+            Err(ReadlineError::Eof) => {
+                // Input may end without a `;`: run what is left rather than drop it.
+                if !pending.trim().is_empty() {
+                    let rest = std::mem::take(&mut pending);
+                    repl.handle(rest.trim()).await;
+                }
+                break;
+            }
             Err(e) => return Err(Failure::Query(anyhow::Error::new(e).context("cannot read input"))),
         };
         if !pending.is_empty() {
             pending.push('\n');
         }
         pending.push_str(&line);
-        // Without a terminal rustyline hands over one line at a time; gather a whole statement.
+        // Piped lines arrive one at a time; gather a whole statement.
         if !lex::is_complete(&pending) {
             continue;
         }
@@ -433,13 +451,7 @@ impl Repl<'_> {
             futures::stream::once(async move { Ok(batch) }),
         ));
         let saved = std::mem::replace(&mut self.maxrows, 0);
-        let progress = Progress::start(
-            Arc::new(datafusion::physical_plan::empty::EmptyExec::new(Arc::new(
-                arrow::datatypes::Schema::empty(),
-            ))),
-            Instant::now(),
-            false,
-        );
+        let progress = Progress::none();
         let r = self.emit(stream, &progress, false).await;
         self.maxrows = saved;
         if let Err(e) = r {

@@ -50,6 +50,14 @@ impl Progress {
         Self { line, task }
     }
 
+    /// No line at all (results that need no watching).
+    pub fn none() -> Self {
+        Self {
+            line: Arc::new(Mutex::new(Line::default())),
+            task: None,
+        }
+    }
+
     /// Stops the line and clears it; later calls do nothing.
     pub fn finish(&self) {
         let mut l = self.line.lock().unwrap_or_else(|e| e.into_inner());

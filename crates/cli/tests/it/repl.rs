@@ -5,7 +5,7 @@ use std::process::Command;
 
 use rexpect::session::PtySession;
 
-use crate::common::{bin, demo_lake, run};
+use crate::common::{bin, demo_lake, run, run_in};
 
 /// Generous: the first statement may wait for a busy build machine.
 const TIMEOUT_MS: u64 = 60_000;
@@ -13,15 +13,16 @@ const PROMPT: &str = "nightshift> ";
 
 /// Starts `nightshift repl` on the demo lake in a terminal, with its own HOME and history file.
 fn spawn(dir: &Path, history: &Path) -> PtySession {
+    let history = history.to_str().expect("utf-8 path");
+    spawn_with(dir, &["repl", "--history", history], &[])
+}
+
+/// Starts the binary with `args` after `--lake` in a terminal, in `dir` as HOME, with `env` added.
+fn spawn_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> PtySession {
     let mut cmd = Command::new(bin());
-    cmd.args([
-        "--lake",
-        demo_lake().to_str().expect("utf-8 path"),
-        "repl",
-        "--history",
-        history.to_str().expect("utf-8 path"),
-    ])
-    .current_dir(dir);
+    cmd.args(["--lake", demo_lake().to_str().expect("utf-8 path")])
+        .args(args)
+        .current_dir(dir);
     for (k, _) in std::env::vars() {
         if k.starts_with("NIGHTSHIFT_") || k.starts_with("AWS_") || k == "RUST_LOG" || k == "PAGER" {
             cmd.env_remove(k);
@@ -31,6 +32,9 @@ fn spawn(dir: &Path, history: &Path) -> PtySession {
         .env("XDG_DATA_HOME", dir.join("data"))
         .env("NO_COLOR", "1")
         .env("TERM", "xterm");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("start the REPL");
     p.exp_string(PROMPT).expect("first prompt");
     p
@@ -180,4 +184,74 @@ fn parameters_timing_and_function_docs() {
     let out = ask(&mut p, "\\df sentiment_score", "syntax:");
     assert!(out.contains("scalar function"), "{out}");
     quit(p);
+}
+
+#[test]
+fn history_goes_to_nightshift_history_else_the_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    // No --history: the user's data folder (XDG_DATA_HOME on Linux).
+    let mut p = spawn_with(dir.path(), &["repl"], &[]);
+    ask(&mut p, "SELECT upper('in data dir') AS h;", "IN DATA DIR");
+    quit(p);
+    let default = dir.path().join("data").join("nightshift").join("history");
+    let saved = std::fs::read_to_string(&default).unwrap();
+    assert!(saved.contains("in data dir"), "{saved}");
+    // NIGHTSHIFT_HISTORY wins over the data folder.
+    let custom = dir.path().join("custom_history");
+    let custom_str = custom.to_str().unwrap();
+    let mut p = spawn_with(dir.path(), &["repl"], &[("NIGHTSHIFT_HISTORY", custom_str)]);
+    ask(&mut p, "SELECT upper('from env') AS h;", "FROM ENV");
+    quit(p);
+    assert!(std::fs::read_to_string(&custom).unwrap().contains("from env"));
+    assert!(!std::fs::read_to_string(&default).unwrap().contains("from env"));
+}
+
+#[test]
+fn bare_nightshift_opens_the_repl_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn_with(dir.path(), &[], &[]);
+    ask(&mut p, "SELECT upper('bare') AS b;", "BARE");
+    quit(p);
+    // Without a terminal it prints the usage and fails as a usage error.
+    let r = run(&[]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Usage"), "{}", r.stdout);
+}
+
+#[test]
+fn include_runs_a_file_and_the_pager_shows_results() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("two.sql"),
+        "SELECT upper('one') AS a;\n-- a comment\nSELECT upper('two') AS b;\n",
+    )
+    .unwrap();
+    let mut p = spawn_with(
+        dir.path(),
+        &["repl", "--history", "h"],
+        &[("PAGER", "sed 's/^/PAGED:/'")],
+    );
+    let out = ask(&mut p, "\\i two.sql", "TWO");
+    assert!(out.contains("ONE"), "{out}");
+    ask(&mut p, "\\pager on", "pager is on");
+    ask(&mut p, "SELECT upper('long') AS l;", "PAGED:");
+    ask(&mut p, "\\pager off", "pager is off");
+    quit(p);
+}
+
+#[test]
+fn piped_input_runs_statements_and_meta_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = demo_lake().to_str().unwrap();
+    let history = dir.path().join("history");
+    let r = run_in(
+        dir.path(),
+        &["--lake", lake, "repl", "--history", history.to_str().unwrap()],
+        &[],
+        // The last statement lacks its `;` and still runs.
+        Some("SELECT 1 AS a;\n\\format csv\nSELECT 2\n  AS b"),
+    );
+    r.ok();
+    assert!(r.stdout.contains("format is csv\nb\n2\n"), "{}", r.stdout);
+    assert!(!history.exists(), "no history without a terminal");
 }
