@@ -2,8 +2,16 @@
 //! run ledger.
 #![deny(missing_docs)]
 
+mod error;
+mod ledger;
+mod publisher;
+mod runner;
 mod schedule;
 mod spec;
 
+pub use error::JobError;
+pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
+pub use publisher::{Manifest, ManifestFile, Output, RunFacts, Staged};
+pub use runner::{Clock, PlannedRun, Runner, Selection, SystemClock, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
 pub use spec::{JobSet, JobSpec, OnRecordError, SchedulerSettings, SpecError, WriteMode, parse_duration};

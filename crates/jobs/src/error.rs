@@ -1,0 +1,92 @@
+use datafusion::error::DataFusionError;
+
+use crate::spec::SpecError;
+
+/// Errors of jobs, runs, outputs and the ledger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The job definitions are invalid.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// Settings or session set-up failed.
+    #[error(transparent)]
+    Core(#[from] nightshift_core::CoreError),
+    /// A statement of the job's SQL failed (a SQL or data error: never retried).
+    #[error("job '{job}': statement at {location} failed: {message}")]
+    Sql {
+        /// The job.
+        job: String,
+        /// `file:line:column`.
+        location: String,
+        /// The engine's message.
+        message: String,
+    },
+    /// An object store call failed (transient: retried).
+    #[error("object store error at '{path}': {message}")]
+    Store {
+        /// The object.
+        path: String,
+        /// What happened.
+        message: String,
+    },
+    /// A local file operation failed (transient: retried).
+    #[error("i/o error at '{path}': {message}")]
+    Io {
+        /// The file or folder.
+        path: String,
+        /// What happened.
+        message: String,
+    },
+    /// The output could not be written or validated.
+    #[error("output: {message}")]
+    Output {
+        /// What is wrong.
+        message: String,
+    },
+    /// Another process took over this run's lease; this run must not publish.
+    #[error(
+        "job '{job}' interval {interval}: the lease was lost to another scheduler; nothing was published"
+    )]
+    LeaseLost {
+        /// The job.
+        job: String,
+        /// The interval's run date.
+        interval: String,
+    },
+    /// The run took longer than the job's timeout.
+    #[error("job '{job}': timed out after {seconds} s")]
+    Timeout {
+        /// The job.
+        job: String,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// The run was cancelled (shutdown).
+    #[error("job '{job}': cancelled")]
+    Cancelled {
+        /// The job.
+        job: String,
+    },
+    /// The engine failed outside a statement (writing, reading footers).
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// Arrow failed while splitting partitions.
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// Parquet encoding failed.
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+impl JobError {
+    /// Whether retrying may help: object store and I/O failures; never SQL or data errors.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Store { .. } | JobError::Io { .. } => true,
+            JobError::Parquet(parquet::errors::ParquetError::External(_)) => true,
+            JobError::DataFusion(DataFusionError::ObjectStore(_) | DataFusionError::IoError(_)) => true,
+            _ => false,
+        }
+    }
+}

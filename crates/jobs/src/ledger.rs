@@ -1,0 +1,280 @@
+//! The run ledger: one JSON record per run under `_nightshift/runs/` in the lake, queryable as the
+//! table `nightshift.runs`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::JobError;
+
+/// The state of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Started, not finished (or its process died: see `heartbeat_at`).
+    Running,
+    /// Published its output.
+    Succeeded,
+    /// Published its output, but some records were quarantined or nulled.
+    PartiallySucceeded,
+    /// Failed; the previous output is intact.
+    Failed,
+    /// Stopped by a shutdown; the previous output is intact.
+    Cancelled,
+}
+
+impl RunState {
+    /// The state as written in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::PartiallySucceeded => "partially_succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One run, with the seed's KPIs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Unique id (also in the output's file names).
+    pub run_id: String,
+    /// The job.
+    pub job: String,
+    /// `$run_date`.
+    pub run_date: String,
+    /// `$interval_start` (RFC 3339, UTC).
+    pub interval_start: String,
+    /// `$interval_end`.
+    pub interval_end: String,
+    /// The state.
+    pub state: RunState,
+    /// Attempts made (1 + retries used).
+    pub attempts: u32,
+    /// Start (RFC 3339, UTC).
+    pub started_at: String,
+    /// End, when finished.
+    pub ended_at: Option<String>,
+    /// Job completion time in seconds.
+    pub duration_seconds: f64,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Throughput: rows written per second.
+    pub rows_per_second: f64,
+    /// Records that failed (UDF errors).
+    pub error_records: u64,
+    /// `error_records / (rows + error_records)`.
+    pub error_rate: f64,
+    /// CPU time of the process during the run, in seconds.
+    pub cpu_seconds: f64,
+    /// Peak resident memory of the process, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Bytes the scans read.
+    pub bytes_read: u64,
+    /// Bytes of the published files.
+    pub bytes_written: u64,
+    /// `cpu_seconds / 3600 * price_per_cpu_hour / rows * 1000`.
+    pub cost_per_1000_rows: f64,
+    /// The manifest version published, if any.
+    pub output_version: Option<u64>,
+    /// The error of a failed run.
+    pub message: Option<String>,
+}
+
+/// The ledger of a lake.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+}
+
+impl Ledger {
+    /// The ledger under `<lake prefix>/_nightshift/runs/`.
+    pub fn new(store: Arc<dyn ObjectStore>, lake_prefix: &Path) -> Self {
+        Self {
+            store,
+            dir: lake_prefix.clone().join("_nightshift").join("runs"),
+        }
+    }
+
+    fn path(&self, r: &RunRecord) -> Path {
+        self.dir
+            .clone()
+            .join(r.job.as_str())
+            .join(format!("{}_{}.json", r.run_date, r.run_id))
+    }
+
+    /// Writes (or rewrites) a run's record.
+    pub async fn record(&self, r: &RunRecord) -> Result<(), JobError> {
+        let path = self.path(r);
+        let body = serde_json::to_vec_pretty(r).map_err(|e| JobError::Output {
+            message: format!("cannot encode the run record: {e}"),
+        })?;
+        self.store
+            .put(&path, PutPayload::from(body))
+            .await
+            .map_err(|e| JobError::Store {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// Every run, oldest first (by start time).
+    pub async fn runs(&self) -> Result<Vec<RunRecord>, JobError> {
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&self.dir))
+            .try_collect()
+            .await
+            .map_err(|e| JobError::Store {
+                path: self.dir.to_string(),
+                message: e.to_string(),
+            })?;
+        let mut out = Vec::new();
+        for m in metas {
+            if !m.location.as_ref().ends_with(".json") {
+                continue;
+            }
+            let bytes = match self.store.get(&m.location).await {
+                Ok(g) => g.bytes().await,
+                Err(e) => Err(e),
+            };
+            match bytes.map(|b| serde_json::from_slice::<RunRecord>(&b)) {
+                Ok(Ok(r)) => out.push(r),
+                Ok(Err(e)) => {
+                    tracing::warn!(file = %m.location, error = %e, "skipping an unreadable run record")
+                }
+                Err(e) => tracing::warn!(file = %m.location, error = %e, "skipping an unreadable run record"),
+            }
+        }
+        out.sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
+        Ok(out)
+    }
+
+    /// The last interval (by start) that a job completed successfully, as `(start, end)` in RFC 3339.
+    pub fn last_committed<'r>(runs: &'r [RunRecord], job: &str) -> Option<&'r RunRecord> {
+        runs.iter()
+            .filter(|r| r.job == job && matches!(r.state, RunState::Succeeded | RunState::PartiallySucceeded))
+            .max_by(|a, b| a.interval_start.cmp(&b.interval_start))
+    }
+
+    /// Registers the ledger as `nightshift.runs` in `ctx` (a snapshot taken now).
+    pub async fn register(&self, ctx: &SessionContext) -> Result<(), JobError> {
+        let runs = self.runs().await?;
+        let batch = runs_batch(&runs)?;
+        let catalog = ctx
+            .catalog(&ctx.state().config_options().catalog.default_catalog)
+            .ok_or_else(|| JobError::Output {
+                message: "the session has no default catalog".into(),
+            })?;
+        if catalog.schema("nightshift").is_none() {
+            catalog.register_schema("nightshift", Arc::new(MemorySchemaProvider::new()))?;
+        }
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        ctx.register_table(
+            datafusion::common::TableReference::partial("nightshift", "runs"),
+            Arc::new(table),
+        )?;
+        Ok(())
+    }
+}
+
+/// The runs as one record batch, in the column order of `nightshift.runs`.
+pub fn runs_batch(runs: &[RunRecord]) -> Result<RecordBatch, JobError> {
+    let s = |f: &dyn Fn(&RunRecord) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(runs.iter().map(f).collect::<Vec<_>>()))
+    };
+    let u = |f: &dyn Fn(&RunRecord) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter_values(runs.iter().map(f)))
+    };
+    let d = |f: &dyn Fn(&RunRecord) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(runs.iter().map(f)))
+    };
+    let ts = DataType::Utf8;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("job", DataType::Utf8, false),
+        Field::new("run_date", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("attempts", DataType::UInt32, false),
+        Field::new("interval_start", ts.clone(), false),
+        Field::new("interval_end", ts.clone(), false),
+        Field::new("started_at", ts.clone(), false),
+        Field::new("ended_at", ts, true),
+        Field::new("duration_seconds", DataType::Float64, false),
+        Field::new("rows_written", DataType::UInt64, false),
+        Field::new("rows_per_second", DataType::Float64, false),
+        Field::new("error_records", DataType::UInt64, false),
+        Field::new("error_rate", DataType::Float64, false),
+        Field::new("cpu_seconds", DataType::Float64, false),
+        Field::new("peak_memory_bytes", DataType::UInt64, false),
+        Field::new("bytes_read", DataType::UInt64, false),
+        Field::new("bytes_written", DataType::UInt64, false),
+        Field::new("cost_per_1000_rows", DataType::Float64, false),
+        Field::new("output_version", DataType::UInt64, true),
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("message", DataType::Utf8, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        s(&|r| Some(r.job.clone())),
+        s(&|r| Some(r.run_date.clone())),
+        s(&|r| Some(r.state.as_str().to_string())),
+        Arc::new(UInt32Array::from_iter_values(runs.iter().map(|r| r.attempts))),
+        s(&|r| Some(r.interval_start.clone())),
+        s(&|r| Some(r.interval_end.clone())),
+        s(&|r| Some(r.started_at.clone())),
+        s(&|r| r.ended_at.clone()),
+        d(&|r| r.duration_seconds),
+        u(&|r| r.rows_written),
+        d(&|r| r.rows_per_second),
+        u(&|r| r.error_records),
+        d(&|r| r.error_rate),
+        d(&|r| r.cpu_seconds),
+        u(&|r| r.peak_memory_bytes),
+        u(&|r| r.bytes_read),
+        u(&|r| r.bytes_written),
+        d(&|r| r.cost_per_1000_rows),
+        Arc::new(UInt64Array::from(
+            runs.iter().map(|r| r.output_version).collect::<Vec<_>>(),
+        )),
+        s(&|r| Some(r.run_id.clone())),
+        s(&|r| r.message.clone()),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// CPU seconds (user + system) and peak resident bytes of this process, from `/proc` (Linux);
+/// zeros elsewhere.
+pub fn process_usage() -> (f64, u64) {
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) start after the last ')'.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            // Linux reports clock ticks; USER_HZ is 100 on every mainstream architecture.
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0);
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        })
+        .unwrap_or(0);
+    (cpu, peak)
+}

@@ -1,0 +1,646 @@
+//! Atomic, manifest-committed Parquet outputs.
+//!
+//! A run writes its files under their final, unique names (`part-<run id>-<n>.parquet`, in hive
+//! folders when the job partitions its output); no manifest names them yet, so readers that trust
+//! manifests do not see them. The files are then validated (footers read back, row counts checked),
+//! fsynced with their folders on local disk, and the run commits by creating the next manifest
+//! `_manifests/<version>.json` with a create-only put: exactly one writer wins each version. The
+//! manifest lists the output's complete file set, so a reader sees the previous version or this one,
+//! never a mix. `_manifest.json` and `_SUCCESS` beside the data are copies for other tools, written
+//! after the commit. Files no manifest names any more (the replaced interval, files of killed runs,
+//! `*#N` upload staging files of the local store) are removed by [`Output::collect_garbage`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::error::JobError;
+use crate::schedule::Interval;
+use crate::spec::WriteMode;
+
+/// Rows per row group of report files.
+const ROW_GROUP_ROWS: usize = 512 * 1024;
+/// A file is closed and the next one started beyond this many rows.
+const FILE_ROWS: usize = 8 * ROW_GROUP_ROWS;
+const MANIFESTS: &str = "_manifests";
+
+/// One data file of a published output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Path relative to the output folder.
+    pub path: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Start of the interval whose run wrote it (RFC 3339).
+    pub interval_start: String,
+}
+
+/// A committed version of an output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// 1, 2, 3… in commit order.
+    pub version: u64,
+    /// The job.
+    pub job: String,
+    /// The run that committed this version.
+    pub run_id: String,
+    /// The run's interval.
+    pub interval_start: String,
+    /// The run's interval end.
+    pub interval_end: String,
+    /// The run's `$run_date`.
+    pub run_date: String,
+    /// When it was committed.
+    pub committed_at: String,
+    /// `overwrite_interval`, `append` or `replace`.
+    pub mode: String,
+    /// The complete file set of this version.
+    pub files: Vec<ManifestFile>,
+    /// Rows over all files.
+    pub rows: u64,
+    /// Bytes over all files.
+    pub bytes: u64,
+    /// The Arrow schema of the data files, as text.
+    pub schema: String,
+    /// SHA-256 of the job's SQL text.
+    pub sql_hash: String,
+    /// Models the run used (`name@version`).
+    pub model_versions: Vec<String>,
+    /// Input files the run read.
+    pub input_files: Vec<String>,
+}
+
+/// What a run wrote, before it is published.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    /// The written files.
+    pub files: Vec<ManifestFile>,
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// The data files' schema.
+    pub schema: SchemaRef,
+}
+
+/// Facts about the run recorded in its manifest.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    /// SHA-256 of the SQL.
+    pub sql_hash: String,
+    /// Models used.
+    pub model_versions: Vec<String>,
+    /// Input files read.
+    pub input_files: Vec<String>,
+}
+
+/// One job's output folder in a store.
+#[derive(Debug, Clone)]
+pub struct Output {
+    store: Arc<dyn ObjectStore>,
+    store_url: ObjectStoreUrl,
+    prefix: Path,
+    /// The folder on local disk, when the store is local (for fsync and staging clean-up).
+    local: Option<PathBuf>,
+}
+
+fn store_err(path: &Path, e: object_store::Error) -> JobError {
+    JobError::Store {
+        path: path.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl Output {
+    /// The output at `prefix` in `store`; `local` is the same folder on local disk, if it is local.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        store_url: ObjectStoreUrl,
+        prefix: Path,
+        local: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            store,
+            store_url,
+            prefix,
+            local,
+        }
+    }
+
+    fn child(&self, rel: &str) -> Path {
+        let mut p = self.prefix.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p = p.clone().join(part);
+        }
+        p
+    }
+
+    /// The latest committed manifest, if any: the only thing readers should trust.
+    pub async fn latest(&self) -> Result<Option<Manifest>, JobError> {
+        let dir = self.child(MANIFESTS);
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|e| store_err(&dir, e))?;
+        let Some(last) = metas
+            .iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?;
+                name.strip_suffix(".json")?.parse::<u64>().ok().map(|v| (v, m))
+            })
+            .max_by_key(|(v, _)| *v)
+        else {
+            return Ok(None);
+        };
+        self.read_manifest(&last.1.location).await.map(Some)
+    }
+
+    async fn read_manifest(&self, path: &Path) -> Result<Manifest, JobError> {
+        let bytes = self
+            .store
+            .get(path)
+            .await
+            .map_err(|e| store_err(path, e))?
+            .bytes()
+            .await
+            .map_err(|e| store_err(path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| JobError::Store {
+            path: path.to_string(),
+            message: format!("the manifest is not valid: {e}"),
+        })
+    }
+
+    /// The locations (`file:///…`, `s3://…`) of the files of the latest published version.
+    pub async fn published_files(&self) -> Result<Vec<String>, JobError> {
+        let base = self.store_url.as_str().trim_end_matches('/').to_string();
+        Ok(self
+            .latest()
+            .await?
+            .map(|m| {
+                m.files
+                    .iter()
+                    .map(|f| format!("{base}/{}", self.child(&f.path)))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Writes a result stream as zstd Parquet files named for `run_id`, split into hive folders by
+    /// `partition_by` (those columns leave the files, as in every hive layout). Nothing is published.
+    pub async fn write(
+        &self,
+        mut stream: SendableRecordBatchStream,
+        partition_by: &[String],
+        run_id: &str,
+        interval: &Interval,
+        mut on_rows: impl FnMut(u64),
+    ) -> Result<Staged, JobError> {
+        let schema = stream.schema();
+        let mut part_idx = Vec::new();
+        for p in partition_by {
+            let i = schema.index_of(p).map_err(|_| JobError::Output {
+                message: format!(
+                    "partition column '{p}' is not in the result; its columns are: {}",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+            part_idx.push(i);
+        }
+        let data_idx: Vec<usize> = (0..schema.fields().len())
+            .filter(|i| !part_idx.contains(i))
+            .collect();
+        let data_schema = Arc::new(schema.project(&data_idx)?);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let istart = interval.start.to_rfc3339();
+        let mut writers: BTreeMap<String, (Path, AsyncArrowWriter<object_store::buffered::BufWriter>, u64)> =
+            BTreeMap::new();
+        let mut files = Vec::new();
+        let mut seq = 0usize;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            on_rows(batch.num_rows() as u64);
+            for (folder, rows) in split_by_partition(&batch, &part_idx)? {
+                let sub = batch.project(&data_idx)?;
+                let sub = if rows.len() == batch.num_rows() {
+                    sub
+                } else {
+                    let idx = UInt32Array::from(rows);
+                    let cols: Vec<ArrayRef> = sub
+                        .columns()
+                        .iter()
+                        .map(|c| take(c.as_ref(), &idx, None))
+                        .collect::<Result<_, _>>()?;
+                    RecordBatch::try_new(data_schema.clone(), cols)?
+                };
+                if !writers.contains_key(&folder) {
+                    let rel = format!("{folder}part-{run_id}-{seq:05}.parquet");
+                    seq += 1;
+                    let path = self.child(&rel);
+                    let w = AsyncArrowWriter::try_new(
+                        object_store::buffered::BufWriter::new(self.store.clone(), path.clone()),
+                        data_schema.clone(),
+                        Some(props.clone()),
+                    )?;
+                    writers.insert(folder.clone(), (path, w, 0));
+                }
+                let Some((_, w, n)) = writers.get_mut(&folder) else {
+                    continue;
+                };
+                w.write(&sub).await?;
+                *n += sub.num_rows() as u64;
+                if *n as usize >= FILE_ROWS
+                    && let Some((path, w, n)) = writers.remove(&folder)
+                {
+                    files.push(self.finish(path, w, n, &istart).await?);
+                }
+            }
+        }
+        for (_, (path, w, n)) in std::mem::take(&mut writers) {
+            files.push(self.finish(path, w, n, &istart).await?);
+        }
+        if files.is_empty() {
+            // An empty interval still publishes one (empty) file, so the schema is known and a rerun
+            // that finds no rows replaces the old report.
+            let rel = format!("part-{run_id}-{seq:05}.parquet");
+            let path = self.child(&rel);
+            let w = AsyncArrowWriter::try_new(
+                object_store::buffered::BufWriter::new(self.store.clone(), path.clone()),
+                data_schema.clone(),
+                Some(props.clone()),
+            )?;
+            files.push(self.finish(path, w, 0, &istart).await?);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Staged {
+            rows: files.iter().map(|f| f.rows).sum(),
+            bytes: files.iter().map(|f| f.bytes).sum(),
+            files,
+            schema: data_schema,
+        })
+    }
+
+    async fn finish(
+        &self,
+        path: Path,
+        w: AsyncArrowWriter<object_store::buffered::BufWriter>,
+        rows: u64,
+        istart: &str,
+    ) -> Result<ManifestFile, JobError> {
+        w.close().await?;
+        let rel = path
+            .as_ref()
+            .strip_prefix(self.prefix.as_ref())
+            .unwrap_or(path.as_ref())
+            .trim_start_matches('/')
+            .to_string();
+        Ok(ManifestFile {
+            path: rel,
+            rows,
+            bytes: 0,
+            interval_start: istart.to_string(),
+        })
+    }
+
+    /// Reads every staged file's footer back: it must be complete Parquet with the expected rows and
+    /// schema. Fills in the byte sizes. On local disk, fsyncs the files and their folders.
+    pub async fn validate(&self, staged: &mut Staged) -> Result<(), JobError> {
+        for f in &mut staged.files {
+            let path = self.child(&f.path);
+            let meta = self.store.head(&path).await.map_err(|e| store_err(&path, e))?;
+            let footer = nightshift_lake::read_footer(self.store.as_ref(), &self.store_url, &meta)
+                .await
+                .map_err(|e| JobError::Output {
+                    message: format!("validation of '{}' failed: {e}", f.path),
+                })?;
+            if footer.rows != f.rows {
+                return Err(JobError::Output {
+                    message: format!("'{}' holds {} rows, {} were written", f.path, footer.rows, f.rows),
+                });
+            }
+            if footer.schema.fields().len() != staged.schema.fields().len() {
+                return Err(JobError::Output {
+                    message: format!("'{}' does not have the result's schema", f.path),
+                });
+            }
+            f.bytes = meta.size;
+        }
+        staged.bytes = staged.files.iter().map(|f| f.bytes).sum();
+        if let Some(dir) = &self.local {
+            // object_store never fsyncs local files: a power cut after the manifest could otherwise
+            // publish files whose data never reached the disk.
+            let mut dirs = BTreeSet::new();
+            for f in &staged.files {
+                let p = dir.join(&f.path);
+                sync_path(&p)?;
+                let mut d = p.parent().map(std::path::Path::to_path_buf);
+                while let Some(x) = d {
+                    if !x.starts_with(dir) {
+                        break;
+                    }
+                    dirs.insert(x.clone());
+                    d = x.parent().map(std::path::Path::to_path_buf);
+                }
+            }
+            for d in dirs.iter().rev() {
+                sync_path(d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the staged files as the next version: the new file set is the previous one with this
+    /// interval's files replaced (`overwrite_interval`), kept (`append`) or all replaced (`replace`).
+    /// `still_owner` is asked right before the commit (a lease check): a writer that lost its lease
+    /// must not publish.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish(
+        &self,
+        job: &str,
+        run_id: &str,
+        interval: &Interval,
+        mode: WriteMode,
+        staged: &Staged,
+        facts: &RunFacts,
+        still_owner: &(dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync),
+    ) -> Result<Manifest, JobError> {
+        let istart = interval.start.to_rfc3339();
+        for _attempt in 0..8 {
+            let previous = self.latest().await?;
+            let version = previous.as_ref().map_or(1, |m| m.version + 1);
+            let mut files: Vec<ManifestFile> = match (&previous, mode) {
+                (None, _) | (_, WriteMode::Replace) => Vec::new(),
+                (Some(p), WriteMode::Append) => p.files.clone(),
+                (Some(p), WriteMode::OverwriteInterval) => p
+                    .files
+                    .iter()
+                    .filter(|f| f.interval_start != istart)
+                    .cloned()
+                    .collect(),
+            };
+            files.extend(staged.files.iter().cloned());
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            let manifest = Manifest {
+                version,
+                job: job.to_string(),
+                run_id: run_id.to_string(),
+                interval_start: istart.clone(),
+                interval_end: interval.end.to_rfc3339(),
+                run_date: interval.run_date.to_string(),
+                committed_at: Utc::now().to_rfc3339(),
+                mode: match mode {
+                    WriteMode::OverwriteInterval => "overwrite_interval",
+                    WriteMode::Append => "append",
+                    WriteMode::Replace => "replace",
+                }
+                .to_string(),
+                rows: files.iter().map(|f| f.rows).sum(),
+                bytes: files.iter().map(|f| f.bytes).sum(),
+                files,
+                schema: format_schema(&staged.schema),
+                sql_hash: facts.sql_hash.clone(),
+                model_versions: facts.model_versions.clone(),
+                input_files: facts.input_files.clone(),
+            };
+            let body = serde_json::to_vec_pretty(&manifest).map_err(|e| JobError::Output {
+                message: format!("cannot encode the manifest: {e}"),
+            })?;
+            if !still_owner().await {
+                return Err(JobError::LeaseLost {
+                    job: job.to_string(),
+                    interval: interval.run_date.to_string(),
+                });
+            }
+            let path = self.child(&format!("{MANIFESTS}/{version:020}.json"));
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match self
+                .store
+                .put_opts(&path, PutPayload::from(body.clone()), opts)
+                .await
+            {
+                Ok(_) => {}
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    // Another writer committed this version first: rebuild on top of it.
+                    tracing::debug!(
+                        job,
+                        version,
+                        "manifest version taken, retrying on the newer version"
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    // The outcome of a failed create is unknown (a timeout after the write landed):
+                    // read it back to settle it.
+                    match self.read_manifest(&path).await {
+                        Ok(m) if m.run_id == run_id => {}
+                        Ok(_) => continue,
+                        Err(_) => return Err(store_err(&path, e)),
+                    }
+                }
+            }
+            if let Some(dir) = &self.local {
+                sync_path(&dir.join(MANIFESTS))?;
+            }
+            // Copies for tools that look for them; readers trust `_manifests/`.
+            let copy = self.child("_manifest.json");
+            self.store
+                .put(&copy, PutPayload::from(body))
+                .await
+                .map_err(|e| store_err(&copy, e))?;
+            let success = self.child("_SUCCESS");
+            self.store
+                .put(&success, PutPayload::default())
+                .await
+                .map_err(|e| store_err(&success, e))?;
+            return Ok(manifest);
+        }
+        Err(JobError::Output {
+            message: format!("could not commit output of job '{job}': too many concurrent commits"),
+        })
+    }
+
+    /// Deletes data files no manifest version names any more and local upload staging files, except
+    /// files of runs for which `in_flight(run_id)` is true. Returns how many were deleted.
+    pub async fn collect_garbage(&self, in_flight: &dyn Fn(&str) -> bool) -> Result<usize, JobError> {
+        let latest = self.latest().await?;
+        let keep: BTreeSet<String> = latest
+            .iter()
+            .flat_map(|m| m.files.iter().map(|f| f.path.clone()))
+            .collect();
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| store_err(&self.prefix, e))?;
+        let mut deleted = 0;
+        for m in metas {
+            let rel = m
+                .location
+                .as_ref()
+                .strip_prefix(self.prefix.as_ref())
+                .unwrap_or("")
+                .trim_start_matches('/')
+                .to_string();
+            let Some(name) = m.location.filename() else {
+                continue;
+            };
+            if rel.starts_with('_') || !name.starts_with("part-") || keep.contains(&rel) {
+                continue;
+            }
+            if let Some(run) = run_of(name)
+                && in_flight(run)
+            {
+                continue;
+            }
+            match self.store.delete(&m.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                Err(e) => return Err(store_err(&m.location, e)),
+            }
+        }
+        // Older manifests are kept: they are small and show the output's history.
+        if let Some(dir) = &self.local {
+            deleted += remove_upload_staging(dir, in_flight)?;
+        }
+        Ok(deleted)
+    }
+}
+
+/// `part-<run id>-00001.parquet` → the run id.
+fn run_of(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("part-")?;
+    let (run, _) = rest.rsplit_once('-')?;
+    Some(run)
+}
+
+/// The local store writes `name#N` and renames it when the upload completes; a killed process leaves it.
+fn remove_upload_staging(dir: &std::path::Path, in_flight: &dyn Fn(&str) -> bool) -> Result<usize, JobError> {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some((base, suffix)) = name.rsplit_once('#')
+                && suffix.chars().all(|c| c.is_ascii_digit())
+                && !run_of(base).is_some_and(in_flight)
+            {
+                std::fs::remove_file(&p).map_err(|e| JobError::Io {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+fn sync_path(p: &std::path::Path) -> Result<(), JobError> {
+    let io = |e: std::io::Error| JobError::Io {
+        path: p.display().to_string(),
+        message: format!("fsync failed: {e}"),
+    };
+    std::fs::File::open(p).map_err(io)?.sync_all().map_err(io)
+}
+
+fn format_schema(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}{}",
+                f.name(),
+                f.data_type(),
+                if f.is_nullable() { "" } else { " NOT NULL" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows of `batch` grouped by their hive folder (`col=value/…/`), in first-seen order.
+fn split_by_partition(batch: &RecordBatch, idx: &[usize]) -> Result<Vec<(String, Vec<u32>)>, JobError> {
+    if idx.is_empty() {
+        return Ok(vec![(String::new(), (0..batch.num_rows() as u32).collect())]);
+    }
+    let schema = batch.schema();
+    let mut texts = Vec::new();
+    for &i in idx {
+        texts.push(cast(batch.column(i), &DataType::Utf8)?);
+    }
+    let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for row in 0..batch.num_rows() {
+        let mut folder = String::new();
+        for (k, &i) in idx.iter().enumerate() {
+            let col = texts[k]
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .ok_or_else(|| JobError::Output {
+                    message: "partition value is not text".into(),
+                })?;
+            let v = if col.is_null(row) {
+                "__HIVE_DEFAULT_PARTITION__".to_string()
+            } else {
+                encode_partition_value(col.value(row))
+            };
+            folder.push_str(&format!("{}={v}/", schema.field(i).name()));
+        }
+        let g = *index.entry(folder.clone()).or_insert_with(|| {
+            groups.push((folder, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(row as u32);
+    }
+    Ok(groups)
+}
+
+fn encode_partition_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if c.is_ascii_alphanumeric() || "-_.: ".contains(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}

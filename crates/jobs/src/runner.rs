@@ -1,0 +1,481 @@
+//! Running jobs: planning intervals (now, due, backfills), one fresh session per run, retries,
+//! timeouts, publishing and recording each run with its KPIs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use nightshift_core::{Params, Session, Settings, split_statements};
+use object_store::ObjectStore;
+use object_store::path::Path;
+
+use crate::error::JobError;
+use crate::ledger::{Ledger, RunRecord, RunState, process_usage};
+use crate::publisher::{Output, RunFacts};
+use crate::schedule::Interval;
+use crate::spec::{JobSet, JobSpec};
+
+/// The time source of planning: injectable so tests can step the clock.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Which intervals to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// The latest due interval of each job.
+    Now,
+    /// Every interval due since the last committed one in the ledger (at most `catch_up_limit`,
+    /// the newest), or the latest due one for a job that never ran.
+    Due,
+    /// The intervals whose run dates fall in `from..=to`.
+    Dates(NaiveDate, NaiveDate),
+}
+
+/// One planned run.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// The job.
+    pub job: JobSpec,
+    /// The interval.
+    pub interval: Interval,
+}
+
+/// Runs jobs of one project against its lake.
+pub struct Runner {
+    settings: Settings,
+    jobs: JobSet,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn ObjectStore>,
+    store_url: datafusion::execution::object_store::ObjectStoreUrl,
+    lake_prefix: Path,
+    lake_local: Option<std::path::PathBuf>,
+    ledger: Ledger,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("lake", &self.settings.lake.root)
+            .finish()
+    }
+}
+
+fn fnv1a(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+impl Runner {
+    /// A runner over the lake of `session` (used for its object store); each run builds its own
+    /// fresh session from `settings`, so new input files are always seen.
+    pub fn new(session: &Session, jobs: JobSet, clock: Arc<dyn Clock>) -> Result<Self, JobError> {
+        let location = session.catalog().location().clone();
+        let store = session
+            .context()
+            .runtime_env()
+            .object_store(location.store_url())
+            .map_err(JobError::DataFusion)?;
+        let lake_prefix = location.prefix();
+        let lake_local = location.url().to_file_path().ok().filter(|_| location.is_local());
+        let ledger = Ledger::new(store.clone(), &lake_prefix);
+        Ok(Self {
+            settings: session.settings().clone(),
+            jobs,
+            clock,
+            store,
+            store_url: location.store_url(),
+            lake_prefix,
+            lake_local,
+            ledger,
+        })
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The jobs.
+    pub fn jobs(&self) -> &JobSet {
+        &self.jobs
+    }
+
+    /// The output of a job.
+    pub fn output(&self, job: &JobSpec) -> Output {
+        let mut prefix = self.lake_prefix.clone();
+        for part in job.output.split('/').filter(|s| !s.is_empty()) {
+            prefix = prefix.join(part);
+        }
+        let local = self.lake_local.as_ref().map(|d| d.join(&job.output));
+        Output::new(self.store.clone(), self.store_url.clone(), prefix, local)
+    }
+
+    /// The runs for `names` (all jobs if empty), oldest interval first, each job after its
+    /// dependencies within an interval.
+    pub async fn plan(&self, names: &[String], selection: &Selection) -> Result<Vec<PlannedRun>, JobError> {
+        let jobs: Vec<&JobSpec> = if names.is_empty() {
+            self.jobs.jobs.iter().collect()
+        } else {
+            self.jobs
+                .select(names)
+                .map(|v| v.to_vec())
+                .map_err(|m| JobError::Output { message: m })?
+        };
+        let now = self.clock.now();
+        let runs = if *selection == Selection::Due {
+            self.ledger.runs().await?
+        } else {
+            Vec::new()
+        };
+        let mut plan = Vec::new();
+        for (order, job) in jobs.iter().enumerate() {
+            let s = &job.schedule;
+            let intervals = match selection {
+                Selection::Now => vec![s.latest_due(now)],
+                Selection::Dates(from, to) => s.intervals_for_dates(*from, *to),
+                Selection::Due => {
+                    let latest = s.latest_due(now);
+                    // From the ledger, never from now() alone: a clock stepped back re-runs nothing
+                    // and a clock stepped forward catches up every missed interval.
+                    match Ledger::last_committed(&runs, &job.name)
+                        .and_then(|r| DateTime::parse_from_rfc3339(&r.interval_start).ok())
+                    {
+                        Some(start) => {
+                            let mut out = Vec::new();
+                            let mut iv = s.next(&s.interval_containing(start.with_timezone(&Utc)));
+                            while iv.fire_at <= now {
+                                out.push(iv);
+                                iv = s.next(&iv);
+                            }
+                            let limit = self.jobs.scheduler.catch_up_limit;
+                            if out.len() > limit {
+                                tracing::warn!(job = %job.name, missed = out.len(), limit, "catch-up limited to the newest intervals");
+                                out.drain(..out.len() - limit);
+                            }
+                            out
+                        }
+                        None => vec![latest],
+                    }
+                }
+            };
+            plan.extend(
+                intervals
+                    .into_iter()
+                    .map(|iv| (iv.start, order, (*job).clone(), iv)),
+            );
+        }
+        plan.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        Ok(plan
+            .into_iter()
+            .map(|(_, _, job, interval)| PlannedRun { job, interval })
+            .collect())
+    }
+
+    /// Runs one interval of a job with retries and its timeout, records it in the ledger, and
+    /// returns the record (failures are in the record, not an error).
+    #[tracing::instrument(level = "info", skip_all, fields(job = %job.name, run_date = %interval.run_date))]
+    pub async fn run(&self, job: &JobSpec, interval: &Interval) -> RunRecord {
+        let started = self.clock.now();
+        let run_id = format!(
+            "{}z{:08x}",
+            started.format("%Y%m%dT%H%M%S"),
+            rand::random::<u32>()
+        );
+        let mut record = RunRecord {
+            run_id: run_id.clone(),
+            job: job.name.clone(),
+            run_date: interval.run_date.to_string(),
+            interval_start: interval.start.to_rfc3339(),
+            interval_end: interval.end.to_rfc3339(),
+            state: RunState::Running,
+            attempts: 0,
+            started_at: started.to_rfc3339(),
+            ended_at: None,
+            duration_seconds: 0.0,
+            rows_written: 0,
+            rows_per_second: 0.0,
+            error_records: 0,
+            error_rate: 0.0,
+            cpu_seconds: 0.0,
+            peak_memory_bytes: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            cost_per_1000_rows: 0.0,
+            output_version: None,
+            message: None,
+        };
+        if let Err(e) = self.ledger.record(&record).await {
+            tracing::warn!(error = %e, "cannot record the run start");
+        }
+        let clock = Instant::now();
+        let (cpu0, _) = process_usage();
+        let mut backoff = job.retry_backoff;
+        let result = loop {
+            record.attempts += 1;
+            let attempt = self.attempt(job, interval, &run_id);
+            let outcome = match job.timeout {
+                Some(t) => match tokio::time::timeout(t, attempt).await {
+                    Ok(r) => r,
+                    Err(_) => Err(JobError::Timeout {
+                        job: job.name.clone(),
+                        seconds: t.as_secs(),
+                    }),
+                },
+                None => attempt.await,
+            };
+            match outcome {
+                Err(e) if e.is_transient() && record.attempts <= job.retries => {
+                    tracing::warn!(attempt = record.attempts, error = %e, backoff_ms = backoff.as_millis() as u64, "transient failure, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(300));
+                }
+                other => break other,
+            }
+        };
+        let (cpu1, peak) = process_usage();
+        let secs = clock.elapsed().as_secs_f64();
+        record.ended_at = Some(self.clock.now().to_rfc3339());
+        record.duration_seconds = secs;
+        record.cpu_seconds = (cpu1 - cpu0).max(0.0);
+        record.peak_memory_bytes = peak;
+        match result {
+            Ok(done) => {
+                record.state = RunState::Succeeded;
+                record.rows_written = done.rows;
+                record.bytes_written = done.bytes_written;
+                record.bytes_read = done.bytes_read;
+                record.output_version = done.version;
+            }
+            Err(e) => {
+                record.state = match e {
+                    JobError::Cancelled { .. } => RunState::Cancelled,
+                    _ => RunState::Failed,
+                };
+                record.message = Some(e.to_string());
+            }
+        }
+        record.rows_per_second = record.rows_written as f64 / secs.max(1e-9);
+        let total = record.rows_written + record.error_records;
+        record.error_rate = if total == 0 {
+            0.0
+        } else {
+            record.error_records as f64 / total as f64
+        };
+        record.cost_per_1000_rows = if record.rows_written == 0 {
+            0.0
+        } else {
+            record.cpu_seconds / 3600.0 * self.jobs.scheduler.price_per_cpu_hour / record.rows_written as f64
+                * 1000.0
+        };
+        if let Err(e) = self.ledger.record(&record).await {
+            tracing::warn!(error = %e, "cannot record the run end");
+        }
+        tracing::info!(
+            state = record.state.as_str(),
+            rows = record.rows_written,
+            seconds = secs,
+            "run finished"
+        );
+        record
+    }
+
+    async fn attempt(&self, job: &JobSpec, interval: &Interval, run_id: &str) -> Result<Done, JobError> {
+        let sql_file = job.sql.display().to_string();
+        let text = std::fs::read_to_string(&job.sql).map_err(|e| JobError::Sql {
+            job: job.name.clone(),
+            location: sql_file.clone(),
+            message: format!("cannot read the SQL file: {e}"),
+        })?;
+        let statements = split_statements(&text).map_err(|e| JobError::Sql {
+            job: job.name.clone(),
+            location: format!("{sql_file}:{}:{}", e.line, e.column),
+            message: e.message.clone(),
+        })?;
+        let params = interval_params(job, interval);
+        // A fresh session per run: a long-lived one caches file listings and misses new inputs.
+        let session = Session::new(self.settings.clone()).await?;
+        self.ledger.register(session.context()).await?;
+        let mut last = None;
+        let mut facts = RunFacts {
+            sql_hash: fnv1a(&text),
+            ..Default::default()
+        };
+        let n = statements.len();
+        for (i, st) in statements.iter().enumerate() {
+            let location = format!("{sql_file}:{}:{}", st.line, st.column);
+            let sql_err = |e: String| JobError::Sql {
+                job: job.name.clone(),
+                location: location.clone(),
+                message: e,
+            };
+            let df = session
+                .sql(&st.text, &params)
+                .await
+                .map_err(|e| sql_err(e.to_string()))?;
+            collect_inputs(df.logical_plan(), &mut facts.input_files);
+            if i + 1 < n {
+                df.collect().await.map_err(|e| sql_err(e.strip_backtrace()))?;
+            } else {
+                last = Some((df, location));
+            }
+        }
+        let Some((df, location)) = last else {
+            return Err(JobError::Sql {
+                job: job.name.clone(),
+                location: sql_file,
+                message: "the SQL file holds no statement".into(),
+            });
+        };
+        let task = Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await.map_err(|e| JobError::Sql {
+            job: job.name.clone(),
+            location: location.clone(),
+            message: e.strip_backtrace(),
+        })?;
+        let stream =
+            datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| JobError::Sql {
+                job: job.name.clone(),
+                location: location.clone(),
+                message: e.strip_backtrace(),
+            })?;
+        if stream.schema().fields().is_empty() {
+            // A statement without a result (CREATE MODEL …): nothing to publish.
+            let mut s = stream;
+            use futures::StreamExt;
+            while let Some(b) = s.next().await {
+                b.map_err(|e| JobError::Sql {
+                    job: job.name.clone(),
+                    location: location.clone(),
+                    message: e.strip_backtrace(),
+                })?;
+            }
+            return Ok(Done {
+                rows: 0,
+                bytes_written: 0,
+                bytes_read: bytes_scanned(&plan),
+                version: None,
+            });
+        }
+        let output = self.output(job);
+        let mut staged = match output
+            .write(stream, &job.partition_by, run_id, interval, |_| {})
+            .await
+        {
+            Ok(s) => s,
+            Err(JobError::DataFusion(e)) => {
+                return Err(JobError::Sql {
+                    job: job.name.clone(),
+                    location,
+                    message: e.strip_backtrace(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        output.validate(&mut staged).await?;
+        let always = || -> futures::future::BoxFuture<'static, bool> { Box::pin(async { true }) };
+        let manifest = output
+            .publish(&job.name, run_id, interval, job.mode, &staged, &facts, &always)
+            .await?;
+        // Files of the replaced interval and of killed runs go; files of runs still going stay.
+        let runs = self.ledger.runs().await.unwrap_or_default();
+        let now = self.clock.now();
+        let ttl = chrono::Duration::from_std(self.jobs.scheduler.lease_ttl).unwrap_or_default();
+        let live: Vec<String> = runs
+            .iter()
+            .filter(|r| {
+                r.state == RunState::Running
+                    && r.run_id != run_id
+                    && DateTime::parse_from_rfc3339(&r.started_at)
+                        .is_ok_and(|t| now - t.with_timezone(&Utc) < ttl)
+            })
+            .map(|r| r.run_id.clone())
+            .collect();
+        match output.collect_garbage(&|r| live.iter().any(|l| l == r)).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "removed unpublished and replaced files"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "garbage collection failed; the next run retries it"),
+        }
+        Ok(Done {
+            rows: staged.rows,
+            bytes_written: staged.bytes,
+            bytes_read: bytes_scanned(&plan),
+            version: Some(manifest.version),
+        })
+    }
+}
+
+struct Done {
+    rows: u64,
+    bytes_written: u64,
+    bytes_read: u64,
+    version: Option<u64>,
+}
+
+/// `$run_date` (DATE), `$interval_start` and `$interval_end` (TIMESTAMP, UTC), then the job's own.
+pub fn interval_params(job: &JobSpec, interval: &Interval) -> Params {
+    let mut p = Params::new();
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    p.set(
+        "run_date",
+        ScalarValue::Date32(Some((interval.run_date - epoch).num_days() as i32)),
+    );
+    p.set(
+        "interval_start",
+        ScalarValue::TimestampMicrosecond(Some(interval.start.timestamp_micros()), None),
+    );
+    p.set(
+        "interval_end",
+        ScalarValue::TimestampMicrosecond(Some(interval.end.timestamp_micros()), None),
+    );
+    for (k, v) in &job.params {
+        p.set(k, v.clone());
+    }
+    p
+}
+
+fn collect_inputs(plan: &LogicalPlan, out: &mut Vec<String>) {
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(table) = provider.as_ref().downcast_ref::<ListingTable>()
+        {
+            for url in table.table_paths() {
+                let s = url.as_str().to_string();
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+}
+
+fn bytes_scanned(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let own = plan
+        .metrics()
+        .and_then(|m| m.sum_by_name("bytes_scanned"))
+        .map_or(0, |v| v.as_usize() as u64);
+    own + plan.children().iter().map(|c| bytes_scanned(c)).sum::<u64>()
+}

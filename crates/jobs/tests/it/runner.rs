@@ -1,0 +1,181 @@
+//! Jobs end to end on a generated demo lake: backfill, idempotent reruns, the ledger, catch-up from
+//! the ledger under clock steps.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use nightshift_core::{Session, Settings};
+use nightshift_jobs::{Clock, JobSet, RunState, Runner, Selection};
+
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    fn set(&self, t: &str) {
+        *self.0.lock().unwrap() = t.parse().unwrap();
+    }
+}
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+const SQL: &str = "SELECT review_date, sentiment_label(review_text) AS sentiment, count(*) AS reviews \
+                   FROM reviews WHERE review_date = $run_date GROUP BY 1, 2 ORDER BY 1, 2";
+
+async fn project() -> (tempfile::TempDir, Session, JobSet) {
+    let dir = tempfile::tempdir().unwrap();
+    nightshift_datasets::generate(&nightshift_datasets::GenerateOptions {
+        out: dir.path().join("lake"),
+        reviews: 700,
+        transactions: 70,
+        days: 7,
+        seed: 7,
+        start_date: d("2024-06-01"),
+    })
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("queries")).unwrap();
+    std::fs::write(dir.path().join("queries/daily.sql"), SQL).unwrap();
+    let toml = "[lake]\nroot = \"lake\"\n[scheduler]\ncatch_up_limit = 5\n\
+                [jobs.daily_sentiment]\nsql = \"queries/daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+                output = \"reports/daily_sentiment\"\npartition_by = [\"review_date\"]\n";
+    let file = dir.path().join("nightshift.toml");
+    std::fs::write(&file, toml).unwrap();
+    let settings = Settings::from_toml(toml, &file).unwrap();
+    let jobs = JobSet::from_settings(&settings).unwrap();
+    let session = Session::new(settings).await.unwrap();
+    (dir, session, jobs)
+}
+
+async fn count(session: &Session, sql: &str) -> i64 {
+    let batches = session.context().sql(sql).await.unwrap().collect().await.unwrap();
+    let col = batches[0].column(0);
+    datafusion::common::ScalarValue::try_from_array(col, 0)
+        .unwrap()
+        .to_string()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn backfill_rerun_ledger_and_catch_up() {
+    let (_dir, session, jobs) = project().await;
+    let clock = Arc::new(TestClock(Mutex::new("2024-06-08T03:00:00Z".parse().unwrap())));
+    let runner = Runner::new(&session, jobs, clock.clone()).unwrap();
+
+    // A week's backfill runs seven intervals in order.
+    let plan = runner
+        .plan(&[], &Selection::Dates(d("2024-06-01"), d("2024-06-07")))
+        .await
+        .unwrap();
+    let dates: Vec<_> = plan.iter().map(|p| p.interval.run_date.to_string()).collect();
+    assert_eq!(dates.len(), 7);
+    assert_eq!(dates[0], "2024-06-01");
+    for p in &plan {
+        let r = runner.run(&p.job, &p.interval).await;
+        assert_eq!(r.state, RunState::Succeeded, "{:?}", r.message);
+        assert!(r.rows_written > 0);
+    }
+    let job = runner.jobs().get("daily_sentiment").unwrap().clone();
+    let output = runner.output(&job);
+    let files = output.published_files().await.unwrap();
+    let report = session
+        .context()
+        .read_parquet(files.clone(), Default::default())
+        .await
+        .unwrap();
+    let per_label: i64 = report.clone().count().await.unwrap() as i64;
+    // Cross-check against the lake: one row per (day, label), and every review counted once.
+    let expected = count(
+        &session,
+        "SELECT count(*) FROM (SELECT DISTINCT review_date, sentiment_label(review_text) FROM reviews)",
+    )
+    .await;
+    assert_eq!(per_label, expected);
+    let total_reviews: i64 = {
+        let b = report
+            .aggregate(
+                vec![],
+                vec![datafusion::functions_aggregate::expr_fn::sum(
+                    datafusion::prelude::col("reviews"),
+                )],
+            )
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        datafusion::common::ScalarValue::try_from_array(b[0].column(0), 0)
+            .unwrap()
+            .to_string()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        total_reviews,
+        count(&session, "SELECT count(*) FROM reviews").await
+    );
+
+    // Rerunning a day gives the same report and the same file count.
+    let before = output.latest().await.unwrap().unwrap();
+    let iv = plan[2].interval;
+    let r = runner.run(&job, &iv).await;
+    assert_eq!(r.state, RunState::Succeeded);
+    let after = output.latest().await.unwrap().unwrap();
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(after.rows, before.rows);
+    assert_eq!(after.files.len(), before.files.len());
+
+    // The ledger holds every run and is queryable as nightshift.runs.
+    runner.ledger().register(session.context()).await.unwrap();
+    assert_eq!(
+        count(
+            &session,
+            "SELECT count(*) FROM nightshift.runs WHERE state = 'succeeded' AND job = 'daily_sentiment'"
+        )
+        .await,
+        8
+    );
+
+    // Catch-up comes from the last committed interval: two days of downtime → two runs.
+    clock.set("2024-06-10T02:30:00Z");
+    let due: Vec<_> = runner
+        .plan(&[], &Selection::Due)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.interval.run_date.to_string())
+        .collect();
+    assert_eq!(due, ["2024-06-08", "2024-06-09"]);
+    // A clock stepped back finds nothing due; stepped far forward, the catch-up limit keeps the newest.
+    clock.set("2024-06-07T10:00:00Z");
+    assert!(runner.plan(&[], &Selection::Due).await.unwrap().is_empty());
+    clock.set("2024-07-01T10:00:00Z");
+    let due = runner.plan(&[], &Selection::Due).await.unwrap();
+    assert_eq!(due.len(), 5);
+    assert_eq!(due[4].interval.run_date, d("2024-06-30"));
+}
+
+#[tokio::test]
+async fn a_sql_error_fails_at_once_with_its_location() {
+    let (dir, session, _) = project().await;
+    std::fs::write(dir.path().join("queries/daily.sql"), "SELECT nope FROM reviews").unwrap();
+    let jobs = JobSet::from_settings(session.settings()).unwrap();
+    let clock = Arc::new(TestClock(Mutex::new("2024-06-08T03:00:00Z".parse().unwrap())));
+    let runner = Runner::new(&session, jobs, clock).unwrap();
+    let plan = runner
+        .plan(&["daily_sentiment".to_string()], &Selection::Now)
+        .await
+        .unwrap();
+    let r = runner.run(&plan[0].job, &plan[0].interval).await;
+    assert_eq!(r.state, RunState::Failed);
+    assert_eq!(r.attempts, 1, "SQL errors are not retried");
+    let msg = r.message.unwrap();
+    assert!(msg.contains("daily.sql:1:1") && msg.contains("nope"), "{msg}");
+    let output = runner.output(runner.jobs().get("daily_sentiment").unwrap());
+    assert!(output.latest().await.unwrap().is_none());
+}
