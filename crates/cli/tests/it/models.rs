@@ -234,11 +234,14 @@ fn bad_input_is_refused_and_stored_models_stay() {
         // Arity and types are checked while planning, naming the model and both signatures.
         (
             "SELECT predict('m', amount) FROM transactions",
-            &["'m@v1'", "amount", "merchant_category"],
+            &[
+                "model 'm' expects 2 arguments (amount NUMERIC, merchant_category VARCHAR)",
+                "1 arguments (Float64)",
+            ],
         ),
         (
             "SELECT predict('m', merchant_category, amount) FROM transactions",
-            &["'m@v1'", "merchant_category"],
+            &["model 'm'", "merchant_category"],
         ),
         (
             "SELECT predict('m@v9', amount, merchant_category) FROM transactions",
