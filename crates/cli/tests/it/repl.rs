@@ -90,9 +90,12 @@ fn tab_completes_table_and_column_names() {
     assert!(out.contains("tx_date"), "{out}");
     assert!(!out.contains("\x1b[1;34m"), "NO_COLOR: no keyword colour:\n{out}");
     // A view made in the session is offered too.
-    // (DDL prints nothing; the next statement waits in the terminal until the prompt is back.)
-    p.send_line("CREATE VIEW recent_days AS SELECT DISTINCT tx_date FROM transactions;")
-        .unwrap();
+    // (DDL prints nothing: a second statement on the line shows it has run.)
+    ask(
+        &mut p,
+        "CREATE VIEW recent_days AS SELECT DISTINCT tx_date FROM transactions; SELECT upper('made') AS m;",
+        "MADE",
+    );
     ask(&mut p, "SELECT count(*) AS n FROM recent_d\t;", "1 row");
     quit(p);
 }
