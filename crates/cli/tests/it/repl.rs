@@ -88,6 +88,27 @@ fn tab_completes_table_and_column_names() {
         "1 row",
     );
     assert!(out.contains("tx_date"), "{out}");
+    assert!(!out.contains("\x1b[1;34m"), "NO_COLOR: no keyword colour:\n{out}");
+    // A view made in the session is offered too.
+    // (DDL prints nothing: a second statement on the line shows it has run.)
+    ask(
+        &mut p,
+        "CREATE VIEW recent_days AS SELECT DISTINCT tx_date FROM transactions; SELECT upper('made') AS m;",
+        "MADE",
+    );
+    ask(&mut p, "SELECT count(*) AS n FROM recent_d\t;", "1 row");
+    quit(p);
+}
+
+#[test]
+fn keywords_are_coloured_unless_no_color_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    // An empty NO_COLOR does not count (no-color.org).
+    let mut p = spawn_with(dir.path(), &["repl", "--history", "h"], &[("NO_COLOR", "")]);
+    p.send_line("SELECT 1 AS one;").unwrap();
+    p.exp_string("\x1b[1;34mSELECT\x1b[0m")
+        .expect("a coloured keyword");
+    p.exp_string(PROMPT).unwrap();
     quit(p);
 }
 
