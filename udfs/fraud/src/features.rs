@@ -5,9 +5,8 @@
 //! - booleans as 0 and 1,
 //! - dates as days since 1970-01-01, timestamps as seconds since the epoch (any unit, time zone
 //!   ignored: the instant), times of day as seconds since midnight,
-//! - strings (categorical) as the rank of the category in the model's dictionary, which orders the
-//!   training categories by their smoothed share of positive rows; a category the model never saw
-//!   is missing.
+//! - strings (categorical) as the position of the category in the model's dictionary, the training
+//!   categories in sorted order; a category the model never saw is missing.
 
 use std::collections::HashMap;
 use std::sync::Arc;

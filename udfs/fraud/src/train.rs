@@ -2,8 +2,8 @@
 //!
 //! 1. The stream is read batch by batch into one `f64` vector per feature (categories as codes),
 //!    the labels and the holdout mask: no row structs.
-//! 2. On blocking threads: categories are ranked by their smoothed share of positive training
-//!    rows, every feature is quantised into at most `max_bins` quantile bins (u8 codes, 255 =
+//! 2. On blocking threads: categories are coded in sorted order (those seen in training rows),
+//!    every feature is quantised into at most `max_bins` quantile bins (u8 codes, 255 =
 //!    missing), and the trees are grown in parallel from per-node histograms.
 //! 3. The holdout rows are scored through the finished forest, exactly as `predict` would.
 
@@ -290,23 +290,23 @@ impl Column {
         Ok(())
     }
 
-    /// Replaces category codes by ranks (ordered by smoothed positive share among training rows)
-    /// and returns the categories in rank order. Categories with no training row become missing.
-    fn rank_categories(&mut self, labels: &[bool], train_rows: &[u32], prior: f64) -> Vec<String> {
+    /// Replaces category codes by their rank in sorted (byte-wise) order and returns the
+    /// categories in that order. Categories with no training row become missing.
+    ///
+    /// Ordering by each category's share of positives (Breiman's trick) was tried first: on the demo
+    /// lake it lost about 0.02 AUC on later days to this plain order, the target-derived order
+    /// over-fitting the training days.
+    fn rank_categories(&mut self, train_rows: &[u32]) -> Vec<String> {
         let k = self.names.len();
-        let mut pos = vec![0u64; k];
         let mut cnt = vec![0u64; k];
         for &r in train_rows {
             let v = self.values[r as usize];
             if !v.is_nan() {
                 cnt[v as usize] += 1;
-                pos[v as usize] += labels[r as usize] as u64;
             }
         }
-        // One pseudo-row at the prior keeps rare categories from the extremes.
-        let rate = |c: usize| (pos[c] as f64 + prior) / (cnt[c] as f64 + 1.0);
         let mut seen: Vec<usize> = (0..k).filter(|&c| cnt[c] > 0).collect();
-        seen.sort_by(|&a, &b| rate(a).total_cmp(&rate(b)).then_with(|| self.names[a].cmp(&self.names[b])));
+        seen.sort_by(|&a, &b| self.names[a].cmp(&self.names[b]));
         let mut rank = vec![f64::NAN; k];
         for (r, &c) in seen.iter().enumerate() {
             rank[c] = r as f64;
@@ -343,12 +343,11 @@ fn fit(
     report(TrainStage::Binning, 0);
     let train_labels: Vec<bool> = train_rows.iter().map(|&r| labels[r as usize]).collect();
     let positives = train_labels.iter().filter(|&&l| l).count();
-    let prior = positives as f64 / train_rows.len() as f64;
 
     let mut features = Vec::with_capacity(columns.len());
     for c in &mut columns {
         let categories = if c.kind == FeatureKind::Categorical {
-            c.rank_categories(&labels, &train_rows, prior)
+            c.rank_categories(&train_rows)
         } else {
             Vec::new()
         };
