@@ -4,6 +4,7 @@
 mod broken_files;
 mod common;
 mod config;
+mod jobs;
 mod lexicon;
 mod read_only;
 mod s3;
