@@ -186,7 +186,7 @@ impl Runner {
                     .map(|iv| (iv.start, order, (*job).clone(), iv)),
             );
         }
-        plan.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        plan.sort_by_key(|a| (a.0, a.1));
         Ok(plan
             .into_iter()
             .map(|(_, _, job, interval)| PlannedRun { job, interval })
