@@ -295,7 +295,7 @@ pub async fn schedule(session: &Session, args: ScheduleArgs) -> Result<(), Failu
             if stopping.load(std::sync::atomic::Ordering::SeqCst) {
                 break;
             }
-            let run = runner.run(&p.job, &p.interval);
+            let run = runner.run_due(&p.job, &p.interval);
             tokio::pin!(run);
             let record = tokio::select! {
                 r = &mut run => Some(r),
@@ -311,8 +311,13 @@ pub async fn schedule(session: &Session, args: ScheduleArgs) -> Result<(), Failu
                     }
                 }
             };
-            if let Some(r) = record {
-                println!("{}", summary(&r));
+            match record {
+                Some(Ok(Some(r))) => println!("{}", summary(&r)),
+                Some(Ok(None)) => {
+                    tracing::info!(job = %p.job.name, run_date = %p.interval.run_date, "already run or running elsewhere")
+                }
+                Some(Err(e)) => eprintln!("{} {}: {e}", p.job.name, p.interval.run_date),
+                None => {}
             }
         }
         if args.once || stopping.load(std::sync::atomic::Ordering::SeqCst) {

@@ -179,3 +179,44 @@ async fn a_sql_error_fails_at_once_with_its_location() {
     let output = runner.output(runner.jobs().get("daily_sentiment").unwrap());
     assert!(output.latest().await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_schedulers_on_one_lake_run_each_interval_exactly_once() {
+    let (_dir, session, jobs) = project().await;
+    let session_b = Session::new(session.settings().clone()).await.unwrap();
+    let clock = Arc::new(TestClock(Mutex::new("2024-06-08T03:00:00Z".parse().unwrap())));
+    let a = Runner::new(&session, jobs.clone(), clock.clone()).unwrap();
+    let b = Runner::new(&session_b, jobs, clock.clone()).unwrap();
+    let selection = Selection::Dates(d("2024-06-01"), d("2024-06-06"));
+    let plan_a = a.plan(&[], &selection).await.unwrap();
+    let mut plan_b = b.plan(&[], &selection).await.unwrap();
+    plan_b.reverse(); // meet in the middle, and race on every interval
+    // Both schedulers interleave on every await: each lease, ledger read and publish can race.
+    let go = |runner: &'static Runner, plan: Vec<nightshift_jobs::PlannedRun>| async move {
+        let mut ran = Vec::new();
+        for p in plan {
+            if let Some(r) = runner.run_due(&p.job, &p.interval).await.unwrap() {
+                assert_eq!(r.state, RunState::Succeeded, "{:?}", r.message);
+                ran.push(r.run_date);
+            }
+        }
+        ran
+    };
+    let (a, b): (&'static Runner, &'static Runner) = (Box::leak(Box::new(a)), Box::leak(Box::new(b)));
+    let (ran_a, ran_b) = tokio::join!(go(a, plan_a), go(b, plan_b));
+    let mut all: Vec<String> = ran_a.into_iter().chain(ran_b).collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "2024-06-01",
+            "2024-06-02",
+            "2024-06-03",
+            "2024-06-04",
+            "2024-06-05",
+            "2024-06-06"
+        ]
+    );
+    let runs = a.ledger().runs().await.unwrap();
+    assert_eq!(runs.iter().filter(|r| r.state == RunState::Succeeded).count(), 6);
+}
