@@ -286,7 +286,7 @@ pub async fn schedule(session: &Session, args: ScheduleArgs) -> Result<(), Failu
             shutdown_signal().await;
             tracing::info!("shutdown requested: no new work");
             stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-            stop.notify_waiters();
+            stop.notify_one();
         });
     }
     loop {
@@ -334,6 +334,7 @@ pub async fn schedule(session: &Session, args: ScheduleArgs) -> Result<(), Failu
             .unwrap_or(poll)
             .min(poll)
             .max(Duration::from_millis(200));
+        tracing::info!(sleep_ms = next.as_millis() as u64, "scheduler idle");
         tokio::select! {
             _ = tokio::time::sleep(next) => {}
             _ = stop.notified() => return Ok(()),

@@ -194,3 +194,44 @@ fn bad_job_definitions_exit_2_with_file_and_line() {
         r.fails_with(2, &[needle, "nightshift.toml:"]);
     }
 }
+
+#[test]
+fn the_scheduler_runs_what_is_due_and_exits_0_on_sigterm() {
+    use std::io::BufRead;
+    let dir = project();
+    let p = dir.path();
+    // --once: the latest due interval (today's, empty on the demo lake) runs and is recorded.
+    let r = run_in(p, &["schedule", "--once"], &[], None);
+    r.ok();
+    assert!(
+        r.stdout.contains("daily_sentiment") && r.stdout.contains("succeeded"),
+        "{}",
+        r.stdout
+    );
+    // Nothing more is due: a second pass runs nothing.
+    let r = run_in(p, &["schedule", "--once"], &[], None);
+    r.ok();
+    assert_eq!(r.stdout, "", "{}", r.stdout);
+    // The long-running form: wait until it is idle (it logs that it sleeps), then SIGTERM.
+    let mut child = std::process::Command::new(crate::common::bin())
+        .args(["--log-level", "info", "schedule"])
+        .current_dir(p)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let idle = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("scheduler idle"));
+    assert!(idle, "the scheduler never went idle");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(0));
+}
