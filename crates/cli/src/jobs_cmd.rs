@@ -197,7 +197,11 @@ pub async fn run(session: &Session, args: RunArgs) -> Result<(), Failure> {
         for p in &plan {
             let params: Vec<String> = nightshift_jobs::interval_params(&p.job, &p.interval)
                 .iter()
-                .map(|(k, v)| format!("${k}={v}"))
+                .map(|(k, v)| match k {
+                    "interval_start" => format!("${k}={}", p.interval.start.format("%Y-%m-%dT%H:%M:%SZ")),
+                    "interval_end" => format!("${k}={}", p.interval.end.format("%Y-%m-%dT%H:%M:%SZ")),
+                    _ => format!("${k}={v}"),
+                })
                 .collect();
             println!(
                 "{} {}: sql {} → {} ({}), params {}",
