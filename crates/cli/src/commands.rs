@@ -49,6 +49,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let session = session(&cli.global).await?;
             describe(&session, &table, &output).await
         }
+        Command::Jobs(output) => crate::jobs_cmd::jobs(&session(&cli.global).await?, &output).await,
+        Command::Run(args) => crate::jobs_cmd::run(&session(&cli.global).await?, args).await,
+        Command::Runs(args) => crate::jobs_cmd::runs(&session(&cli.global).await?, args).await,
+        Command::Schedule(args) => crate::jobs_cmd::schedule(&session(&cli.global).await?, args).await,
     }
 }
 
@@ -64,12 +68,14 @@ pub(crate) async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
     };
     let settings = Settings::load(g.config.as_deref(), &|k| std::env::var(k).ok(), &overrides)
         .map_err(|e| Failure::Usage(e.into()))?;
-    Session::new(settings).await.map_err(|e| match e {
+    let session = Session::new(settings).await.map_err(|e| match e {
         nightshift_core::CoreError::Config(c) => Failure::Usage(c.into()),
         nightshift_core::CoreError::Engine(m) => Failure::Usage(anyhow!(m)),
         e @ nightshift_core::CoreError::Lexicon(_) => Failure::Usage(e.into()),
         other => Failure::Query(anyhow::Error::new(other).context("failed to load the lake")),
-    })
+    })?;
+    crate::jobs_cmd::register_runs(&session).await;
+    Ok(session)
 }
 
 /// One script: where it came from and its text.
@@ -224,7 +230,7 @@ async fn write_to_file(
     }
 }
 
-async fn print_batch(batch: RecordBatch, output: &OutputArgs) -> Result<(), Failure> {
+pub(crate) async fn print_batch(batch: RecordBatch, output: &OutputArgs) -> Result<(), Failure> {
     let format = output
         .format
         .resolve(output.output.as_deref())

@@ -2,6 +2,7 @@
 
 mod bench;
 mod commands;
+mod jobs_cmd;
 mod output;
 mod repl;
 
@@ -87,6 +88,14 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// List the jobs with their schedule, last run and next fire time.
+    Jobs(OutputArgs),
+    /// Run jobs now, the due ones, or backfill dates.
+    Run(jobs_cmd::RunArgs),
+    /// Show the run ledger (the table nightshift.runs).
+    Runs(jobs_cmd::RunsArgs),
+    /// Run every job when it is due, until SIGTERM or Ctrl-C.
+    Schedule(jobs_cmd::ScheduleArgs),
     /// Demo datasets.
     Datasets {
         #[command(subcommand)]
@@ -193,12 +202,14 @@ fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
         .map_err(|e| format!("'{s}' is not a date YYYY-MM-DD: {e}"))
 }
 
-/// Exit codes: 0 success, 1 a failed query or job, 2 a usage or config error.
+/// Exit codes: 0 success, 1 a failed query or job, 2 a usage or config error, 3 a partially succeeded job.
 pub enum Failure {
     /// A query, file or job failed.
     Query(anyhow::Error),
     /// Bad settings or arguments.
     Usage(anyhow::Error),
+    /// Jobs ran and their summaries were printed; exit with this code (1 failed, 3 partially succeeded).
+    Exit(u8),
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
@@ -237,6 +248,7 @@ fn main() -> ExitCode {
             eprintln!("error: {}", render(&e));
             ExitCode::from(2)
         }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
     }
 }
 

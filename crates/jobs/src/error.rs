@@ -82,11 +82,12 @@ pub enum JobError {
 impl JobError {
     /// Whether retrying may help: object store and I/O failures; never SQL or data errors.
     pub fn is_transient(&self) -> bool {
-        match self {
-            JobError::Store { .. } | JobError::Io { .. } => true,
-            JobError::Parquet(parquet::errors::ParquetError::External(_)) => true,
-            JobError::DataFusion(DataFusionError::ObjectStore(_) | DataFusionError::IoError(_)) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            JobError::Store { .. }
+                | JobError::Io { .. }
+                | JobError::Parquet(parquet::errors::ParquetError::External(_))
+                | JobError::DataFusion(DataFusionError::ObjectStore(_) | DataFusionError::IoError(_))
+        )
     }
 }

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod lease;
 mod ledger;
 mod publisher;
 mod runner;
@@ -10,6 +11,7 @@ mod schedule;
 mod spec;
 
 pub use error::JobError;
+pub use lease::Lease;
 pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
 pub use publisher::{Manifest, ManifestFile, Output, RunFacts, Staged};
 pub use runner::{Clock, PlannedRun, Runner, Selection, SystemClock, interval_params};

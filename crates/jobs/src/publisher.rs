@@ -489,7 +489,10 @@ impl Output {
 
     /// Deletes data files no manifest version names any more and local upload staging files, except
     /// files of runs for which `in_flight(run_id)` is true. Returns how many were deleted.
-    pub async fn collect_garbage(&self, in_flight: &dyn Fn(&str) -> bool) -> Result<usize, JobError> {
+    pub async fn collect_garbage(
+        &self,
+        in_flight: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> Result<usize, JobError> {
         let latest = self.latest().await?;
         let keep: BTreeSet<String> = latest
             .iter()
@@ -542,7 +545,10 @@ fn run_of(name: &str) -> Option<&str> {
 }
 
 /// The local store writes `name#N` and renames it when the upload completes; a killed process leaves it.
-fn remove_upload_staging(dir: &std::path::Path, in_flight: &dyn Fn(&str) -> bool) -> Result<usize, JobError> {
+fn remove_upload_staging(
+    dir: &std::path::Path,
+    in_flight: &(dyn Fn(&str) -> bool + Send + Sync),
+) -> Result<usize, JobError> {
     let mut n = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

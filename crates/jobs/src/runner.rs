@@ -16,6 +16,7 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 
 use crate::error::JobError;
+use crate::lease::Lease;
 use crate::ledger::{Ledger, RunRecord, RunState, process_usage};
 use crate::publisher::{Output, RunFacts};
 use crate::schedule::Interval;
@@ -186,23 +187,135 @@ impl Runner {
                     .map(|iv| (iv.start, order, (*job).clone(), iv)),
             );
         }
-        plan.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        plan.sort_by_key(|a| (a.0, a.1));
         Ok(plan
             .into_iter()
             .map(|(_, _, job, interval)| PlannedRun { job, interval })
             .collect())
     }
 
-    /// Runs one interval of a job with retries and its timeout, records it in the ledger, and
-    /// returns the record (failures are in the record, not an error).
-    #[tracing::instrument(level = "info", skip_all, fields(job = %job.name, run_date = %interval.run_date))]
+    /// Runs one interval of a job (an explicit run: it reruns a committed interval) with retries and
+    /// its timeout, records it in the ledger, and returns the record (failures are in the record, not
+    /// an error). The interval's lease is taken first: if another process is running it, the run fails.
     pub async fn run(&self, job: &JobSpec, interval: &Interval) -> RunRecord {
-        let started = self.clock.now();
+        match self.run_with_lease(job, interval, false).await {
+            Ok(Some(r)) => r,
+            Ok(None) => self.failed_record(
+                job,
+                interval,
+                "another process is running this interval (its lease is held)".into(),
+            ),
+            Err(e) => self.failed_record(job, interval, format!("cannot take the interval's lease: {e}")),
+        }
+    }
+
+    /// The scheduler's run: `None` when another process holds the interval's lease or the ledger shows
+    /// the interval committed, so two schedulers on one lake run each interval exactly once.
+    pub async fn run_due(&self, job: &JobSpec, interval: &Interval) -> Result<Option<RunRecord>, JobError> {
+        self.run_with_lease(job, interval, true).await
+    }
+
+    fn failed_record(&self, job: &JobSpec, interval: &Interval, message: String) -> RunRecord {
+        let now = self.clock.now().to_rfc3339();
+        RunRecord {
+            run_id: String::new(),
+            job: job.name.clone(),
+            run_date: interval.run_date.to_string(),
+            interval_start: interval.start.to_rfc3339(),
+            interval_end: interval.end.to_rfc3339(),
+            state: RunState::Failed,
+            attempts: 0,
+            started_at: now.clone(),
+            ended_at: Some(now),
+            duration_seconds: 0.0,
+            rows_written: 0,
+            rows_per_second: 0.0,
+            error_records: 0,
+            error_rate: 0.0,
+            cpu_seconds: 0.0,
+            peak_memory_bytes: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            cost_per_1000_rows: 0.0,
+            output_version: None,
+            message: Some(message),
+        }
+    }
+
+    async fn run_with_lease(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        skip_committed: bool,
+    ) -> Result<Option<RunRecord>, JobError> {
         let run_id = format!(
             "{}z{:08x}",
-            started.format("%Y%m%dT%H%M%S"),
+            self.clock.now().format("%Y%m%dT%H%M%S"),
             rand::random::<u32>()
         );
+        let ttl = self.jobs.scheduler.lease_ttl;
+        let run_date = interval.run_date.to_string();
+        let Some(lease) = Lease::acquire(
+            self.store.clone(),
+            &self.lake_prefix,
+            &job.name,
+            &run_date,
+            &run_id,
+            ttl,
+            self.clock.now(),
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        if skip_committed {
+            let start = interval.start.to_rfc3339();
+            let runs = self.ledger.runs().await?;
+            if runs.iter().any(|r| {
+                r.job == job.name
+                    && r.interval_start == start
+                    && matches!(r.state, RunState::Succeeded | RunState::PartiallySucceeded)
+            }) {
+                lease.release(self.clock.now()).await?;
+                return Ok(None);
+            }
+        }
+        let renewer = {
+            let (lease, clock) = (lease.clone(), self.clock.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(ttl / 3).await;
+                    if !lease.renew(clock.now()).await.unwrap_or(false) {
+                        tracing::warn!("lost the interval's lease; the run will not publish");
+                        return;
+                    }
+                }
+            })
+        };
+        let owner = {
+            let (lease, clock) = (lease.clone(), self.clock.clone());
+            move || -> futures::future::BoxFuture<'static, bool> {
+                let (lease, clock) = (lease.clone(), clock.clone());
+                Box::pin(async move { lease.is_held(clock.now()).await })
+            }
+        };
+        let record = self.run_inner(job, interval, run_id, &owner).await;
+        renewer.abort();
+        if let Err(e) = lease.release(self.clock.now()).await {
+            tracing::warn!(error = %e, "cannot release the lease; it expires on its own");
+        }
+        Ok(Some(record))
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(job = %job.name, run_date = %interval.run_date))]
+    async fn run_inner(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        run_id: String,
+        owner: &(dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync),
+    ) -> RunRecord {
+        let started = self.clock.now();
         let mut record = RunRecord {
             run_id: run_id.clone(),
             job: job.name.clone(),
@@ -234,7 +347,7 @@ impl Runner {
         let mut backoff = job.retry_backoff;
         let result = loop {
             record.attempts += 1;
-            let attempt = self.attempt(job, interval, &run_id);
+            let attempt = self.attempt(job, interval, &run_id, owner);
             let outcome = match job.timeout {
                 Some(t) => match tokio::time::timeout(t, attempt).await {
                     Ok(r) => r,
@@ -301,7 +414,13 @@ impl Runner {
         record
     }
 
-    async fn attempt(&self, job: &JobSpec, interval: &Interval, run_id: &str) -> Result<Done, JobError> {
+    async fn attempt(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        run_id: &str,
+        owner: &(dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync),
+    ) -> Result<Done, JobError> {
         let sql_file = job.sql.display().to_string();
         let text = std::fs::read_to_string(&job.sql).map_err(|e| JobError::Sql {
             job: job.name.clone(),
@@ -394,9 +513,8 @@ impl Runner {
             Err(e) => return Err(e),
         };
         output.validate(&mut staged).await?;
-        let always = || -> futures::future::BoxFuture<'static, bool> { Box::pin(async { true }) };
         let manifest = output
-            .publish(&job.name, run_id, interval, job.mode, &staged, &facts, &always)
+            .publish(&job.name, run_id, interval, job.mode, &staged, &facts, owner)
             .await?;
         // Files of the replaced interval and of killed runs go; files of runs still going stay.
         let runs = self.ledger.runs().await.unwrap_or_default();

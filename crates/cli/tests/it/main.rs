@@ -4,6 +4,7 @@
 mod broken_files;
 mod common;
 mod config;
+mod jobs;
 mod lexicon;
 mod models;
 mod read_only;

@@ -29,6 +29,10 @@ const SQL: &str = "SELECT review_date, sentiment_label(review_text) AS sentiment
                    FROM reviews WHERE review_date = $run_date GROUP BY 1, 2 ORDER BY 1, 2";
 
 async fn project() -> (tempfile::TempDir, Session, JobSet) {
+    project_with("daily @ 02:00 UTC").await
+}
+
+async fn project_with(schedule: &str) -> (tempfile::TempDir, Session, JobSet) {
     let dir = tempfile::tempdir().unwrap();
     nightshift_datasets::generate(&nightshift_datasets::GenerateOptions {
         out: dir.path().join("lake"),
@@ -42,11 +46,12 @@ async fn project() -> (tempfile::TempDir, Session, JobSet) {
     std::fs::create_dir_all(dir.path().join("queries")).unwrap();
     std::fs::write(dir.path().join("queries/daily.sql"), SQL).unwrap();
     let toml = "[lake]\nroot = \"lake\"\n[scheduler]\ncatch_up_limit = 5\n\
-                [jobs.daily_sentiment]\nsql = \"queries/daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+                [jobs.daily_sentiment]\nsql = \"queries/daily.sql\"\nschedule = \"SCHEDULE\"\n\
                 output = \"reports/daily_sentiment\"\npartition_by = [\"review_date\"]\n";
+    let toml = toml.replace("SCHEDULE", schedule);
     let file = dir.path().join("nightshift.toml");
-    std::fs::write(&file, toml).unwrap();
-    let settings = Settings::from_toml(toml, &file).unwrap();
+    std::fs::write(&file, &toml).unwrap();
+    let settings = Settings::from_toml(&toml, &file).unwrap();
     let jobs = JobSet::from_settings(&settings).unwrap();
     let session = Session::new(settings).await.unwrap();
     (dir, session, jobs)
@@ -178,4 +183,74 @@ async fn a_sql_error_fails_at_once_with_its_location() {
     assert!(msg.contains("daily.sql:1:1") && msg.contains("nope"), "{msg}");
     let output = runner.output(runner.jobs().get("daily_sentiment").unwrap());
     assert!(output.latest().await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_schedulers_on_one_lake_run_each_interval_exactly_once() {
+    let (_dir, session, jobs) = project().await;
+    let session_b = Session::new(session.settings().clone()).await.unwrap();
+    let clock = Arc::new(TestClock(Mutex::new("2024-06-08T03:00:00Z".parse().unwrap())));
+    let a = Runner::new(&session, jobs.clone(), clock.clone()).unwrap();
+    let b = Runner::new(&session_b, jobs, clock.clone()).unwrap();
+    let selection = Selection::Dates(d("2024-06-01"), d("2024-06-06"));
+    let plan_a = a.plan(&[], &selection).await.unwrap();
+    let mut plan_b = b.plan(&[], &selection).await.unwrap();
+    plan_b.reverse(); // meet in the middle, and race on every interval
+    // Both schedulers interleave on every await: each lease, ledger read and publish can race.
+    let go = |runner: &'static Runner, plan: Vec<nightshift_jobs::PlannedRun>| async move {
+        let mut ran = Vec::new();
+        for p in plan {
+            if let Some(r) = runner.run_due(&p.job, &p.interval).await.unwrap() {
+                assert_eq!(r.state, RunState::Succeeded, "{:?}", r.message);
+                ran.push(r.run_date);
+            }
+        }
+        ran
+    };
+    let (a, b): (&'static Runner, &'static Runner) = (Box::leak(Box::new(a)), Box::leak(Box::new(b)));
+    let (ran_a, ran_b) = tokio::join!(go(a, plan_a), go(b, plan_b));
+    let mut all: Vec<String> = ran_a.into_iter().chain(ran_b).collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "2024-06-01",
+            "2024-06-02",
+            "2024-06-03",
+            "2024-06-04",
+            "2024-06-05",
+            "2024-06-06"
+        ]
+    );
+    let runs = a.ledger().runs().await.unwrap();
+    assert_eq!(runs.iter().filter(|r| r.state == RunState::Succeeded).count(), 6);
+}
+
+#[tokio::test]
+async fn catch_up_across_a_daylight_saving_change_runs_each_day_once() {
+    let (_dir, session, jobs) = project_with("daily @ 02:30 Europe/Berlin").await;
+    let clock = Arc::new(TestClock(Mutex::new("2024-03-30T12:00:00Z".parse().unwrap())));
+    let runner = Runner::new(&session, jobs, clock.clone()).unwrap();
+    let first = runner.plan(&[], &Selection::Due).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].interval.run_date, d("2024-03-29"));
+    assert_eq!(
+        runner.run(&first[0].job, &first[0].interval).await.state,
+        RunState::Succeeded
+    );
+    // Down over the spring-forward night (2024-03-31, 02:00 → 03:00 in Berlin).
+    clock.set("2024-04-02T12:00:00Z");
+    let due = runner.plan(&[], &Selection::Due).await.unwrap();
+    let days: Vec<String> = due.iter().map(|p| p.interval.run_date.to_string()).collect();
+    assert_eq!(days, ["2024-03-30", "2024-03-31", "2024-04-01"]);
+    // The skipped 02:30 fires once, shifted by the gap; the short day is 23 hours.
+    assert_eq!(
+        due[0].interval.fire_at,
+        "2024-03-31T01:30:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    assert_eq!((due[1].interval.end - due[1].interval.start).num_hours(), 23);
+    for p in &due {
+        assert_eq!(runner.run(&p.job, &p.interval).await.state, RunState::Succeeded);
+    }
+    assert!(runner.plan(&[], &Selection::Due).await.unwrap().is_empty());
 }

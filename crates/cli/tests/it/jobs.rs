@@ -1,0 +1,237 @@
+//! `nightshift jobs | run | runs`: the repository's job definitions on a generated lake, exit codes,
+//! and bad job definitions.
+
+use std::path::Path;
+
+use crate::common::run_in;
+
+/// A project folder with the repository's nightshift.toml and queries, and a generated 7-day lake.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(repo.join("nightshift.toml"), dir.path().join("nightshift.toml")).unwrap();
+    std::fs::create_dir_all(dir.path().join("queries")).unwrap();
+    for e in std::fs::read_dir(repo.join("queries")).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.path().join("queries").join(e.file_name())).unwrap();
+    }
+    run_in(
+        dir.path(),
+        &[
+            "datasets",
+            "generate",
+            "--out",
+            "datasets/lake",
+            "--reviews",
+            "1400",
+            "--transactions",
+            "100",
+            "--days",
+            "7",
+        ],
+        &[],
+        None,
+    )
+    .ok();
+    dir
+}
+
+#[test]
+fn runs_the_repository_jobs_and_records_them() {
+    let dir = project();
+    let p = dir.path();
+    let r = run_in(p, &["run", "--all", "--date", "2024-06-03"], &[], None);
+    r.ok();
+    assert!(
+        r.stdout.starts_with("daily_sentiment 2024-06-03 succeeded"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("rows/s") && r.stdout.contains("per 1k rows"),
+        "{}",
+        r.stdout
+    );
+
+    let r = run_in(
+        p,
+        &[
+            "run",
+            "daily_sentiment",
+            "--from",
+            "2024-06-01",
+            "--to",
+            "2024-06-07",
+        ],
+        &[],
+        None,
+    );
+    r.ok();
+    let dates: Vec<&str> = r.stdout.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(
+        dates,
+        [
+            "2024-06-01",
+            "2024-06-02",
+            "2024-06-03",
+            "2024-06-04",
+            "2024-06-05",
+            "2024-06-06",
+            "2024-06-07"
+        ]
+    );
+
+    // A dry run writes nothing.
+    let r = run_in(
+        p,
+        &["run", "--all", "--date", "2024-06-02", "--dry-run"],
+        &[],
+        None,
+    );
+    r.ok();
+    assert!(
+        r.stdout.contains("reports/daily_sentiment") && r.stdout.contains("$run_date=2024-06-02"),
+        "{}",
+        r.stdout
+    );
+
+    let r = run_in(p, &["runs", "--last", "0", "--format", "csv"], &[], None);
+    r.ok();
+    assert_eq!(r.stdout.lines().count(), 1 + 8, "{}", r.stdout);
+    assert_eq!(r.stdout.matches(",succeeded,").count(), 8, "{}", r.stdout);
+
+    // The report holds one row per day and label, and counts every review of the week once.
+    let r = run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT sum(reviews) FROM 'datasets/lake/reports/daily_sentiment/'",
+            "-c",
+            "SELECT count(*) FROM reviews",
+        ],
+        &[],
+        None,
+    );
+    r.ok();
+    let numbers: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(numbers.len(), 2, "{}", r.stdout);
+    assert_eq!(numbers[0], numbers[1], "{}", r.stdout);
+
+    let r = run_in(p, &["jobs", "--format", "csv"], &[], None);
+    r.ok();
+    assert!(
+        r.stdout
+            .contains("daily_sentiment,daily @ 02:00 UTC,reports/daily_sentiment"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("2024-06-07 succeeded"), "{}", r.stdout);
+}
+
+#[test]
+fn a_failed_run_exits_1_and_keeps_the_previous_report() {
+    let dir = project();
+    let p = dir.path();
+    run_in(p, &["run", "daily_sentiment", "--date", "2024-06-01"], &[], None).ok();
+    std::fs::write(
+        p.join("queries/daily_sentiment_job.sql"),
+        "SELECT no_such_column FROM reviews",
+    )
+    .unwrap();
+    let r = run_in(p, &["run", "daily_sentiment", "--date", "2024-06-01"], &[], None);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("failed") && r.stdout.contains("no_such_column"),
+        "{}",
+        r.stdout
+    );
+    let manifest =
+        std::fs::read_to_string(p.join("datasets/lake/reports/daily_sentiment/_manifest.json")).unwrap();
+    assert!(manifest.contains("\"version\": 1"), "{manifest}");
+}
+
+#[test]
+fn bad_job_definitions_exit_2_with_file_and_line() {
+    let dir = project();
+    let p = dir.path();
+    let base = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
+    let job = |name: &str, extra: &str| {
+        format!(
+            "\n[jobs.{name}]\nsql = \"queries/daily_sentiment_job.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+             output = \"reports/{name}\"\n{extra}\n"
+        )
+    };
+    for (extra, needle) in [
+        (
+            job("x", "depends_on = [\"ghost\"]"),
+            "jobs.x.depends_on: unknown job 'ghost'",
+        ),
+        (
+            format!(
+                "{}{}",
+                job("x", "depends_on = [\"y\"]"),
+                job("y", "depends_on = [\"x\"]")
+            ),
+            "dependency cycle x -> y -> x",
+        ),
+        (
+            job("x", "").replace("daily @ 02:00 UTC\"\n", "\"\nschedule2 = 1\n"),
+            "bad schedule ''",
+        ),
+        (
+            job("x", "").replace("daily_sentiment_job.sql", "missing.sql"),
+            "missing.sql' does not exist",
+        ),
+    ] {
+        std::fs::write(p.join("nightshift.toml"), format!("{base}{extra}")).unwrap();
+        let r = run_in(p, &["run", "--all"], &[], None);
+        r.fails_with(2, &[needle, "nightshift.toml:"]);
+    }
+}
+
+#[test]
+fn the_scheduler_runs_what_is_due_and_exits_0_on_sigterm() {
+    use std::io::BufRead;
+    let dir = project();
+    let p = dir.path();
+    // --once: the latest due interval (today's, empty on the demo lake) runs and is recorded.
+    let r = run_in(p, &["schedule", "--once"], &[], None);
+    r.ok();
+    assert!(
+        r.stdout.contains("daily_sentiment") && r.stdout.contains("succeeded"),
+        "{}",
+        r.stdout
+    );
+    // Nothing more is due: a second pass runs nothing.
+    let r = run_in(p, &["schedule", "--once"], &[], None);
+    r.ok();
+    assert_eq!(r.stdout, "", "{}", r.stdout);
+    // The long-running form: wait until it is idle (it logs that it sleeps), then SIGTERM.
+    let mut child = std::process::Command::new(crate::common::bin())
+        .args(["--log-level", "info", "schedule"])
+        .current_dir(p)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let idle = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("scheduler idle"));
+    assert!(idle, "the scheduler never went idle");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(0));
+}
