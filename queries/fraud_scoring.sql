@@ -1,5 +1,6 @@
 -- Daily fraud report: scores each transaction of the run's day with the default fraud model
 -- (fraud_score, see docs/models.md) and summarises the flagged ones per merchant category.
+-- fraud_score takes the features the default model was trained on (queries/train_fraud_model.sql).
 SELECT
     tx_date,
     merchant_category,
@@ -10,7 +11,7 @@ SELECT
     count(*) FILTER (WHERE is_fraudulent) AS labelled_fraud
 FROM (
     SELECT tx_date, merchant_category, amount, is_fraudulent,
-           fraud_score(amount, region, time_of_day, merchant_category) AS score
+           fraud_score(amount, latitude, longitude, region, merchant_category, time_of_day, card_present) AS score
     FROM transactions
     WHERE tx_date = $run_date
 )

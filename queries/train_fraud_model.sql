@@ -1,19 +1,23 @@
 -- Retrains the default fraud model (`[models] fraud = "fraud"` in nightshift.toml) on the
--- transactions of one period: every day before the last week trains the forest, the last week
--- is held out and evaluated (the metrics are stored with the model; see docs/models.md).
--- Run by hand on the demo lake:
+-- transactions of one period ($interval_start to $interval_end, bound by `nightshift run` for the
+-- quarterly job): the last 10 days of the period are held out and evaluated, the earlier days train
+-- the forest, and the holdout metrics are stored with the model (docs/models.md).
+-- By hand on the demo lake:
 --   nightshift sql -f queries/train_fraud_model.sql \
---     --param interval_start=2024-06-01 --param interval_end=2024-07-01 --param holdout_start=2024-06-24
+--     --param interval_start=2024-06-01 --param interval_end=2024-07-01
 CREATE OR REPLACE MODEL fraud OPTIONS (
     type = 'random_forest',
     target = 'is_fraudulent',
     trees = 100,
+    max_depth = 12,
+    min_samples_leaf = 3,
     max_features = 'sqrt',
-    min_samples_leaf = 1,
     class_weight = 'balanced',
     seed = 42,
-    holdout_where = 'tx_date >= $holdout_start'
+    holdout_where = 'tx_date >= CAST($interval_end AS DATE) - INTERVAL ''10 days'''
 )
-AS SELECT amount, region AS location, time_of_day, merchant_category, is_fraudulent
+AS SELECT amount, latitude, longitude, region, merchant_category, time_of_day, card_present, is_fraudulent
 FROM transactions
-WHERE tx_date >= $interval_start AND tx_date < $interval_end;
+WHERE tx_date >= CAST($interval_start AS DATE) AND tx_date < CAST($interval_end AS DATE)
+-- A fixed row order makes training reproducible: files are read in parallel.
+ORDER BY transaction_id;

@@ -127,7 +127,10 @@ async fn discover(
 ) -> Result<BTreeMap<String, Vec<TableFile>>, LakeError> {
     let prefix = location.prefix();
     let prefix_parts = prefix.parts().count();
-    let mut groups: BTreeMap<String, Vec<TableFile>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<(Vec<String>, TableFile)>> = BTreeMap::new();
+    // Folders written by nightshift's job publisher hold `_manifests/`; only the files a manifest
+    // names are published, so such folders are not discovered as plain tables.
+    let mut published: std::collections::HashSet<Vec<String>> = std::collections::HashSet::new();
     let mut listing = store.list(Some(&prefix));
     while let Some(meta) = listing.next().await {
         let meta = meta.map_err(|source| LakeError::ObjectStore {
@@ -140,6 +143,9 @@ async fn discover(
             .skip(prefix_parts)
             .map(|p| p.as_ref().to_string())
             .collect();
+        if let Some(i) = parts.iter().position(|p| p == "_manifests") {
+            published.insert(parts[..i].to_vec());
+        }
         // root/table/[k=v/…]file.parquet; files directly under the root and hidden folders
         // (`_models`, `_staging`, `.tmp`) are not tables.
         if parts.len() < 2
@@ -155,9 +161,20 @@ async fn discover(
         groups
             .entry(parts[0].clone())
             .or_default()
-            .push(TableFile { meta, partitions });
+            .push((parts, TableFile { meta, partitions }));
     }
-    Ok(groups)
+    let is_published = |parts: &[String]| (1..parts.len()).any(|n| published.contains(&parts[..n]));
+    Ok(groups
+        .into_iter()
+        .filter_map(|(table, files)| {
+            let files: Vec<TableFile> = files
+                .into_iter()
+                .filter(|(parts, _)| !is_published(parts))
+                .map(|(_, f)| f)
+                .collect();
+            (!files.is_empty()).then_some((table, files))
+        })
+        .collect())
 }
 
 async fn register_declared(

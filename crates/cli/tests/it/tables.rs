@@ -101,3 +101,41 @@ fn json_logs_are_one_object_per_line_on_stderr() {
     );
     assert!(r.stdout.starts_with("table,rows"), "logs must not reach stdout");
 }
+
+/// Folders written by the job publisher (they hold `_manifests/`) are reports, not plain tables:
+/// discovery leaves them out, whether the report is partitioned or not, and keeps its neighbours.
+#[test]
+fn published_report_folders_are_not_discovered_as_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    crate::common::write_parquet(&lake.join("events/a.parquet"), &[1, 2], false, None);
+    crate::common::write_parquet(
+        &lake.join("reports/daily/day=2024-06-01/part-1.parquet"),
+        &[1],
+        false,
+        None,
+    );
+    crate::common::write_parquet(&lake.join("reports/flat/part-1.parquet"), &[1], false, None);
+    crate::common::write_parquet(&lake.join("reports/other/part-1.parquet"), &[1], false, None);
+    for report in ["daily", "flat"] {
+        let m = lake.join("reports").join(report).join("_manifests");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("00000000000000000001.json"), "{}").unwrap();
+    }
+    let r = crate::common::run_in(
+        dir.path(),
+        &["--lake", lake.to_str().unwrap(), "tables", "--format", "csv"],
+        &[],
+        None,
+    );
+    r.ok();
+    let names: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    // `reports` stays a table only through the unpublished `reports/other` folder.
+    assert_eq!(names, ["events", "reports"], "{}", r.stdout);
+    assert!(r.stdout.contains("reports,1,1,"), "{}", r.stdout);
+}
