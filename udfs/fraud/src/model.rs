@@ -47,7 +47,8 @@ pub struct Model {
 }
 
 impl Model {
-    pub(crate) fn new(meta: ModelMeta, forest: Forest) -> Self {
+    pub(crate) fn new(meta: ModelMeta, mut forest: Forest) -> Self {
+        forest.prepare();
         Self { meta, forest }
     }
 

@@ -424,6 +424,7 @@ fn fit(
         nodes: forest.nodes.len(),
         options: options.clone(),
     };
+    forest.prepare();
     if !holdout_rows.is_empty() {
         report(TrainStage::Evaluating, meta.trees);
         let cols: Vec<Vec<f64>> = columns
