@@ -48,7 +48,10 @@ fn data(start: usize, rows: usize) -> (Vec<ArrayRef>, Vec<bool>) {
             c.push(v);
         }
     }
-    let cols = cols.into_iter().map(|c| Arc::new(Float64Array::from(c)) as ArrayRef).collect();
+    let cols = cols
+        .into_iter()
+        .map(|c| Arc::new(Float64Array::from(c)) as ArrayRef)
+        .collect();
     (cols, labels)
 }
 
@@ -69,7 +72,9 @@ fn options() -> ModelOptions {
 }
 
 fn batches(cols: &[ArrayRef], labels: &[bool]) -> (Arc<Schema>, Vec<RecordBatch>) {
-    let mut fields: Vec<Field> = (0..FEATURES).map(|j| Field::new(format!("f{j}"), DataType::Float64, false)).collect();
+    let mut fields: Vec<Field> = (0..FEATURES)
+        .map(|j| Field::new(format!("f{j}"), DataType::Float64, false))
+        .collect();
     fields.push(Field::new("label", DataType::Boolean, false));
     let schema = Arc::new(Schema::new(fields));
     let mut all = cols.to_vec();
@@ -87,11 +92,15 @@ fn fit(rt: &tokio::runtime::Runtime, schema: &Arc<Schema>, batches: &[RecordBatc
         schema.clone(),
         futures::stream::iter(batches.to_vec().into_iter().map(Ok)),
     ));
-    rt.block_on(train(stream, &options(), Arc::new(|_| {}))).expect("trains")
+    rt.block_on(train(stream, &options(), Arc::new(|_| {})))
+        .expect("trains")
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let (cols, labels) = data(0, ROWS);
     let (schema, train_batches) = batches(&cols, &labels);
     let (eval_cols, eval_labels) = data(ROWS, EVAL_ROWS);
@@ -115,7 +124,9 @@ fn bench(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(ROWS as u64));
     g.measurement_time(Duration::from_secs(30));
-    g.bench_function("train_1m_rows_15_features", |b| b.iter(|| black_box(fit(&rt, &schema, &train_batches))));
+    g.bench_function("train_1m_rows_15_features", |b| {
+        b.iter(|| black_box(fit(&rt, &schema, &train_batches)))
+    });
     g.finish();
 }
 

@@ -104,7 +104,10 @@ impl Forest {
                     continue;
                 }
                 if n.feature as usize >= features {
-                    return Err(format!("tree {t} node {i} splits on feature {} of {features}", n.feature));
+                    return Err(format!(
+                        "tree {t} node {i} splits on feature {} of {features}",
+                        n.feature
+                    ));
                 }
                 // Children come after their parent, which also rules out cycles.
                 if (n.left as usize) <= i || n.left as usize + 1 >= len {
@@ -205,7 +208,10 @@ mod tests {
         f.push_tree(&[Node::leaf(0.75)]);
         f.prepare();
         assert!(f.validate(2).is_ok());
-        let cols = vec![vec![0.0, 2.0, 2.0, f64::NAN, 1.0], vec![9.0, 4.0, 6.0, f64::NAN, f64::NAN]];
+        let cols = vec![
+            vec![0.0, 2.0, 2.0, f64::NAN, 1.0],
+            vec![9.0, 4.0, 6.0, f64::NAN, f64::NAN],
+        ];
         let p = f.predict(&cols, 5);
         assert_eq!(p, vec![0.5, 0.625, 0.875, 0.625, 0.5]);
     }
