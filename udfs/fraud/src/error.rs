@@ -31,7 +31,9 @@ pub enum FraudError {
         message: String,
     },
     /// No model of that name (or version) exists in the store or the session.
-    #[error("model '{name}' does not exist; train it with CREATE MODEL {base} OPTIONS (type = 'random_forest', target = '<label column>') AS SELECT ...")]
+    #[error(
+        "model '{name}' does not exist; train it with CREATE MODEL {base} OPTIONS (type = 'random_forest', target = '<label column>') AS SELECT ..."
+    )]
     NotFound {
         /// The model reference as written (`name` or `name@v2`).
         name: String,
@@ -54,7 +56,9 @@ pub enum FraudError {
     )]
     NoDefaultFraudModel,
     /// A stored model artifact that cannot be read: truncated, tampered with or of another format.
-    #[error("model artifact '{path}' is corrupt or incompatible: {message}; drop the model and train it again")]
+    #[error(
+        "model artifact '{path}' is corrupt or incompatible: {message}; drop the model and train it again"
+    )]
     CorruptArtifact {
         /// The object path of the artifact.
         path: String,

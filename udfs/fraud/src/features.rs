@@ -44,8 +44,21 @@ impl FeatureKind {
     pub fn of(data_type: &DataType) -> Option<Self> {
         use DataType::*;
         Some(match data_type {
-            Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32 | Float64
-            | Decimal32(_, _) | Decimal64(_, _) | Decimal128(_, _) | Decimal256(_, _) => FeatureKind::Numeric,
+            Int8
+            | Int16
+            | Int32
+            | Int64
+            | UInt8
+            | UInt16
+            | UInt32
+            | UInt64
+            | Float16
+            | Float32
+            | Float64
+            | Decimal32(_, _)
+            | Decimal64(_, _)
+            | Decimal128(_, _)
+            | Decimal256(_, _) => FeatureKind::Numeric,
             Boolean => FeatureKind::Boolean,
             Date32 | Date64 => FeatureKind::Date,
             Timestamp(_, _) => FeatureKind::Timestamp,
@@ -97,7 +110,12 @@ pub struct Feature {
 pub(crate) struct CategoryIndex(Option<Arc<HashMap<String, u32>>>);
 
 impl Feature {
-    pub(crate) fn new(name: String, kind: FeatureKind, data_type: &DataType, categories: Vec<String>) -> Self {
+    pub(crate) fn new(
+        name: String,
+        kind: FeatureKind,
+        data_type: &DataType,
+        categories: Vec<String>,
+    ) -> Self {
         let mut f = Feature {
             name,
             kind,
@@ -129,7 +147,12 @@ impl Feature {
     }
 
     /// Appends the encoded values of `array` to `out` (NaN for NULL and unseen categories).
-    pub(crate) fn encode_into(&self, model: &str, array: &dyn Array, out: &mut Vec<f64>) -> Result<(), FraudError> {
+    pub(crate) fn encode_into(
+        &self,
+        model: &str,
+        array: &dyn Array,
+        out: &mut Vec<f64>,
+    ) -> Result<(), FraudError> {
         let dt = array.data_type();
         if dt == &DataType::Null {
             out.extend(std::iter::repeat_n(f64::NAN, array.len()));
@@ -138,14 +161,20 @@ impl Feature {
         if !self.kind.accepts(dt) {
             return Err(FraudError::Signature {
                 model: model.to_owned(),
-                expected: format!("{} {} for feature '{}'", self.kind.sql_name(), self.data_type, self.name),
+                expected: format!(
+                    "{} {} for feature '{}'",
+                    self.kind.sql_name(),
+                    self.data_type,
+                    self.name
+                ),
                 given: dt.to_string(),
             });
         }
         if self.kind == FeatureKind::Categorical {
             return self.encode_categorical(array, out);
         }
-        encode_number(self.kind, array, out).map_err(|e| FraudError::Scoring(format!("feature '{}': {e}", self.name)))
+        encode_number(self.kind, array, out)
+            .map_err(|e| FraudError::Scoring(format!("feature '{}': {e}", self.name)))
     }
 
     fn encode_categorical(&self, array: &dyn Array, out: &mut Vec<f64>) -> Result<(), FraudError> {
@@ -170,7 +199,11 @@ impl Feature {
             DataType::Utf8 => array.as_string::<i32>().iter().for_each(|v| push(out, v)),
             DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(|v| push(out, v)),
             DataType::Utf8View => array.as_string_view().iter().for_each(|v| push(out, v)),
-            other => return Err(FraudError::Scoring(format!("unexpected categorical type {other}"))),
+            other => {
+                return Err(FraudError::Scoring(format!(
+                    "unexpected categorical type {other}"
+                )));
+            }
         }
         Ok(())
     }

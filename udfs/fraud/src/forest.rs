@@ -37,6 +37,9 @@ impl Node {
 /// Rows scored through one tree before moving to the next.
 const BLOCK: usize = 256;
 
+/// Rows walked through a tree in lock-step, so their dependent loads overlap.
+const LANES: usize = 8;
+
 /// Every tree of a model.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Forest {
@@ -44,12 +47,42 @@ pub(crate) struct Forest {
     pub nodes: Vec<Node>,
     /// Start of each tree in `nodes`.
     pub roots: Vec<u32>,
+    /// The scoring layout: `nodes` with every leaf turned into a split that loops to itself
+    /// (threshold +inf, missing left), so a walk can take steps without branching on leaves.
+    looped: Vec<Node>,
+    /// The leaf values by node index (0 for splits).
+    leaf_values: Vec<f64>,
 }
 
 impl Forest {
     pub(crate) fn push_tree(&mut self, tree: &[Node]) {
         self.roots.push(self.nodes.len() as u32);
         self.nodes.extend_from_slice(tree);
+    }
+
+    /// Builds the scoring layout from `nodes` (after decoding or growing).
+    pub(crate) fn prepare(&mut self) {
+        self.looped.clear();
+        self.leaf_values.clear();
+        let mut tree = 0;
+        for (i, n) in self.nodes.iter().enumerate() {
+            while tree + 1 < self.roots.len() && self.roots[tree + 1] as usize <= i {
+                tree += 1;
+            }
+            let root = self.roots.get(tree).copied().unwrap_or(0) as usize;
+            if n.feature == LEAF {
+                self.looped.push(Node {
+                    threshold: f64::INFINITY,
+                    feature: 0,
+                    flags: MISSING_LEFT,
+                    left: (i - root) as u32,
+                });
+                self.leaf_values.push(n.threshold);
+            } else {
+                self.looped.push(*n);
+                self.leaf_values.push(0.0);
+            }
+        }
     }
 
     /// Checks that every child index and feature index is in range (for loaded artifacts).
@@ -71,7 +104,10 @@ impl Forest {
                     continue;
                 }
                 if n.feature as usize >= features {
-                    return Err(format!("tree {t} node {i} splits on feature {} of {features}", n.feature));
+                    return Err(format!(
+                        "tree {t} node {i} splits on feature {} of {features}",
+                        n.feature
+                    ));
                 }
                 // Children come after their parent, which also rules out cycles.
                 if (n.left as usize) <= i || n.left as usize + 1 >= len {
@@ -88,24 +124,31 @@ impl Forest {
     /// Mean positive probability over the trees for each row of `columns` (one slice per feature,
     /// NaN = missing).
     pub(crate) fn predict(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
-        let nf = columns.len();
+        let nf = columns.len().max(1);
         let mut out = vec![0.0f64; rows];
-        let mut block = vec![0.0f64; BLOCK * nf.max(1)];
+        // Row-major copy of a block: one row's features share a cache line. Padding rows are NaN.
+        let mut block = vec![f64::NAN; BLOCK * nf];
         let trees = self.roots.len() as f64;
         for start in (0..rows).step_by(BLOCK) {
             let n = BLOCK.min(rows - start);
-            // Row-major copy of the block: one row's features share a cache line.
             for (f, col) in columns.iter().enumerate() {
                 for r in 0..n {
                     block[r * nf + f] = col[start + r];
                 }
             }
+            for r in n..n.next_multiple_of(LANES) {
+                block[r * nf..(r + 1) * nf].fill(f64::NAN);
+            }
             let acc = &mut out[start..start + n];
             for &root in &self.roots {
-                let tree = &self.nodes[root as usize..];
-                for (r, a) in acc.iter_mut().enumerate() {
-                    let row = &block[r * nf..r * nf + nf];
-                    *a += walk(tree, row);
+                let tree = &self.looped[root as usize..];
+                let values = &self.leaf_values[root as usize..];
+                for lane0 in (0..n).step_by(LANES) {
+                    let rows = &block[lane0 * nf..(lane0 + LANES) * nf];
+                    let at = walk_lanes(tree, rows, nf);
+                    for (k, &i) in at.iter().enumerate().take(n - lane0) {
+                        acc[lane0 + k] += values[i as usize];
+                    }
                 }
             }
             for a in acc.iter_mut() {
@@ -116,17 +159,24 @@ impl Forest {
     }
 }
 
+/// Walks `LANES` rows through one tree together until all stand on leaves (which loop to
+/// themselves); returns the leaf index of each.
 #[inline(always)]
-fn walk(tree: &[Node], row: &[f64]) -> f64 {
-    let mut i = 0usize;
+fn walk_lanes(tree: &[Node], rows: &[f64], nf: usize) -> [u32; LANES] {
+    let mut at = [0u32; LANES];
     loop {
-        let n = tree[i];
-        if n.feature == LEAF {
-            return n.threshold;
+        let mut moved = false;
+        for (k, i) in at.iter_mut().enumerate() {
+            let n = tree[*i as usize];
+            let x = rows[k * nf + n.feature as usize];
+            let left = (x <= n.threshold) | (x.is_nan() & (n.flags & MISSING_LEFT != 0));
+            let next = n.left + u32::from(!left);
+            moved |= next != *i;
+            *i = next;
         }
-        let x = row[n.feature as usize];
-        let left = x <= n.threshold || (x.is_nan() && n.flags & MISSING_LEFT != 0);
-        i = n.left as usize + usize::from(!left);
+        if !moved {
+            return at;
+        }
     }
 }
 
@@ -156,8 +206,12 @@ mod tests {
         let mut f = Forest::default();
         f.push_tree(&tree);
         f.push_tree(&[Node::leaf(0.75)]);
+        f.prepare();
         assert!(f.validate(2).is_ok());
-        let cols = vec![vec![0.0, 2.0, 2.0, f64::NAN, 1.0], vec![9.0, 4.0, 6.0, f64::NAN, f64::NAN]];
+        let cols = vec![
+            vec![0.0, 2.0, 2.0, f64::NAN, 1.0],
+            vec![9.0, 4.0, 6.0, f64::NAN, f64::NAN],
+        ];
         let p = f.predict(&cols, 5);
         assert_eq!(p, vec![0.5, 0.625, 0.875, 0.625, 0.5]);
     }

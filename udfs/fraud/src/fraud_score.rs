@@ -24,7 +24,10 @@ default model it is an error that says how to train one.",
 > SELECT transaction_id, fraud_score(amount, region, time_of_day, merchant_category) AS score
   FROM transactions ORDER BY score DESC LIMIT 10;
 ```"#,
-    argument(name = "feature", description = "The default fraud model's features, in training order."),
+    argument(
+        name = "feature",
+        description = "The default fraud model's features, in training order."
+    ),
     related_udf(name = "predict")
 )]
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -33,10 +33,10 @@ use datafusion::logical_expr::ScalarUDF;
 pub use crate::{
     error::FraudError,
     features::{Feature, FeatureKind},
+    fraud_score::FraudScoreFunc,
     metrics::{Metrics, evaluate},
     model::{Model, ModelMeta},
     options::{ClassWeight, HOLDOUT_COLUMN, Holdout, MAX_BINS, MaxFeatures, ModelOptions, TrainOptions},
-    fraud_score::FraudScoreFunc,
     predict::PredictFunc,
     predict_label::PredictLabelFunc,
     registry::{ModelRegistry, parse_reference},

@@ -45,7 +45,10 @@ pub fn evaluate(labels: &[bool], scores: &[f64]) -> Result<Metrics, FraudError> 
         return Err(FraudError::Scoring("cannot evaluate a model on zero rows".into()));
     }
     if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
-        return Err(FraudError::Scoring(format!("score of row {i} is {}, not a number", scores[i])));
+        return Err(FraudError::Scoring(format!(
+            "score of row {i} is {}, not a number",
+            scores[i]
+        )));
     }
     let positives = labels.iter().filter(|&&l| l).count() as u64;
     let rows = labels.len() as u64;

@@ -47,7 +47,8 @@ pub struct Model {
 }
 
 impl Model {
-    pub(crate) fn new(meta: ModelMeta, forest: Forest) -> Self {
+    pub(crate) fn new(meta: ModelMeta, mut forest: Forest) -> Self {
+        forest.prepare();
         Self { meta, forest }
     }
 
@@ -106,7 +107,11 @@ impl Model {
     /// accepted types (see [`FeatureKind::accepts`](crate::FeatureKind::accepts)). NULLs and unseen
     /// categories are missing values.
     pub fn score_batch(&self, columns: &[ArrayRef]) -> Result<Float64Array, FraudError> {
-        let name = if self.meta.name.is_empty() { "<unsaved>" } else { &self.meta.name };
+        let name = if self.meta.name.is_empty() {
+            "<unsaved>"
+        } else {
+            &self.meta.name
+        };
         if columns.len() != self.meta.features.len() {
             return Err(FraudError::Signature {
                 model: name.to_owned(),
@@ -116,7 +121,9 @@ impl Model {
         }
         let rows = columns.first().map_or(0, |c| c.len());
         if columns.iter().any(|c| c.len() != rows) {
-            return Err(FraudError::Scoring("feature columns have different lengths".into()));
+            return Err(FraudError::Scoring(
+                "feature columns have different lengths".into(),
+            ));
         }
         let encoded = crate::features::encode_columns(name, &self.meta.features, columns)?;
         Ok(Float64Array::from(self.forest.predict(&encoded, rows)))

@@ -60,7 +60,9 @@ impl MaxFeatures {
             Ok(f) if f > 0.0 && f <= 1.0 => Ok(MaxFeatures::Fraction(f)),
             _ => Err(invalid_option(
                 "max_features",
-                format!("'{value}' is not one of 'sqrt', 'log2', 'all', a count >= 1 or a fraction in (0, 1]"),
+                format!(
+                    "'{value}' is not one of 'sqrt', 'log2', 'all', a count >= 1 or a fraction in (0, 1]"
+                ),
             )),
         }
     }
@@ -148,7 +150,8 @@ impl TrainOptions {
                     }
                 }
                 "max_depth" => {
-                    o.max_depth = if value.eq_ignore_ascii_case("none") || value.eq_ignore_ascii_case("null") {
+                    o.max_depth = if value.eq_ignore_ascii_case("none") || value.eq_ignore_ascii_case("null")
+                    {
                         None
                     } else {
                         Some(parse_count(&key, value, 1)?)
@@ -237,7 +240,10 @@ impl ModelOptions {
                 },
                 "holdout_where" => {
                     if value.is_empty() {
-                        return Err(invalid_option("holdout_where", "must be a boolean SQL expression"));
+                        return Err(invalid_option(
+                            "holdout_where",
+                            "must be a boolean SQL expression",
+                        ));
                     }
                     holdout_where = Some(value.to_owned());
                 }
@@ -290,7 +296,10 @@ fn check_duplicates(pairs: &[(String, String)]) -> Result<(), FraudError> {
 fn parse_count(key: &str, value: &str, min: usize) -> Result<usize, FraudError> {
     match value.parse::<usize>() {
         Ok(n) if n >= min => Ok(n),
-        _ => Err(invalid_option(key, format!("'{value}' is not an integer >= {min}"))),
+        _ => Err(invalid_option(
+            key,
+            format!("'{value}' is not an integer >= {min}"),
+        )),
     }
 }
 

@@ -27,7 +27,10 @@ direction.",
 > SELECT transaction_id, predict('fraud', amount, merchant_category, time_of_day, card_present) AS p
   FROM transactions ORDER BY p DESC LIMIT 3;
 ```"#,
-    argument(name = "model", description = "The model name as a string literal: 'name' or 'name@vN'."),
+    argument(
+        name = "model",
+        description = "The model name as a string literal: 'name' or 'name@vN'."
+    ),
     argument(name = "feature", description = "The model's features, in training order."),
     related_udf(name = "predict_label"),
     related_udf(name = "fraud_score")
@@ -81,7 +84,11 @@ impl ScalarUDFImpl for PredictFunc {
 }
 
 /// The planning-time checks of `predict` and `predict_label`.
-pub(crate) fn plan_model_call(func: &str, registry: &ModelRegistry, args: &ReturnFieldArgs<'_>) -> Result<()> {
+pub(crate) fn plan_model_call(
+    func: &str,
+    registry: &ModelRegistry,
+    args: &ReturnFieldArgs<'_>,
+) -> Result<()> {
     let model_ref = literal_model_ref(func, args.scalar_arguments.first().copied().flatten())?;
     let model = planned_model(registry, &model_ref)?;
     let types: Vec<&DataType> = args.arg_fields.iter().skip(1).map(|f| f.data_type()).collect();

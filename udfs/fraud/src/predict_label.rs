@@ -24,7 +24,10 @@ use crate::scoring::RegistryRef;
 > SELECT count(*) FROM transactions
   WHERE predict_label('fraud', amount, merchant_category, time_of_day, card_present);
 ```"#,
-    argument(name = "model", description = "The model name as a string literal: 'name' or 'name@vN'."),
+    argument(
+        name = "model",
+        description = "The model name as a string literal: 'name' or 'name@vN'."
+    ),
     argument(name = "feature", description = "The model's features, in training order."),
     related_udf(name = "predict")
 )]

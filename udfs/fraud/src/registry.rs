@@ -12,7 +12,10 @@ pub fn parse_reference(name_ref: &str) -> Result<(&str, Option<u32>), FraudError
     let (name, version) = match name_ref.split_once('@') {
         None => (name_ref, None),
         Some((name, v)) => {
-            let digits = v.strip_prefix('v').or_else(|| v.strip_prefix('V')).ok_or_else(bad)?;
+            let digits = v
+                .strip_prefix('v')
+                .or_else(|| v.strip_prefix('V'))
+                .ok_or_else(bad)?;
             let n: u32 = digits.parse().map_err(|_| bad())?;
             if n == 0 || digits.starts_with('+') {
                 return Err(bad());
@@ -75,7 +78,11 @@ impl ModelRegistry {
             Some(v) => format!("{name}@v{v}"),
             None => name.to_owned(),
         };
-        self.models.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+        self.models
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
     }
 
     /// Caches `model` (after CREATE MODEL) as the latest of its name.

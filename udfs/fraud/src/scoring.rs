@@ -32,9 +32,9 @@ impl Hash for RegistryRef {
 /// The model name of `predict('name', ...)`, which must be a constant string.
 pub(crate) fn literal_model_ref(func: &str, value: Option<&ScalarValue>) -> Result<String, FraudError> {
     match value {
-        Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
-            Ok(s.clone())
-        }
+        Some(
+            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)),
+        ) => Ok(s.clone()),
         _ => Err(FraudError::Scoring(format!(
             "the first argument of {func} must be the model name as a string literal, e.g. {func}('fraud', amount, ...)"
         ))),
@@ -44,8 +44,8 @@ pub(crate) fn literal_model_ref(func: &str, value: Option<&ScalarValue>) -> Resu
 /// Checks arity and argument types against the model's features.
 pub(crate) fn check_call(model: &Model, model_ref: &str, arg_types: &[&DataType]) -> Result<(), FraudError> {
     let features = model.features();
-    let matches = arg_types.len() == features.len()
-        && features.iter().zip(arg_types).all(|(f, t)| f.kind.accepts(t));
+    let matches =
+        arg_types.len() == features.len() && features.iter().zip(arg_types).all(|(f, t)| f.kind.accepts(t));
     if matches {
         return Ok(());
     }

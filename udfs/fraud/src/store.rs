@@ -71,8 +71,13 @@ pub struct ModelStore {
 
 /// Checks a model name: letters, digits, `_` and `-`, starting with a letter or `_`.
 pub(crate) fn check_name(name: &str) -> Result<(), FraudError> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && name.len() <= 128;
     if ok {
         Ok(())
@@ -105,7 +110,12 @@ impl ModelStore {
     /// The committed versions of `name`, ascending.
     async fn versions(&self, name: &str) -> Result<Vec<u32>, FraudError> {
         let dir = self.model_dir(name);
-        let objects: Vec<_> = self.store.list(Some(&dir)).try_collect().await.map_err(Self::err(&dir))?;
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(Self::err(&dir))?;
         let mut versions: Vec<u32> = objects
             .iter()
             .filter_map(|o| {
@@ -212,7 +222,11 @@ impl ModelStore {
         if trees.len() as u64 != manifest.trees_bytes {
             return Err(corrupt(
                 &trees_path,
-                format!("{} bytes where the manifest says {}", trees.len(), manifest.trees_bytes),
+                format!(
+                    "{} bytes where the manifest says {}",
+                    trees.len(),
+                    manifest.trees_bytes
+                ),
             ));
         }
         if format!("{:016x}", fnv1a(&trees)) != manifest.trees_checksum {
@@ -269,7 +283,12 @@ impl ModelStore {
                         auc_roc: meta.metrics.as_ref().map(|m| m.auc_roc),
                         average_precision: meta.metrics.as_ref().map(|m| m.average_precision),
                         trees: meta.trees,
-                        features: meta.features.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
+                        features: meta
+                            .features
+                            .iter()
+                            .map(|f| f.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         target: meta.target,
                     })
                 }
@@ -285,7 +304,12 @@ impl ModelStore {
     pub async fn drop_model(&self, name: &str) -> Result<usize, FraudError> {
         check_name(name)?;
         let dir = self.model_dir(name);
-        let objects: Vec<_> = self.store.list(Some(&dir)).try_collect().await.map_err(Self::err(&dir))?;
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(Self::err(&dir))?;
         let (manifests, data): (Vec<_>, Vec<_>) = objects
             .into_iter()
             .map(|o| o.location)
@@ -378,7 +402,9 @@ pub(crate) fn decode_forest(bytes: &[u8]) -> Result<Forest, String> {
     }
     let version = u32_at(4)?;
     if version != FORMAT_VERSION {
-        return Err(format!("trees format version {version} (this build reads {FORMAT_VERSION})"));
+        return Err(format!(
+            "trees format version {version} (this build reads {FORMAT_VERSION})"
+        ));
     }
     let trees = u32_at(8)? as usize;
     let nodes = u32_at(12)? as usize;
@@ -387,7 +413,10 @@ pub(crate) fn decode_forest(bytes: &[u8]) -> Result<Forest, String> {
         .and_then(|n| n.checked_add(nodes.checked_mul(16)?))
         .ok_or("too many nodes")?;
     if bytes.len() != expected {
-        return Err(format!("the trees file has {} bytes, expected {expected}", bytes.len()));
+        return Err(format!(
+            "the trees file has {} bytes, expected {expected}",
+            bytes.len()
+        ));
     }
     let mut forest = Forest::default();
     for t in 0..trees {

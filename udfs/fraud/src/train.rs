@@ -22,7 +22,9 @@ use crate::features::encode_number;
 use crate::forest::{Forest, LEAF, MISSING_LEFT, Node};
 use crate::model::ModelMeta;
 use crate::rng::{Rng, mix64, unit};
-use crate::{ClassWeight, Feature, FeatureKind, FraudError, Holdout, Model, ModelOptions, TrainOptions, evaluate};
+use crate::{
+    ClassWeight, Feature, FeatureKind, FraudError, Holdout, Model, ModelOptions, TrainOptions, evaluate,
+};
 
 /// Where training is, for progress reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +77,12 @@ pub async fn train(
     };
 
     let find = |name: &str| {
-        schema
-            .fields()
-            .iter()
-            .position(|f| f.name() == name)
-            .or_else(|| schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)))
+        schema.fields().iter().position(|f| f.name() == name).or_else(|| {
+            schema
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(name))
+        })
     };
     let target = find(&options.target).ok_or_else(|| {
         FraudError::Training(format!(
@@ -99,7 +102,9 @@ pub async fn train(
     let holdout_col = match &options.holdout {
         Holdout::Column(name) => {
             let i = find(name).ok_or_else(|| {
-                FraudError::Training(format!("the holdout column '{name}' is not in the query's result"))
+                FraudError::Training(format!(
+                    "the holdout column '{name}' is not in the query's result"
+                ))
             })?;
             if schema.field(i).data_type() != &DataType::Boolean {
                 return Err(FraudError::UnsupportedColumn {
@@ -142,7 +147,10 @@ pub async fn train(
         )));
     }
     if columns.len() >= LEAF as usize {
-        return Err(FraudError::Training(format!("too many feature columns ({})", columns.len())));
+        return Err(FraudError::Training(format!(
+            "too many feature columns ({})",
+            columns.len()
+        )));
     }
 
     let mut labels: Vec<bool> = Vec::new();
@@ -158,7 +166,7 @@ pub async fn train(
                 held.extend((0..h.len()).map(|i| h.is_valid(i) && h.value(i)));
             }
             (Holdout::Fraction(f), None) => {
-                let salt = mix64(options.train.seed ^ 0x686f_6c64_6f75_74);
+                let salt = mix64(options.train.seed ^ 0x0068_6f6c_646f_7574);
                 held.extend((first_row..labels.len()).map(|r| unit(mix64(salt ^ r as u64)) < *f));
             }
             _ => held.extend(std::iter::repeat_n(false, batch.num_rows())),
@@ -204,7 +212,16 @@ pub async fn train(
     let rows_read = labels.len() as u64;
     let progress2 = progress.clone();
     let fit = tokio::task::spawn_blocking(move || {
-        fit(columns, labels, train_rows, holdout_rows, options, started, rows_read, progress2)
+        fit(
+            columns,
+            labels,
+            train_rows,
+            holdout_rows,
+            options,
+            started,
+            rows_read,
+            progress2,
+        )
     });
     let model = fit
         .await
@@ -214,10 +231,20 @@ pub async fn train(
 }
 
 fn column_list(schema: &datafusion::arrow::datatypes::Schema) -> String {
-    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-fn read_labels(target: &str, array: &ArrayRef, first_row: usize, out: &mut Vec<bool>) -> Result<(), FraudError> {
+fn read_labels(
+    target: &str,
+    array: &ArrayRef,
+    first_row: usize,
+    out: &mut Vec<bool>,
+) -> Result<(), FraudError> {
     if array.null_count() > 0 {
         let i = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
         return Err(FraudError::Training(format!(
@@ -424,6 +451,7 @@ fn fit(
         nodes: forest.nodes.len(),
         options: options.clone(),
     };
+    forest.prepare();
     if !holdout_rows.is_empty() {
         report(TrainStage::Evaluating, meta.trees);
         let cols: Vec<Vec<f64>> = columns
@@ -484,7 +512,11 @@ fn bin_features(columns: &[Column], train_rows: &[u32], max_bins: usize, threads
 /// `max_bins`, else cuts at (adaptive) equal-count quantiles. An edge lies halfway between the
 /// largest value of its bin and the smallest of the next; the last edge is +inf.
 fn bin_one(values: &[f64], rows: &[u32], max_bins: usize) -> Binned {
-    let mut sorted: Vec<f64> = rows.iter().map(|&r| values[r as usize]).filter(|v| !v.is_nan()).collect();
+    let mut sorted: Vec<f64> = rows
+        .iter()
+        .map(|&r| values[r as usize])
+        .filter(|v| !v.is_nan())
+        .collect();
     sorted.sort_unstable_by(f64::total_cmp);
     let mut distinct: Vec<(f64, usize)> = Vec::new();
     for &v in &sorted {
@@ -569,7 +601,11 @@ impl Stats {
     /// Sum of squared class weights over the total: larger is purer (scikit-learn's Gini proxy).
     fn purity(&self) -> f64 {
         let w = self.weight();
-        if w <= 0.0 { 0.0 } else { (self.neg * self.neg + self.pos * self.pos) / w }
+        if w <= 0.0 {
+            0.0
+        } else {
+            (self.neg * self.neg + self.pos * self.pos) / w
+        }
     }
 }
 
@@ -757,7 +793,11 @@ impl<'a> Grower<'a> {
                     let score = left.purity() + right.purity();
                     if best.is_none_or(|s| score > s.score) {
                         // With no missing rows here, missing values follow the larger child.
-                        let missing_left = if missing.n == 0 { left.n >= right.n } else { missing_left };
+                        let missing_left = if missing.n == 0 {
+                            left.n >= right.n
+                        } else {
+                            missing_left
+                        };
                         best = Some(Split {
                             feature: f,
                             bin: b,
@@ -800,7 +840,11 @@ impl<'a> Grower<'a> {
 
 fn leaf_value(s: &Stats) -> f64 {
     let w = s.weight();
-    if w <= 0.0 { 0.0 } else { (s.pos / w).clamp(0.0, 1.0) }
+    if w <= 0.0 {
+        0.0
+    } else {
+        (s.pos / w).clamp(0.0, 1.0)
+    }
 }
 
 #[cfg(test)]

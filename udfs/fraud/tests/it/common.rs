@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -102,10 +104,19 @@ pub fn no_progress() -> Arc<dyn Fn(TrainProgress) + Send + Sync> {
 
 /// A small model trained on the synthetic data.
 pub async fn small_model(trees: &str, seed: &str) -> Model {
-    let opts = options(&[("trees", trees), ("seed", seed), ("holdout_fraction", "0.25"), ("max_depth", "8")]);
-    train(stream_of(schema(), batches(4_000, 1_000, 1)), &opts, no_progress())
-        .await
-        .unwrap()
+    let opts = options(&[
+        ("trees", trees),
+        ("seed", seed),
+        ("holdout_fraction", "0.25"),
+        ("max_depth", "8"),
+    ]);
+    train(
+        stream_of(schema(), batches(4_000, 1_000, 1)),
+        &opts,
+        no_progress(),
+    )
+    .await
+    .unwrap()
 }
 
 /// The feature columns of `batch` (all but the label).

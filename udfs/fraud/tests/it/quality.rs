@@ -33,7 +33,11 @@ async fn matches_scikit_learn_on_the_demo_lake() {
     }
 
     let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/sklearn_reference.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/sklearn_reference.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     let q = &reference["quality"];
@@ -47,7 +51,10 @@ async fn matches_scikit_learn_on_the_demo_lake() {
         ("max_features", p["max_features"].as_str().unwrap().to_owned()),
         ("class_weight", p["class_weight"].as_str().unwrap().to_owned()),
         ("seed", p["random_state"].to_string()),
-        ("holdout_where", format!("tx_date >= DATE '{}'", q["split_date"].as_str().unwrap())),
+        (
+            "holdout_where",
+            format!("tx_date >= DATE '{}'", q["split_date"].as_str().unwrap()),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -62,7 +69,12 @@ async fn matches_scikit_learn_on_the_demo_lake() {
     )
     .await
     .unwrap();
-    let features = q["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect::<Vec<_>>();
+    let features = q["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect::<Vec<_>>();
     let sql = format!(
         "SELECT {}, is_fraudulent, ({}) AS {HOLDOUT_COLUMN} FROM transactions ORDER BY transaction_id",
         features.join(", "),
@@ -72,11 +84,25 @@ async fn matches_scikit_learn_on_the_demo_lake() {
     let model = train(stream, &options, no_progress()).await.unwrap();
     let m = model.metrics().unwrap();
 
-    assert_eq!(m.rows, q["eval_rows"].as_u64().unwrap(), "same split as scikit-learn");
+    assert_eq!(
+        m.rows,
+        q["eval_rows"].as_u64().unwrap(),
+        "same split as scikit-learn"
+    );
     assert_eq!(m.positives, q["eval_positives"].as_u64().unwrap());
     assert_eq!(model.meta().training_rows, q["train_rows"].as_u64().unwrap());
-    let (auc, ap) = (q["auc_roc"].as_f64().unwrap(), q["average_precision"].as_f64().unwrap());
-    println!("nightshift auc {:.4} ap {:.4}; scikit-learn auc {auc:.4} ap {ap:.4}", m.auc_roc, m.average_precision);
+    let (auc, ap) = (
+        q["auc_roc"].as_f64().unwrap(),
+        q["average_precision"].as_f64().unwrap(),
+    );
+    println!(
+        "nightshift auc {:.4} ap {:.4}; scikit-learn auc {auc:.4} ap {ap:.4}",
+        m.auc_roc, m.average_precision
+    );
     assert!(m.auc_roc >= auc - 0.01, "AUC {} vs scikit-learn {auc}", m.auc_roc);
-    assert!(m.average_precision >= ap - 0.01, "AP {} vs scikit-learn {ap}", m.average_precision);
+    assert!(
+        m.average_precision >= ap - 0.01,
+        "AP {} vs scikit-learn {ap}",
+        m.average_precision
+    );
 }

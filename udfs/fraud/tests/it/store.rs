@@ -51,19 +51,28 @@ async fn saves_versions_and_loads_them_back_identically() {
     assert_eq!(infos[0].auc_roc, m1.metrics().map(|m| m.auc_roc));
 
     // The artifact layout.
-    let files: Vec<String> = futures::TryStreamExt::try_collect::<Vec<_>>(mem.list(Some(&Path::from("lake/_models/m/v1"))))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.location.filename().unwrap().to_owned())
-        .collect();
+    let files: Vec<String> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(mem.list(Some(&Path::from("lake/_models/m/v1"))))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.location.filename().unwrap().to_owned())
+            .collect();
     assert!(files.contains(&"model.json".to_owned()), "{files:?}");
-    assert!(files.iter().any(|f| f.starts_with("trees-") && f.ends_with(".bin")), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("trees-") && f.ends_with(".bin")),
+        "{files:?}"
+    );
 
     assert_eq!(store.drop_model("m").await.unwrap(), 2);
     assert!(!store.exists("m").await.unwrap());
     let err = store.load("m", None).await.unwrap_err().to_string();
-    assert!(err.contains("model 'm' does not exist") && err.contains("CREATE MODEL m"), "{err}");
+    assert!(
+        err.contains("model 'm' does not exist") && err.contains("CREATE MODEL m"),
+        "{err}"
+    );
     let err = store.load("other", Some(3)).await.unwrap_err().to_string();
     assert!(err.contains("'other@v3' does not exist"), "{err}");
 }
@@ -72,7 +81,11 @@ async fn saves_versions_and_loads_them_back_identically() {
 async fn concurrent_saves_take_different_versions() {
     let (_mem, store) = store();
     let m = small_model("4", "1").await;
-    let (a, b, c) = tokio::join!(store.save("m", m.clone()), store.save("m", m.clone()), store.save("m", m.clone()));
+    let (a, b, c) = tokio::join!(
+        store.save("m", m.clone()),
+        store.save("m", m.clone()),
+        store.save("m", m.clone())
+    );
     let mut v = vec![a.unwrap().version(), b.unwrap().version(), c.unwrap().version()];
     v.sort();
     assert_eq!(v, vec![1, 2, 3]);
@@ -86,20 +99,24 @@ async fn corrupt_and_half_written_artifacts() {
     store.save("m", m.clone()).await.unwrap();
 
     // A version without its manifest (a writer that died) is invisible and does not block saving.
-    mem.put(&Path::from("lake/_models/m/v2/trees-dead.bin"), PutPayload::from_static(b"partial"))
-        .await
-        .unwrap();
+    mem.put(
+        &Path::from("lake/_models/m/v2/trees-dead.bin"),
+        PutPayload::from_static(b"partial"),
+    )
+    .await
+    .unwrap();
     assert_eq!(store.load("m", None).await.unwrap().version(), 1);
     assert_eq!(store.list().await.unwrap().len(), 1);
 
     // Flip a byte of the trees file.
-    let trees = futures::TryStreamExt::try_collect::<Vec<_>>(mem.list(Some(&Path::from("lake/_models/m/v1"))))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|o| o.location.filename().unwrap().starts_with("trees-"))
-        .unwrap()
-        .location;
+    let trees =
+        futures::TryStreamExt::try_collect::<Vec<_>>(mem.list(Some(&Path::from("lake/_models/m/v1"))))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.location.filename().unwrap().starts_with("trees-"))
+            .unwrap()
+            .location;
     let mut bytes = mem.get(&trees).await.unwrap().bytes().await.unwrap().to_vec();
     let last = bytes.len() - 3;
     bytes[last] ^= 0x55;
@@ -113,12 +130,19 @@ async fn corrupt_and_half_written_artifacts() {
     let manifest = Path::from(format!("lake/_models/n/v{}/model.json", s.version()));
     let text = String::from_utf8(mem.get(&manifest).await.unwrap().bytes().await.unwrap().to_vec()).unwrap();
     let text = text.replace("\"format_version\": 1", "\"format_version\": 9");
-    mem.put(&manifest, PutPayload::from(text.into_bytes())).await.unwrap();
+    mem.put(&manifest, PutPayload::from(text.into_bytes()))
+        .await
+        .unwrap();
     let err = store.load("n", None).await.unwrap_err().to_string();
-    assert!(err.contains("is corrupt or incompatible") && err.contains("format version 9"), "{err}");
+    assert!(
+        err.contains("is corrupt or incompatible") && err.contains("format version 9"),
+        "{err}"
+    );
 
     // Garbage.
-    mem.put(&manifest, PutPayload::from_static(b"{not json")).await.unwrap();
+    mem.put(&manifest, PutPayload::from_static(b"{not json"))
+        .await
+        .unwrap();
     let err = store.load("n", None).await.unwrap_err().to_string();
     assert!(err.contains("unreadable manifest"), "{err}");
 
@@ -140,7 +164,10 @@ async fn registry_loads_once_and_pins_versions() {
     assert_eq!(pinned.version(), 1);
     // Cached: the same Arc comes back.
     assert!(Arc::ptr_eq(&registry.get("m").unwrap(), &latest));
-    assert!(Arc::ptr_eq(&registry.ensure_loaded("m@v1").await.unwrap(), &pinned));
+    assert!(Arc::ptr_eq(
+        &registry.ensure_loaded("m@v1").await.unwrap(),
+        &pinned
+    ));
     registry.forget("m");
     assert!(registry.get("m").is_none() && registry.get("m@v1").is_none());
     let err = registry.ensure_loaded("ghost").await.unwrap_err().to_string();

@@ -12,7 +12,11 @@ use crate::common::*;
 async fn learns_the_signal_and_reports_holdout_metrics() {
     let seen = Arc::new(Mutex::new(Vec::<TrainProgress>::new()));
     let s2 = seen.clone();
-    let opts = options(&[("trees", "30"), ("holdout_fraction", "0.25"), ("class_weight", "balanced")]);
+    let opts = options(&[
+        ("trees", "30"),
+        ("holdout_fraction", "0.25"),
+        ("class_weight", "balanced"),
+    ]);
     let model = train(
         stream_of(schema(), batches(20_000, 4_096, 7)),
         &opts,
@@ -21,7 +25,11 @@ async fn learns_the_signal_and_reports_holdout_metrics() {
     .await
     .unwrap();
 
-    let kinds: Vec<_> = model.features().iter().map(|f| (f.name.as_str(), f.kind)).collect();
+    let kinds: Vec<_> = model
+        .features()
+        .iter()
+        .map(|f| (f.name.as_str(), f.kind))
+        .collect();
     assert_eq!(
         kinds,
         vec![
@@ -35,27 +43,53 @@ async fn learns_the_signal_and_reports_holdout_metrics() {
     let cats = &model.features()[1].categories;
     assert_eq!(cats.len(), 6, "{cats:?}");
     // Categories are coded in sorted order.
-    assert_eq!(cats, &["electronics", "fuel", "grocery", "jewelry", "online", "travel"]);
+    assert_eq!(
+        cats,
+        &["electronics", "fuel", "grocery", "jewelry", "online", "travel"]
+    );
 
     let m = model.metrics().expect("holdout metrics");
     let meta = model.meta();
     assert_eq!(meta.training_rows + meta.holdout_rows, 20_000);
-    assert!((4_500..5_500).contains(&meta.holdout_rows), "{}", meta.holdout_rows);
+    assert!(
+        (4_500..5_500).contains(&meta.holdout_rows),
+        "{}",
+        meta.holdout_rows
+    );
     assert_eq!(m.rows, meta.holdout_rows);
     // On fresh rows the model ranks nearly as well as the rule that made the labels (which the
     // 3% label noise keeps from a perfect score).
     let fresh = batches(10_000, 10_000, 99).remove(0);
     let scores = model.score_batch(&features_of(&fresh)).unwrap();
-    let labels: Vec<bool> = fresh.column(5).as_any().downcast_ref::<BooleanArray>().unwrap().values().iter().collect();
+    let labels: Vec<bool> = fresh
+        .column(5)
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .unwrap()
+        .values()
+        .iter()
+        .collect();
     let oracle: Vec<f64> = (0..10_000).map(|i| row(i, 99).5 as u8 as f64).collect();
     let ceiling = evaluate(&labels, &oracle).unwrap();
     let fresh_metrics = evaluate(&labels, scores.values()).unwrap();
-    assert!(fresh_metrics.auc_roc > ceiling.auc_roc - 0.02, "{fresh_metrics:?} vs {ceiling:?}");
-    assert!((m.auc_roc - fresh_metrics.auc_roc).abs() < 0.03, "holdout {m:?} vs fresh {fresh_metrics:?}");
+    assert!(
+        fresh_metrics.auc_roc > ceiling.auc_roc - 0.02,
+        "{fresh_metrics:?} vs {ceiling:?}"
+    );
+    assert!(
+        (m.auc_roc - fresh_metrics.auc_roc).abs() < 0.03,
+        "holdout {m:?} vs fresh {fresh_metrics:?}"
+    );
 
     let seen = seen.lock().unwrap();
-    assert!(seen.iter().any(|p| p.stage == TrainStage::Reading && p.rows_read == 20_000));
-    assert!(seen.iter().any(|p| p.stage == TrainStage::Trees && p.trees_done == 30));
+    assert!(
+        seen.iter()
+            .any(|p| p.stage == TrainStage::Reading && p.rows_read == 20_000)
+    );
+    assert!(
+        seen.iter()
+            .any(|p| p.stage == TrainStage::Trees && p.trees_done == 30)
+    );
     assert_eq!(seen.last().unwrap().stage, TrainStage::Done);
 }
 
@@ -78,10 +112,18 @@ async fn nulls_and_unseen_categories_score_deterministically() {
     let model = small_model("10", "1").await;
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Float64Array::from(vec![None, Some(500.0), Some(500.0)])),
-        Arc::new(datafusion::arrow::array::StringArray::from(vec![None, Some("never-seen"), None])),
+        Arc::new(datafusion::arrow::array::StringArray::from(vec![
+            None,
+            Some("never-seen"),
+            None,
+        ])),
         Arc::new(Int32Array::from(vec![None, Some(12), Some(12)])),
         Arc::new(BooleanArray::from(vec![None, Some(false), Some(false)])),
-        Arc::new(datafusion::arrow::array::Date32Array::from(vec![None, Some(19_001), Some(19_001)])),
+        Arc::new(datafusion::arrow::array::Date32Array::from(vec![
+            None,
+            Some(19_001),
+            Some(19_001),
+        ])),
     ];
     let s1 = model.score_batch(&cols).unwrap();
     let s2 = model.score_batch(&cols).unwrap();
@@ -131,23 +173,38 @@ async fn bad_training_input_is_a_clear_error() {
         })
         .collect();
     let err = train_err(with_null, &[]).await;
-    assert!(err.contains("NULL in row 260") && err.contains("IS NOT NULL"), "{err}");
+    assert!(
+        err.contains("NULL in row 260") && err.contains("IS NOT NULL"),
+        "{err}"
+    );
 
     // A missing target, an unsupported feature type.
     let err = train_err(batches(100, 100, 1), &[("target", "nope")]).await;
     assert!(err.contains("'nope'"), "{err}");
     let schema = Arc::new(Schema::new(vec![
-        Field::new("tags", DataType::List(Arc::new(Field::new("item", DataType::Int32, true))), true),
+        Field::new(
+            "tags",
+            DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+            true,
+        ),
         Field::new("label", DataType::Boolean, false),
     ]));
-    let list = datafusion::arrow::array::ListArray::from_iter_primitive::<datafusion::arrow::datatypes::Int32Type, _, _>(
-        vec![Some(vec![Some(1)]), Some(vec![Some(2)])],
-    );
-    let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(list), Arc::new(BooleanArray::from(vec![true, false]))])
-        .unwrap();
+    let list = datafusion::arrow::array::ListArray::from_iter_primitive::<
+        datafusion::arrow::datatypes::Int32Type,
+        _,
+        _,
+    >(vec![Some(vec![Some(1)]), Some(vec![Some(2)])]);
+    let b = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(list), Arc::new(BooleanArray::from(vec![true, false]))],
+    )
+    .unwrap();
     let err = match train(stream_of(schema, vec![b]), &options(&[]), no_progress()).await {
         Err(e @ FraudError::UnsupportedColumn { .. }) => e.to_string(),
         other => panic!("{other:?}"),
     };
-    assert!(err.contains("'tags'") && err.contains("cannot be a feature"), "{err}");
+    assert!(
+        err.contains("'tags'") && err.contains("cannot be a feature"),
+        "{err}"
+    );
 }
