@@ -149,11 +149,10 @@ pub async fn fraud(rows: usize, trees: usize, repeat: usize) -> Result<Vec<Measu
         seconds: started.elapsed().as_secs_f64(),
         rows,
     });
-    let baseline = format!(
-        "SELECT sum(amount + latitude + longitude + length(region) + time_of_day + length(merchant_category) \
-         + CAST(card_present AS INT) + customer_bucket + terminal_bucket + log_amount + hour + weekday \
-         + abs_latitude + abs_longitude + present_amount) FROM features"
-    );
+    let baseline = "SELECT sum(amount + latitude + longitude + length(region) + time_of_day \
+         + length(merchant_category) + CAST(card_present AS INT) + customer_bucket + terminal_bucket \
+         + log_amount + hour + weekday + abs_latitude + abs_longitude + present_amount) FROM features"
+        .to_string();
     let scoring = format!("SELECT sum(predict('bench', {FRAUD_COLUMNS})) FROM features");
     for (label, sql) in [("datafusion baseline", baseline), ("score (predict)", scoring)] {
         let mut best = f64::INFINITY;

@@ -460,6 +460,8 @@ impl Runner {
                 last = Some((df, location));
             }
         }
+        // Statements load the models they score with while planning; CREATE MODEL adds its own.
+        facts.model_versions = session.models().loaded();
         let Some((df, location)) = last else {
             return Err(JobError::Sql {
                 job: job.name.clone(),

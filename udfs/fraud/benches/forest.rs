@@ -34,7 +34,7 @@ fn unit(h: u64) -> f64 {
 
 /// Feature columns and labels of rows `start..start + rows`.
 fn data(start: usize, rows: usize) -> (Vec<ArrayRef>, Vec<bool>) {
-    let mut cols = vec![Vec::with_capacity(rows); FEATURES];
+    let mut cols: Vec<Vec<f64>> = (0..FEATURES).map(|_| Vec::with_capacity(rows)).collect();
     let mut labels = Vec::with_capacity(rows);
     for r in start..start + rows {
         let base = r as u64 * 16;
@@ -88,9 +88,10 @@ fn batches(cols: &[ArrayRef], labels: &[bool]) -> (Arc<Schema>, Vec<RecordBatch>
 }
 
 fn fit(rt: &tokio::runtime::Runtime, schema: &Arc<Schema>, batches: &[RecordBatch]) -> Model {
+    let owned: Vec<RecordBatch> = batches.to_vec();
     let stream = Box::pin(RecordBatchStreamAdapter::new(
         schema.clone(),
-        futures::stream::iter(batches.to_vec().into_iter().map(Ok)),
+        futures::stream::iter(owned.into_iter().map(Ok)),
     ));
     rt.block_on(train(stream, &options(), Arc::new(|_| {})))
         .expect("trains")

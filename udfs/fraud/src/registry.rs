@@ -101,6 +101,21 @@ impl ModelRegistry {
             .retain(|k, _| k != name && !k.starts_with(&prefix));
     }
 
+    /// The concrete versions (`name@vN`) this session has loaded or trained, sorted: what a run
+    /// scored or trained with, for its manifest.
+    pub fn loaded(&self) -> Vec<String> {
+        let mut refs: Vec<String> = self
+            .models
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|m| m.reference())
+            .collect();
+        refs.sort();
+        refs.dedup();
+        refs
+    }
+
     /// The project's default fraud model name.
     pub fn default_fraud_model(&self) -> Option<&str> {
         self.default_fraud_model.as_deref()

@@ -51,6 +51,20 @@ fn runs_the_repository_jobs_and_records_them() {
     };
     at("daily_sentiment 2024-06-03 succeeded");
     assert!(at("fraud_model 2024-04-01 succeeded") < at("fraud_scoring 2024-06-03 succeeded"));
+    // Each report's manifest records the model versions it was made with.
+    for report in ["fraud_model", "fraud_scoring"] {
+        let path = p
+            .join("datasets/lake/reports")
+            .join(report)
+            .join("_manifest.json");
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            manifest["model_versions"],
+            serde_json::json!(["fraud@v1"]),
+            "{report}: {manifest}"
+        );
+    }
     assert!(
         r.stdout.contains("rows/s") && r.stdout.contains("per 1k rows"),
         "{}",

@@ -311,24 +311,27 @@ fn example_training_sql_matches_scikit_learn() {
     )
     .unwrap();
     let q = &reference["quality"];
-    let train_sql = root.join("queries/train_fraud_model.sql");
-    let r = run_in(
-        dir.path(),
-        &[
+    // `nightshift sql -f queries/FILE --param …` on this lake, as CSV.
+    let sql_file = |file: &str, params: &[&str], env: &[(&str, &str)]| {
+        let path = root.join("queries").join(file);
+        let mut args = vec![
             "--lake",
             lake.to_str().unwrap(),
             "sql",
             "--format",
             "csv",
             "-f",
-            train_sql.to_str().unwrap(),
-            "--param",
-            "interval_start=2024-06-01",
-            "--param",
-            "interval_end=2024-07-01",
-        ],
+            path.to_str().unwrap(),
+        ];
+        for p in params {
+            args.extend(["--param", *p]);
+        }
+        run_in(dir.path(), &args, env, None)
+    };
+    let r = sql_file(
+        "train_fraud_model.sql",
+        &["interval_start=2024-06-01", "interval_end=2024-07-01"],
         &[],
-        None,
     );
     let created = row(&r);
     assert_eq!(num(&created, "training_rows"), q["train_rows"].as_f64().unwrap());
@@ -344,22 +347,10 @@ fn example_training_sql_matches_scikit_learn() {
         "average precision {ap} vs scikit-learn {sk_ap}"
     );
 
-    let score_sql = root.join("queries/fraud_scoring.sql");
-    let r = run_in(
-        dir.path(),
-        &[
-            "--lake",
-            lake.to_str().unwrap(),
-            "sql",
-            "--format",
-            "csv",
-            "-f",
-            score_sql.to_str().unwrap(),
-            "--param",
-            "run_date=2024-06-25",
-        ],
+    let r = sql_file(
+        "fraud_scoring.sql",
+        &["run_date=2024-06-25"],
         &[("NIGHTSHIFT_FRAUD_MODEL", "fraud")],
-        None,
     );
     r.ok();
     let mut transactions = 0.0;
