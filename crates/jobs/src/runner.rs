@@ -218,27 +218,10 @@ impl Runner {
     fn failed_record(&self, job: &JobSpec, interval: &Interval, message: String) -> RunRecord {
         let now = self.clock.now().to_rfc3339();
         RunRecord {
-            run_id: String::new(),
-            job: job.name.clone(),
-            run_date: interval.run_date.to_string(),
-            interval_start: interval.start.to_rfc3339(),
-            interval_end: interval.end.to_rfc3339(),
             state: RunState::Failed,
-            attempts: 0,
-            started_at: now.clone(),
-            ended_at: Some(now),
-            duration_seconds: 0.0,
-            rows_written: 0,
-            rows_per_second: 0.0,
-            error_records: 0,
-            error_rate: 0.0,
-            cpu_seconds: 0.0,
-            peak_memory_bytes: 0,
-            bytes_read: 0,
-            bytes_written: 0,
-            cost_per_1000_rows: 0.0,
-            output_version: None,
+            ended_at: Some(now.clone()),
             message: Some(message),
+            ..new_record(String::new(), job, interval, now)
         }
     }
 
@@ -316,29 +299,7 @@ impl Runner {
         owner: &(dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync),
     ) -> RunRecord {
         let started = self.clock.now();
-        let mut record = RunRecord {
-            run_id: run_id.clone(),
-            job: job.name.clone(),
-            run_date: interval.run_date.to_string(),
-            interval_start: interval.start.to_rfc3339(),
-            interval_end: interval.end.to_rfc3339(),
-            state: RunState::Running,
-            attempts: 0,
-            started_at: started.to_rfc3339(),
-            ended_at: None,
-            duration_seconds: 0.0,
-            rows_written: 0,
-            rows_per_second: 0.0,
-            error_records: 0,
-            error_rate: 0.0,
-            cpu_seconds: 0.0,
-            peak_memory_bytes: 0,
-            bytes_read: 0,
-            bytes_written: 0,
-            cost_per_1000_rows: 0.0,
-            output_version: None,
-            message: None,
-        };
+        let mut record = new_record(run_id.clone(), job, interval, started.to_rfc3339());
         if let Err(e) = self.ledger.record(&record).await {
             tracing::warn!(error = %e, "cannot record the run start");
         }
@@ -598,4 +559,31 @@ fn bytes_scanned(plan: &Arc<dyn ExecutionPlan>) -> u64 {
         .and_then(|m| m.sum_by_name("bytes_scanned"))
         .map_or(0, |v| v.as_usize() as u64);
     own + plan.children().iter().map(|c| bytes_scanned(c)).sum::<u64>()
+}
+
+/// A ledger record of `job` for `interval`, running since `started_at`, with no work counted yet.
+fn new_record(run_id: String, job: &JobSpec, interval: &Interval, started_at: String) -> RunRecord {
+    RunRecord {
+        run_id,
+        job: job.name.clone(),
+        run_date: interval.run_date.to_string(),
+        interval_start: interval.start.to_rfc3339(),
+        interval_end: interval.end.to_rfc3339(),
+        state: RunState::Running,
+        attempts: 0,
+        started_at,
+        ended_at: None,
+        duration_seconds: 0.0,
+        rows_written: 0,
+        rows_per_second: 0.0,
+        error_records: 0,
+        error_rate: 0.0,
+        cpu_seconds: 0.0,
+        peak_memory_bytes: 0,
+        bytes_read: 0,
+        bytes_written: 0,
+        cost_per_1000_rows: 0.0,
+        output_version: None,
+        message: None,
+    }
 }
