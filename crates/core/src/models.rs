@@ -6,11 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
-};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use nightshift_fraud::{FraudError, HOLDOUT_COLUMN, Model, ModelOptions, TrainProgress, TrainStage};
@@ -181,7 +177,8 @@ impl Session {
             let s = model.score_batch(&columns)?;
             scores.extend(s.values().iter().copied());
             let label = batch.column_by_name(&target).expect("checked above");
-            append_labels(&target, label, &mut labels)?;
+            nightshift_fraud::read_labels(&target, label, labels.len(), &mut labels)
+                .map_err(|e| CoreError::Model(FraudError::Scoring(format!("EVALUATE MODEL: {e}"))))?;
         }
         let m = nightshift_fraud::evaluate(&labels, &scores)?;
         let batch = RecordBatch::try_from_iter(vec![
@@ -337,32 +334,4 @@ impl Session {
         ])?;
         Ok(self.context().read_batch(batch)?)
     }
-}
-
-/// Appends a label column (BOOLEAN, or integers 0/1) to `out`; NULL labels are an error.
-fn append_labels(target: &str, col: &ArrayRef, out: &mut Vec<bool>) -> Result<(), CoreError> {
-    let bad = |msg: String| CoreError::Model(FraudError::Scoring(format!("target column '{target}': {msg}")));
-    if col.null_count() > 0 {
-        return Err(bad(
-            "has NULL labels; filter them out (WHERE target IS NOT NULL)".into()
-        ));
-    }
-    let bools: BooleanArray = match col.data_type() {
-        DataType::Boolean => col.as_boolean().clone(),
-        t if t.is_integer() => {
-            let ints = cast(col, &DataType::Int64)?;
-            let ints = ints.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-            if let Some(v) = ints.values().iter().find(|v| **v != 0 && **v != 1) {
-                return Err(bad(format!("has the value {v}; labels must be 0 or 1")));
-            }
-            ints.values().iter().map(|v| Some(*v == 1)).collect()
-        }
-        t => {
-            return Err(bad(format!(
-                "has type {t}; labels must be BOOLEAN or 0/1 integers"
-            )));
-        }
-    };
-    out.extend(bools.values().iter());
-    Ok(())
 }

@@ -41,7 +41,7 @@ pub use crate::{
     predict_label::PredictLabelFunc,
     registry::{ModelRegistry, parse_reference},
     store::{ModelInfo, ModelStore},
-    train::{TrainProgress, TrainStage, train},
+    train::{TrainProgress, TrainStage, read_labels, train},
 };
 
 /// `predict`, `predict_label` and `fraud_score`, planning against `registry`.

@@ -159,7 +159,8 @@ pub async fn train(
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let first_row = labels.len();
-        read_labels(&options.target, batch.column(target), first_row, &mut labels)?;
+        read_labels(&options.target, batch.column(target), first_row, &mut labels)
+            .map_err(FraudError::Training)?;
         match (&options.holdout, holdout_col) {
             (_, Some(h)) => {
                 let h = batch.column(h).as_boolean();
@@ -239,33 +240,42 @@ fn column_list(schema: &datafusion::arrow::datatypes::Schema) -> String {
         .join(", ")
 }
 
-fn read_labels(
+/// Appends a label column (BOOLEAN, or integers 0 and 1) to `out`, for training and for
+/// `EVALUATE MODEL`. `first_row` numbers the rows in messages; a NULL or another integer is an error
+/// naming the row and what to do.
+pub fn read_labels(
     target: &str,
     array: &ArrayRef,
     first_row: usize,
     out: &mut Vec<bool>,
-) -> Result<(), FraudError> {
+) -> Result<(), String> {
     if array.null_count() > 0 {
         let i = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
-        return Err(FraudError::Training(format!(
+        return Err(format!(
             "the target '{target}' is NULL in row {}; filter those rows out (WHERE {target} IS NOT NULL)",
             first_row + i + 1
-        )));
+        ));
     }
     if array.data_type() == &DataType::Boolean {
         out.extend(array.as_boolean().values().iter());
         return Ok(());
     }
-    let ints = cast(array, &DataType::Int64).map_err(|e| FraudError::Training(e.to_string()))?;
+    if !array.data_type().is_integer() {
+        return Err(format!(
+            "the target '{target}' has type {}; use a BOOLEAN column or an integer column of 0 and 1",
+            array.data_type()
+        ));
+    }
+    let ints = cast(array, &DataType::Int64).map_err(|e| e.to_string())?;
     for (i, v) in ints.as_primitive::<Int64Type>().values().iter().enumerate() {
         match v {
             0 => out.push(false),
             1 => out.push(true),
             other => {
-                return Err(FraudError::Training(format!(
+                return Err(format!(
                     "the target '{target}' is {other} in row {}; an integer target must be 0 or 1",
                     first_row + i + 1
-                )));
+                ));
             }
         }
     }

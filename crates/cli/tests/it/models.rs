@@ -251,6 +251,20 @@ fn bad_input_is_refused_and_stored_models_stay() {
             "SELECT predict('missing', amount) FROM transactions",
             &["'missing' does not exist"],
         ),
+        // EVALUATE reads labels as training does: NULLs and integers other than 0/1 name the row.
+        (
+            "EVALUATE MODEL m ON (SELECT amount, merchant_category, \
+             CASE WHEN amount > 50 THEN is_fraudulent END AS is_fraudulent FROM transactions)",
+            &["EVALUATE MODEL", "is NULL in row", "IS NOT NULL"],
+        ),
+        (
+            "EVALUATE MODEL m ON (SELECT amount, merchant_category, 2 AS is_fraudulent FROM transactions)",
+            &["EVALUATE MODEL", "is 2 in row 1", "must be 0 or 1"],
+        ),
+        (
+            "EVALUATE MODEL m ON (SELECT amount, merchant_category FROM transactions)",
+            &["missing column(s) is_fraudulent"],
+        ),
     ];
     for (q, needles) in cases {
         let r = sql(&lake, q, &[]);
