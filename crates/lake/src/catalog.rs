@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::MemorySchemaProvider;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -13,11 +14,14 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
+use std::collections::HashSet;
 
 use crate::error::LakeError;
 use crate::footer::{FileFooter, read_footer};
 use crate::partitions::{infer_partition_type, parse_partition_value, split_hive_segment};
+use crate::published::{MANIFESTS, PublishedTable, latest_manifest};
 use crate::schema_merge::merge_file_schemas;
 use crate::spec::{LakeSpec, PartitionSpec, TableSpec};
 use crate::stores::{LakeLocation, register_object_store};
@@ -69,12 +73,15 @@ impl Catalog {
     pub async fn load(ctx: &SessionContext, spec: &LakeSpec) -> Result<Self, LakeError> {
         let location = LakeLocation::parse(&spec.root)?;
         let store = register_object_store(ctx, &location, &spec.storage)?;
-        let mut groups: BTreeMap<String, Vec<TableFile>> = BTreeMap::new();
+        let mut found = Discovered {
+            tables: BTreeMap::new(),
+            published: Vec::new(),
+        };
         if spec.discover && location.url().scheme() != "http" && location.url().scheme() != "https" {
-            groups = discover(store.as_ref(), &location).await?;
+            found = discover(store.as_ref(), &location).await?;
         }
         let mut tables = BTreeMap::new();
-        for (name, files) in groups {
+        for (name, files) in found.tables {
             if spec.tables.iter().any(|t| t.name == name) {
                 continue;
             }
@@ -89,9 +96,19 @@ impl Catalog {
                 &[],
                 None,
                 false,
+                TableTarget::bare(&name),
             )
             .await?;
             tables.insert(name, info);
+        }
+        for output in found.published {
+            let name = output.reference().to_string();
+            if spec.tables.iter().any(|t| t.name == name) {
+                continue;
+            }
+            if let Some(info) = register_published(ctx, store.as_ref(), &location, output).await? {
+                tables.insert(name, info);
+            }
         }
         for t in &spec.tables {
             let info = register_declared(ctx, &location, store.as_ref(), t).await?;
@@ -121,16 +138,41 @@ fn is_hidden(segment: &str) -> bool {
     segment.starts_with('.') || segment.starts_with('_')
 }
 
-async fn discover(
-    store: &dyn ObjectStore,
-    location: &LakeLocation,
-) -> Result<BTreeMap<String, Vec<TableFile>>, LakeError> {
+/// What a listing of the lake finds: plain tables (top-level folders) and outputs published by jobs.
+struct Discovered {
+    tables: BTreeMap<String, Vec<TableFile>>,
+    published: Vec<Published>,
+}
+
+/// A folder holding `_manifests/`: a job's output, read through its latest manifest.
+struct Published {
+    /// Path segments below the lake root (`["reports", "daily_sentiment"]`).
+    parts: Vec<String>,
+    /// Its Parquet files, published or not; partitions relative to the folder.
+    files: Vec<TableFile>,
+    /// The objects under `_manifests/`.
+    manifests: Vec<ObjectMeta>,
+}
+
+impl Published {
+    /// `reports.daily_sentiment` (schema `reports`), or a bare name for a folder at the root; deeper
+    /// folders join the rest with `_` (`a/b/c` is `a.b_c`).
+    fn reference(&self) -> TableReference {
+        match self.parts.split_first() {
+            Some((only, [])) => TableReference::bare(only.clone()),
+            Some((schema, rest)) => TableReference::partial(schema.clone(), rest.join("_")),
+            None => TableReference::bare(""),
+        }
+    }
+}
+
+async fn discover(store: &dyn ObjectStore, location: &LakeLocation) -> Result<Discovered, LakeError> {
     let prefix = location.prefix();
     let prefix_parts = prefix.parts().count();
-    let mut groups: BTreeMap<String, Vec<(Vec<String>, TableFile)>> = BTreeMap::new();
+    let mut files: Vec<(Vec<String>, ObjectMeta)> = Vec::new();
     // Folders written by nightshift's job publisher hold `_manifests/`; only the files a manifest
-    // names are published, so such folders are not discovered as plain tables.
-    let mut published: std::collections::HashSet<Vec<String>> = std::collections::HashSet::new();
+    // names are published, so such folders become tables read through their manifests.
+    let mut published: BTreeMap<Vec<String>, Vec<ObjectMeta>> = BTreeMap::new();
     let mut listing = store.list(Some(&prefix));
     while let Some(meta) = listing.next().await {
         let meta = meta.map_err(|source| LakeError::ObjectStore {
@@ -143,38 +185,151 @@ async fn discover(
             .skip(prefix_parts)
             .map(|p| p.as_ref().to_string())
             .collect();
-        if let Some(i) = parts.iter().position(|p| p == "_manifests") {
-            published.insert(parts[..i].to_vec());
+        if let Some(i) = parts.iter().position(|p| p == MANIFESTS) {
+            if i > 0 && !parts[..i].iter().any(|p| is_hidden(p)) {
+                published.entry(parts[..i].to_vec()).or_default().push(meta);
+            }
+            continue;
         }
         // root/table/[k=v/…]file.parquet; files directly under the root and hidden folders
-        // (`_models`, `_staging`, `.tmp`) are not tables.
+        // (`_models`, `_staging`, `_errors`, `.tmp`) are not tables.
         if parts.len() < 2
             || parts.iter().any(|p| is_hidden(p))
             || !parts[parts.len() - 1].ends_with(".parquet")
         {
             continue;
         }
-        let partitions = parts[1..parts.len() - 1]
+        files.push((parts, meta));
+    }
+    let hive = |segments: &[String]| -> Vec<(String, String)> {
+        segments
             .iter()
             .filter_map(|s| split_hive_segment(s).map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
-        groups
-            .entry(parts[0].clone())
-            .or_default()
-            .push((parts, TableFile { meta, partitions }));
+            .collect()
+    };
+    let mut found = Discovered {
+        tables: BTreeMap::new(),
+        published: published
+            .into_iter()
+            .map(|(parts, manifests)| Published {
+                parts,
+                files: Vec::new(),
+                manifests,
+            })
+            .collect(),
+    };
+    for (parts, meta) in files {
+        // The innermost published folder holding the file, if any.
+        let owner = found
+            .published
+            .iter_mut()
+            .filter(|p| p.parts.len() < parts.len() && parts.starts_with(&p.parts))
+            .max_by_key(|p| p.parts.len());
+        match owner {
+            Some(p) => {
+                let partitions = hive(&parts[p.parts.len()..parts.len() - 1]);
+                p.files.push(TableFile { meta, partitions });
+            }
+            None => {
+                let partitions = hive(&parts[1..parts.len() - 1]);
+                found
+                    .tables
+                    .entry(parts[0].clone())
+                    .or_default()
+                    .push(TableFile { meta, partitions });
+            }
+        }
     }
-    let is_published = |parts: &[String]| (1..parts.len()).any(|n| published.contains(&parts[..n]));
-    Ok(groups
+    Ok(found)
+}
+
+/// Registers a published output as a table over the files of its latest manifest; `None` when
+/// nothing is published yet or the latest version has no files.
+async fn register_published(
+    ctx: &SessionContext,
+    store: &dyn ObjectStore,
+    location: &LakeLocation,
+    output: Published,
+) -> Result<Option<TableInfo>, LakeError> {
+    let reference = output.reference();
+    let name = reference.to_string();
+    let folder = output.parts.join("/");
+    let url = location.join(&format!("{folder}/"));
+    let (version, paths) = match latest_manifest(store, &output.manifests).await {
+        Ok(Some(latest)) => latest,
+        Ok(None) => return Ok(None),
+        // One unreadable manifest makes that report unreadable, not the lake.
+        Err(e) => {
+            let target = TableTarget {
+                reference,
+                published: Some((HashSet::new(), Some(e))),
+            };
+            let info = register_table(
+                ctx,
+                store,
+                location,
+                &name,
+                &url,
+                Vec::new(),
+                &[],
+                None,
+                false,
+                target,
+            );
+            return info.await.map(Some);
+        }
+    };
+    if paths.is_empty() {
+        tracing::info!(table = %name, version, "published output has no files; not registered");
+        return Ok(None);
+    }
+    let base: Vec<String> = location
+        .prefix()
+        .parts()
+        .map(|p| p.as_ref().to_string())
+        .chain(output.parts.iter().cloned())
+        .collect();
+    let wanted: HashSet<Path> = paths
+        .iter()
+        .map(|rel| Path::from_iter(base.iter().map(String::as_str).chain(rel.split('/'))))
+        .collect();
+    let files: Vec<TableFile> = output
+        .files
         .into_iter()
-        .filter_map(|(table, files)| {
-            let files: Vec<TableFile> = files
-                .into_iter()
-                .filter(|(parts, _)| !is_published(parts))
-                .map(|(_, f)| f)
-                .collect();
-            (!files.is_empty()).then_some((table, files))
-        })
-        .collect())
+        .filter(|f| wanted.contains(&f.meta.location))
+        .collect();
+    let missing = wanted
+        .iter()
+        .find(|w| !files.iter().any(|f| &f.meta.location == *w))
+        .map(|w| LakeError::BadFile {
+            path: w.to_string(),
+            reason: format!(
+                "version {version} of the output names this file but it is missing; the folder was \
+                 changed outside nightshift: rerun the job that writes it"
+            ),
+        });
+    let published = Published {
+        parts: output.parts,
+        files,
+        manifests: Vec::new(),
+    };
+    let info = register_table(
+        ctx,
+        store,
+        location,
+        &name,
+        &url,
+        published.files,
+        &[],
+        None,
+        false,
+        TableTarget {
+            reference,
+            published: Some((wanted, missing)),
+        },
+    )
+    .await?;
+    Ok(Some(info))
 }
 
 async fn register_declared(
@@ -230,6 +385,7 @@ async fn register_declared(
         &spec.partitions,
         schema,
         true,
+        TableTarget::bare(&spec.name),
     )
     .await
 }
@@ -264,6 +420,7 @@ async fn register_table(
     declared_partitions: &[PartitionSpec],
     declared_schema: Option<Schema>,
     declared: bool,
+    target: TableTarget,
 ) -> Result<TableInfo, LakeError> {
     files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
     let store_url = location.store_url();
@@ -284,21 +441,37 @@ async fn register_table(
         declared,
         error: None,
     };
-    let result = build_table(
-        ctx,
-        name,
-        url,
-        &files,
-        &footers,
-        declared_partitions,
-        declared_schema,
-    );
+    let TableTarget { reference, published } = target;
+    let result = match &published {
+        Some((_, Some(missing))) => Err(LakeError::BadFile {
+            path: match missing {
+                LakeError::BadFile { path, .. } => path.clone(),
+                _ => url.to_string(),
+            },
+            reason: match missing {
+                LakeError::BadFile { reason, .. } => reason.clone(),
+                other => other.to_string(),
+            },
+        }),
+        _ => build_table(
+            ctx,
+            name,
+            url,
+            &files,
+            &footers,
+            declared_partitions,
+            declared_schema,
+        ),
+    };
     let provider: Arc<dyn TableProvider> = match result {
         Ok((table, partitions, rows)) => {
             info.partitions = partitions;
             info.rows = rows;
             info.schema = table.schema();
-            Arc::new(table)
+            match published {
+                Some((wanted, _)) => Arc::new(PublishedTable::new(Arc::new(table), wanted)),
+                None => Arc::new(table),
+            }
         }
         Err(e) => {
             let err = LakeError::Table {
@@ -319,9 +492,33 @@ async fn register_table(
             })
         }
     };
-    ctx.deregister_table(TableReference::bare(name))?;
-    ctx.register_table(TableReference::bare(name), provider)?;
+    if let Some(schema) = reference.schema() {
+        let catalog_name = ctx.state().config_options().catalog.default_catalog.clone();
+        if let Some(catalog) = ctx.catalog(&catalog_name)
+            && catalog.schema(schema).is_none()
+        {
+            catalog.register_schema(schema, Arc::new(MemorySchemaProvider::new()))?;
+        }
+    }
+    ctx.deregister_table(reference.clone())?;
+    ctx.register_table(reference, provider)?;
     Ok(info)
+}
+
+/// Where `register_table` puts a table: its SQL reference, and for a published output the files of
+/// its latest manifest (with the first one that is missing, if any).
+struct TableTarget {
+    reference: TableReference,
+    published: Option<(HashSet<Path>, Option<LakeError>)>,
+}
+
+impl TableTarget {
+    fn bare(name: &str) -> Self {
+        Self {
+            reference: TableReference::bare(name),
+            published: None,
+        }
+    }
 }
 
 type Built = (ListingTable, Vec<PartitionSpec>, u64);

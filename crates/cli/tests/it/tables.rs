@@ -102,10 +102,11 @@ fn json_logs_are_one_object_per_line_on_stderr() {
     assert!(r.stdout.starts_with("table,rows"), "logs must not reach stdout");
 }
 
-/// Folders written by the job publisher (they hold `_manifests/`) are reports, not plain tables:
-/// discovery leaves them out, whether the report is partitioned or not, and keeps its neighbours.
+/// Folders that nightshift's job publisher committed (they hold `_manifests/`) are tables read through
+/// their latest manifest, named `folder.sub`: files no manifest names are not part of them, a
+/// corrupt manifest makes only that report unreadable, and plain neighbours stay plain tables.
 #[test]
-fn published_report_folders_are_not_discovered_as_tables() {
+fn published_reports_are_tables_read_through_their_manifests() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     crate::common::write_parquet(&lake.join("events/a.parquet"), &[1, 2], false, None);
@@ -116,18 +117,29 @@ fn published_report_folders_are_not_discovered_as_tables() {
         None,
     );
     crate::common::write_parquet(&lake.join("reports/flat/part-1.parquet"), &[1], false, None);
+    // Left by a run that never committed: in the folder, in no manifest.
+    crate::common::write_parquet(&lake.join("reports/flat/part-2.parquet"), &[7, 8, 9], false, None);
+    crate::common::write_parquet(&lake.join("reports/broken/part-1.parquet"), &[1], false, None);
     crate::common::write_parquet(&lake.join("reports/other/part-1.parquet"), &[1], false, None);
-    for report in ["daily", "flat"] {
+    let manifests = [
+        (
+            "daily",
+            r#"{"version": 1, "files": [{"path": "day=2024-06-01/part-1.parquet"}]}"#,
+        ),
+        ("flat", r#"{"version": 2, "files": [{"path": "part-1.parquet"}]}"#),
+        ("broken", "{}"),
+    ];
+    for (report, manifest) in manifests {
         let m = lake.join("reports").join(report).join("_manifests");
         std::fs::create_dir_all(&m).unwrap();
-        std::fs::write(m.join("00000000000000000001.json"), "{}").unwrap();
+        std::fs::write(m.join("00000000000000000002.json"), manifest).unwrap();
     }
-    let r = crate::common::run_in(
-        dir.path(),
-        &["--lake", lake.to_str().unwrap(), "tables", "--format", "csv"],
-        &[],
-        None,
-    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["--lake", lake.to_str().unwrap()];
+        all.extend_from_slice(args);
+        crate::common::run_in(dir.path(), &all, &[], None)
+    };
+    let r = run(&["tables", "--format", "csv"]);
     r.ok();
     let names: Vec<&str> = r
         .stdout
@@ -135,7 +147,36 @@ fn published_report_folders_are_not_discovered_as_tables() {
         .skip(1)
         .map(|l| l.split(',').next().unwrap())
         .collect();
-    // `reports` stays a table only through the unpublished `reports/other` folder.
-    assert_eq!(names, ["events", "reports"], "{}", r.stdout);
+    // `reports` stays a plain table only through the unpublished `reports/other` folder.
+    assert_eq!(
+        names,
+        [
+            "events",
+            "reports",
+            "reports.broken",
+            "reports.daily",
+            "reports.flat"
+        ],
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("reports,1,1,"), "{}", r.stdout);
+    let r = run(&[
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) AS n, sum(id) AS ids FROM reports.flat",
+        "-c",
+        "SELECT id, day FROM reports.daily",
+    ]);
+    r.ok();
+    assert_eq!(r.stdout, "n,ids\n1,1\nid,day\n1,2024-06-01\n");
+    run(&["sql", "-c", "SELECT * FROM reports.broken"]).fails_with(
+        1,
+        &[
+            "reports/broken/_manifests/00000000000000000002.json",
+            "not a nightshift manifest",
+        ],
+    );
 }
