@@ -12,6 +12,7 @@ mod statements;
 
 pub use error::CoreError;
 pub use logging::{LogFormat, init_logging};
+pub use nightshift_udf_common::{OnRecordError, RecordError, RecordErrors};
 pub use params::Params;
 pub use session::{
     Session, model_registry, register_functions, register_model_functions, runtime_env, session_config,

@@ -14,6 +14,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use nightshift_fraud::{ModelRegistry, ModelStore};
 use nightshift_lake::{Catalog, LakeLocation};
+use nightshift_udf_common::{OnRecordError, RecordErrors};
 
 use crate::error::CoreError;
 use crate::params::Params;
@@ -30,7 +31,10 @@ pub struct Session {
 /// The DataFusion configuration for `settings`: defaults nightshift relies on, then the user's
 /// `datafusion.*` options, which win.
 pub fn session_config(settings: &Settings) -> Result<SessionConfig, CoreError> {
-    let mut config = SessionConfig::new().with_information_schema(true);
+    // `SET nightshift.on_record_error = 'null'`; jobs set it from their `on_record_error`.
+    let mut config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_option_extension(RecordErrors::default());
     if let Some(n) = settings.engine.target_partitions {
         config = config.with_target_partitions(n);
     }
@@ -154,6 +158,20 @@ impl Session {
     /// The DataFusion context.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// Sets the per-record error policy of the session's functions and returns the sink that counts
+    /// the records they evaluate and fail on (and keeps the quarantined ones), fresh for this policy.
+    pub fn set_on_record_error(&self, policy: OnRecordError) -> RecordErrors {
+        let errors = RecordErrors::new(policy);
+        self.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .extensions
+            .insert(errors.clone());
+        errors
     }
 
     /// The lake catalog.

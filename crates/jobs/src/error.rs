@@ -62,6 +62,25 @@ pub enum JobError {
         /// The timeout.
         seconds: u64,
     },
+    /// More records failed than the job's `max_error_rate` allows; nothing was published.
+    #[error(
+        "job '{job}': {failed} of {evaluated} records failed ({rate:.3}%), above max_error_rate {max:.3}%; \
+         nothing was published{where_}"
+    )]
+    ErrorRate {
+        /// The job.
+        job: String,
+        /// Records that failed.
+        failed: u64,
+        /// Records evaluated.
+        evaluated: u64,
+        /// Failed share, in percent.
+        rate: f64,
+        /// The limit, in percent.
+        max: f64,
+        /// Where the quarantined records went (`; the failed records are in …`), if they were kept.
+        where_: String,
+    },
     /// The run was cancelled (shutdown).
     #[error("job '{job}': cancelled")]
     Cancelled {

@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray, UInt32Array};
 use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{StreamExt, TryStreamExt};
+use nightshift_core::RecordError;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
@@ -487,6 +488,63 @@ impl Output {
         })
     }
 
+    /// Writes the records a run quarantined to `_errors/run_date=<D>/errors-<run id>.parquet` beside the
+    /// report, with one put (readers see the whole file or none), and returns its path. Columns: job,
+    /// run_id, function, message, the value's bytes unchanged (`value`) and as lossy text
+    /// (`value_text`); the run date is the hive folder. Garbage collection never touches `_errors/`.
+    pub async fn write_errors(
+        &self,
+        job: &str,
+        run_id: &str,
+        interval: &Interval,
+        records: &[RecordError],
+    ) -> Result<Path, JobError> {
+        let n = records.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![job; n])),
+            Arc::new(StringArray::from(vec![run_id; n])),
+            Arc::new(StringArray::from_iter_values(
+                records.iter().map(|r| r.function.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                records.iter().map(|r| r.message.as_str()),
+            )),
+            Arc::new(BinaryArray::from_iter_values(
+                records.iter().map(|r| r.value.as_slice()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                records.iter().map(|r| String::from_utf8_lossy(&r.value)),
+            )),
+        ];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("job", DataType::Utf8, false),
+            Field::new("run_id", DataType::Utf8, false),
+            Field::new("function", DataType::Utf8, false),
+            Field::new("message", DataType::Utf8, false),
+            Field::new("value", DataType::Binary, false),
+            Field::new("value_text", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut buf = Vec::new();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props))?;
+        writer.write(&batch)?;
+        writer.close()?;
+        let path = self
+            .prefix
+            .clone()
+            .join("_errors")
+            .join(format!("run_date={}", interval.run_date))
+            .join(format!("errors-{run_id}.parquet"));
+        self.store
+            .put(&path, PutPayload::from(buf))
+            .await
+            .map_err(|e| store_err(&path, e))?;
+        Ok(path)
+    }
+
     /// Deletes data files no manifest version names any more and local upload staging files, except
     /// files of runs for which `in_flight(run_id)` is true. Returns how many were deleted.
     pub async fn collect_garbage(
@@ -616,7 +674,7 @@ fn split_by_partition(batch: &RecordBatch, idx: &[usize]) -> Result<Vec<(String,
         for (k, &i) in idx.iter().enumerate() {
             let col = texts[k]
                 .as_any()
-                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .downcast_ref::<StringArray>()
                 .ok_or_else(|| JobError::Output {
                     message: "partition value is not text".into(),
                 })?;

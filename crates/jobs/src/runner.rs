@@ -11,7 +11,7 @@ use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
-use nightshift_core::{Params, Session, Settings, split_statements};
+use nightshift_core::{OnRecordError, Params, RecordErrors, Session, Settings, split_statements};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
@@ -306,9 +306,10 @@ impl Runner {
         let clock = Instant::now();
         let (cpu0, _) = process_usage();
         let mut backoff = job.retry_backoff;
+        let mut counts = RecordCounts::default();
         let result = loop {
             record.attempts += 1;
-            let attempt = self.attempt(job, interval, &run_id, owner);
+            let attempt = self.attempt(job, interval, &run_id, owner, &mut counts);
             let outcome = match job.timeout {
                 Some(t) => match tokio::time::timeout(t, attempt).await {
                     Ok(r) => r,
@@ -334,9 +335,16 @@ impl Runner {
         record.duration_seconds = secs;
         record.cpu_seconds = (cpu1 - cpu0).max(0.0);
         record.peak_memory_bytes = peak;
+        record.error_records = counts.failed;
         match result {
             Ok(done) => {
-                record.state = RunState::Succeeded;
+                record.state = if counts.failed > 0 {
+                    // Published, but some records were skipped (NULL) or quarantined.
+                    record.message = Some(counts.summary(job));
+                    RunState::PartiallySucceeded
+                } else {
+                    RunState::Succeeded
+                };
                 record.rows_written = done.rows;
                 record.bytes_written = done.bytes_written;
                 record.bytes_read = done.bytes_read;
@@ -351,12 +359,7 @@ impl Runner {
             }
         }
         record.rows_per_second = record.rows_written as f64 / secs.max(1e-9);
-        let total = record.rows_written + record.error_records;
-        record.error_rate = if total == 0 {
-            0.0
-        } else {
-            record.error_records as f64 / total as f64
-        };
+        record.error_rate = counts.rate();
         record.cost_per_1000_rows = if record.rows_written == 0 {
             0.0
         } else {
@@ -381,6 +384,7 @@ impl Runner {
         interval: &Interval,
         run_id: &str,
         owner: &(dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync),
+        counts: &mut RecordCounts,
     ) -> Result<Done, JobError> {
         let sql_file = job.sql.display().to_string();
         let text = std::fs::read_to_string(&job.sql).map_err(|e| JobError::Sql {
@@ -396,6 +400,8 @@ impl Runner {
         let params = interval_params(job, interval);
         // A fresh session per run: a long-lived one caches file listings and misses new inputs.
         let session = Session::new(self.settings.clone()).await?;
+        let errors = session.set_on_record_error(job.on_record_error);
+        *counts = RecordCounts::default();
         self.ledger.register(session.context()).await?;
         let mut last = None;
         let mut facts = RunFacts {
@@ -453,6 +459,8 @@ impl Runner {
                     message: e.strip_backtrace(),
                 })?;
             }
+            self.settle_record_errors(job, run_id, interval, &errors, counts)
+                .await?;
             return Ok(Done {
                 rows: 0,
                 bytes_written: 0,
@@ -476,6 +484,8 @@ impl Runner {
             Err(e) => return Err(e),
         };
         output.validate(&mut staged).await?;
+        self.settle_record_errors(job, run_id, interval, &errors, counts)
+            .await?;
         let manifest = output
             .publish(&job.name, run_id, interval, job.mode, &staged, &facts, owner)
             .await?;
@@ -504,6 +514,82 @@ impl Runner {
             bytes_read: bytes_scanned(&plan),
             version: Some(manifest.version),
         })
+    }
+}
+
+/// Records the run's functions evaluated and failed on (`on_record_error = null | quarantine`).
+#[derive(Debug, Default)]
+struct RecordCounts {
+    evaluated: u64,
+    failed: u64,
+    quarantined_at: Option<String>,
+}
+
+impl RecordCounts {
+    fn rate(&self) -> f64 {
+        if self.evaluated == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.evaluated as f64
+        }
+    }
+
+    fn summary(&self, job: &JobSpec) -> String {
+        let mut m = format!(
+            "{} of {} records failed and were {}",
+            self.failed,
+            self.evaluated,
+            match job.on_record_error {
+                OnRecordError::Quarantine => "quarantined",
+                _ => "written as NULL",
+            }
+        );
+        if let Some(at) = &self.quarantined_at {
+            m.push_str(&format!(" (in {at})"));
+        }
+        m
+    }
+}
+
+impl Runner {
+    /// After the run's query has finished: counts its failed records, writes the quarantined ones to
+    /// `_errors/`, and fails the run (before anything is published) above `max_error_rate`.
+    async fn settle_record_errors(
+        &self,
+        job: &JobSpec,
+        run_id: &str,
+        interval: &Interval,
+        errors: &RecordErrors,
+        counts: &mut RecordCounts,
+    ) -> Result<(), JobError> {
+        counts.evaluated = errors.sink().evaluated();
+        counts.failed = errors.sink().failed();
+        let kept = errors.sink().take();
+        if !kept.is_empty() {
+            let path = self
+                .output(job)
+                .write_errors(&job.name, run_id, interval, &kept)
+                .await?;
+            tracing::warn!(records = kept.len(), file = %path, "quarantined records that functions could not evaluate");
+            counts.quarantined_at = Some(path.to_string());
+        }
+        if let Some(max) = job.max_error_rate
+            && counts.rate() > max
+        {
+            return Err(JobError::ErrorRate {
+                job: job.name.clone(),
+                failed: counts.failed,
+                evaluated: counts.evaluated,
+                rate: counts.rate() * 100.0,
+                max: max * 100.0,
+                where_: counts
+                    .quarantined_at
+                    .as_ref()
+                    .map(|p| format!("; the failed records are in {p}"))
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use datafusion::common::ScalarValue;
-use nightshift_core::Settings;
+use nightshift_core::{OnRecordError, Settings};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -24,18 +24,6 @@ pub enum WriteMode {
     Append,
     /// Replace the whole output.
     Replace,
-}
-
-/// What a per-record UDF failure does to a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnRecordError {
-    /// Fail the run (the default).
-    #[default]
-    Fail,
-    /// Write NULL for the failed value.
-    Null,
-    /// Write the row to `_errors/` beside the report, with the message.
-    Quarantine,
 }
 
 /// One job.
@@ -63,10 +51,10 @@ pub struct JobSpec {
     pub retry_backoff: Duration,
     /// A run that takes longer fails.
     pub timeout: Option<Duration>,
-    /// Per-record error policy.
+    /// What a record a function cannot evaluate does (`fail`, `null`, `quarantine` to `_errors/`).
     pub on_record_error: OnRecordError,
-    /// Runs with a larger share of failed records fail.
-    pub max_error_rate: f64,
+    /// A run whose share of failed records is larger fails and publishes nothing; `None`: no limit.
+    pub max_error_rate: Option<f64>,
     /// Extra typed parameters bound as `$name`.
     pub params: Vec<(String, ScalarValue)>,
 }
@@ -493,7 +481,7 @@ fn parse_job(
         retry_backoff: Duration::from_secs(1),
         timeout: None,
         on_record_error: OnRecordError::default(),
-        max_error_rate: 0.0,
+        max_error_rate: None,
         params: Vec::new(),
     };
     for (k, v) in t.iter() {
@@ -561,14 +549,9 @@ fn parse_job(
             }
             "on_record_error" => {
                 if let Some(m) = c.string(v, &key) {
-                    job.on_record_error = match m.as_str() {
-                        "fail" => OnRecordError::Fail,
-                        "null" => OnRecordError::Null,
-                        "quarantine" => OnRecordError::Quarantine,
-                        _ => {
-                            c.issue(&v.span(), &key, format!("'{m}': use fail, null or quarantine"));
-                            continue;
-                        }
+                    match m.parse::<OnRecordError>() {
+                        Ok(p) => job.on_record_error = p,
+                        Err(e) => c.issue(&v.span(), &key, e),
                     }
                 }
             }
@@ -580,7 +563,7 @@ fn parse_job(
             "retry_backoff" => job.retry_backoff = c.duration(v, &key).unwrap_or(job.retry_backoff),
             "timeout" => job.timeout = c.duration(v, &key).or(job.timeout),
             "max_error_rate" => match c.float(v, &key) {
-                Some(r) if (0.0..=1.0).contains(&r) => job.max_error_rate = r,
+                Some(r) if (0.0..=1.0).contains(&r) => job.max_error_rate = Some(r),
                 Some(_) => c.issue(&v.span(), &key, "expected a fraction from 0 to 1"),
                 None => {}
             },

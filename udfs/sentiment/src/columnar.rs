@@ -10,9 +10,11 @@ use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::types::logical_string;
 use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{
-    Coercion, ColumnarValue, EncodingPreservation, Signature, TypeSignatureClass, Volatility,
+    Coercion, ColumnarValue, EncodingPreservation, Signature, TypeSignature, TypeSignatureClass, Volatility,
 };
+use nightshift_udf_common::RecordErrors;
 
 use crate::analyzer::{Analyzer, Scores};
 use crate::lexicon::Lexicon;
@@ -27,32 +29,67 @@ pub(crate) trait ScoresOutput {
     fn finish(self) -> ArrayRef;
 }
 
-/// Evaluates a string function over a DataFusion argument, keeping scalars scalar.
+/// Evaluates a string function over a DataFusion argument, keeping scalars scalar. Texts that are not
+/// UTF-8 (binary arguments) follow the session's `nightshift.on_record_error` policy.
 pub(crate) fn evaluate<O: ScoresOutput>(
     name: &str,
     arg: &ColumnarValue,
     lexicon: &'static Lexicon,
+    config: &ConfigOptions,
 ) -> Result<ColumnarValue> {
+    let errors = RecordErrors::from_config(config);
     match arg {
-        ColumnarValue::Array(array) => Ok(ColumnarValue::Array(evaluate_array::<O>(name, array, lexicon)?)),
+        ColumnarValue::Array(array) => {
+            if let Some(e) = errors {
+                e.sink().add_evaluated(array.len() - array.null_count());
+            }
+            Ok(ColumnarValue::Array(evaluate_array::<O>(
+                name, array, lexicon, errors,
+            )?))
+        }
         ColumnarValue::Scalar(scalar) => {
             let array = scalar.to_array_of_size(1)?;
-            let out = evaluate_array::<O>(name, &array, lexicon)?;
+            let out = evaluate_array::<O>(name, &array, lexicon, errors)?;
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
         }
     }
 }
 
-/// Scores every row of a Utf8, LargeUtf8, Utf8View or dictionary-of-string array.
+/// Scores every row of a Utf8, LargeUtf8, Utf8View, binary or dictionary-of-those array.
 pub(crate) fn evaluate_array<O: ScoresOutput>(
     name: &str,
     array: &dyn Array,
     lexicon: &'static Lexicon,
+    errors: Option<&RecordErrors>,
 ) -> Result<ArrayRef> {
     match array.data_type() {
         DataType::Utf8 => Ok(score_strings::<O, _>(array.as_string::<i32>(), lexicon)),
         DataType::LargeUtf8 => Ok(score_strings::<O, _>(array.as_string::<i64>(), lexicon)),
         DataType::Utf8View => Ok(score_strings::<O, _>(array.as_string_view(), lexicon)),
+        DataType::Binary => score_bytes::<O>(
+            name,
+            array.as_binary::<i32>().iter(),
+            array.len(),
+            lexicon,
+            errors,
+        ),
+        DataType::LargeBinary => score_bytes::<O>(
+            name,
+            array.as_binary::<i64>().iter(),
+            array.len(),
+            lexicon,
+            errors,
+        ),
+        DataType::BinaryView => {
+            score_bytes::<O>(name, array.as_binary_view().iter(), array.len(), lexicon, errors)
+        }
+        DataType::FixedSizeBinary(_) => score_bytes::<O>(
+            name,
+            array.as_fixed_size_binary().iter(),
+            array.len(),
+            lexicon,
+            errors,
+        ),
         DataType::Null => {
             let mut out = O::with_capacity(array.len());
             (0..array.len()).for_each(|_| out.push(None));
@@ -60,7 +97,7 @@ pub(crate) fn evaluate_array<O: ScoresOutput>(
         }
         DataType::Dictionary(_, _) => match array.as_any_dictionary_opt() {
             Some(dictionary) => {
-                let values = evaluate_array::<O>(name, dictionary.values().as_ref(), lexicon)?;
+                let values = evaluate_array::<O>(name, dictionary.values().as_ref(), lexicon, errors)?;
                 Ok(take(values.as_ref(), dictionary.keys(), None)?)
             }
             None => exec_err!("{name}: unsupported dictionary array {}", array.data_type()),
@@ -89,6 +126,51 @@ fn score_strings<'a, O: ScoresOutput, V: StringArrayType<'a>>(
         }
     }
     out.finish()
+}
+
+/// Binary texts (Parquet byte arrays without a string annotation): each is checked for UTF-8, and one
+/// that is not is a record error handled by the policy (NULL out, or the query fails).
+fn score_bytes<'a, O: ScoresOutput>(
+    name: &str,
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+    len: usize,
+    lexicon: &'static Lexicon,
+    errors: Option<&RecordErrors>,
+) -> Result<ArrayRef> {
+    let mut analyzer = Analyzer::with_lexicon(lexicon);
+    let mut out = O::with_capacity(len);
+    for value in values {
+        let Some(bytes) = value else {
+            out.push(None);
+            continue;
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(text) => out.push(Some(analyzer.polarity_scores(text))),
+            Err(e) => {
+                let message = not_utf8(bytes, &e);
+                match errors {
+                    Some(errors) => errors.fail_record(name, bytes, message)?,
+                    None => RecordErrors::default().fail_record(name, bytes, message)?,
+                }
+                out.push(None);
+            }
+        }
+    }
+    Ok(out.finish())
+}
+
+/// "a text is not valid UTF-8: byte 0xFF at offset 12 of 40 ("Great pro\u{FFFD}…")"
+fn not_utf8(bytes: &[u8], e: &std::str::Utf8Error) -> String {
+    let at = e.valid_up_to();
+    let preview: String = String::from_utf8_lossy(&bytes[..bytes.len().min(at + 8).min(64)])
+        .chars()
+        .take(40)
+        .collect();
+    format!(
+        "a text is not valid UTF-8: byte 0x{:02X} at offset {at} of {} (\"{preview}…\")",
+        bytes[at],
+        bytes.len()
+    )
 }
 
 /// `sentiment_score`: the compound score as Float64.
@@ -182,13 +264,18 @@ impl ScoresOutput for StructOutput {
     }
 }
 
-/// One string argument of any string type; dictionaries keep their encoding so each distinct value is
-/// scored once.
+/// One argument of any string type, or binary (checked for UTF-8 row by row); dictionaries keep their
+/// encoding so each distinct value is scored once.
 pub(crate) fn string_signature() -> Signature {
-    Signature::coercible(
+    let text = |class| {
+        TypeSignature::Coercible(vec![
+            Coercion::new_exact(class).with_encoding_preservation(EncodingPreservation::dictionary()),
+        ])
+    };
+    Signature::one_of(
         vec![
-            Coercion::new_exact(TypeSignatureClass::Native(logical_string()))
-                .with_encoding_preservation(EncodingPreservation::dictionary()),
+            text(TypeSignatureClass::Native(logical_string())),
+            text(TypeSignatureClass::Binary),
         ],
         Volatility::Immutable,
     )

@@ -77,7 +77,7 @@ impl ScalarUDFImpl for SentimentLabelFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [text] = take_function_args(self.name(), &args.args)?;
-        evaluate::<LabelOutput>(self.name(), text, self.lexicon.lexicon())
+        evaluate::<LabelOutput>(self.name(), text, self.lexicon.lexicon(), &args.config_options)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -8,6 +8,7 @@ mod jobs;
 mod lexicon;
 mod models;
 mod read_only;
+mod record_errors;
 mod repl;
 mod s3;
 mod spill;
