@@ -50,7 +50,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             describe(&session, &table, &output).await
         }
         Command::Jobs(output) => crate::jobs_cmd::jobs(&session(&cli.global).await?, &output).await,
-        Command::Run(args) => crate::jobs_cmd::run(&session(&cli.global).await?, args).await,
+        Command::Run(mut args) => {
+            // JSON logs are for machines: no bar drawn between them.
+            args.no_progress |= matches!(cli.global.log_format, crate::LogFormatArg::Json);
+            crate::jobs_cmd::run(&session(&cli.global).await?, args).await
+        }
         Command::Runs(args) => crate::jobs_cmd::runs(&session(&cli.global).await?, args).await,
         Command::Schedule(args) => crate::jobs_cmd::schedule(&session(&cli.global).await?, args).await,
     }

@@ -8,8 +8,12 @@ use anyhow::anyhow;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use nightshift_core::Session;
-use nightshift_jobs::{JobSet, Ledger, RunRecord, RunState, Runner, Selection, SystemClock};
+use nightshift_jobs::{
+    JobSet, Ledger, ProgressFn, RunProgress, RunRecord, RunState, Runner, Selection, SystemClock,
+};
+use std::io::IsTerminal;
 
 use crate::{Failure, OutputArgs};
 
@@ -37,6 +41,10 @@ pub struct RunArgs {
     /// Print the plan (intervals, inputs, outputs) and write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// No progress bar, even on a terminal (there is none with --log-format json or when stderr is
+    /// not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// Arguments of `nightshift runs`.
@@ -163,8 +171,31 @@ fn summary(r: &RunRecord) -> String {
     s
 }
 
+/// A bar over the planned runs, with the current run's stage, rows written and elapsed time.
+fn progress_bar(runs: usize) -> (ProgressBar, ProgressFn) {
+    let bar = ProgressBar::new(runs as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} runs done, now {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let current = Arc::new(std::sync::Mutex::new(String::new()));
+    let b = bar.clone();
+    let f: ProgressFn = Arc::new(move |event| {
+        let mut current = current.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            RunProgress::Stage { job, run_date, stage } => {
+                *current = format!("{job} {run_date} {stage}");
+                b.set_message(current.clone());
+            }
+            RunProgress::Rows(rows) => b.set_message(format!("{current}: {rows} rows written")),
+        }
+    });
+    (bar, f)
+}
+
 pub async fn run(session: &Session, args: RunArgs) -> Result<(), Failure> {
-    let runner = runner(session)?;
+    let mut runner = runner(session)?;
     if args.jobs.is_empty() && !args.all && !args.due {
         return Err(Failure::Usage(anyhow!(
             "name the jobs to run, or use --all or --due; jobs: {}",
@@ -221,6 +252,18 @@ pub async fn run(session: &Session, args: RunArgs) -> Result<(), Failure> {
     if plan.is_empty() {
         eprintln!("nothing is due");
     }
+    let bar = if !args.no_progress && std::io::stderr().is_terminal() && !plan.is_empty() {
+        let (bar, f) = progress_bar(plan.len());
+        runner = runner.with_progress(f);
+        Some(bar)
+    } else {
+        None
+    };
+    // The summary lines go to stdout, which may be the bar's terminal: print them with the bar hidden.
+    let say = |line: String| match &bar {
+        Some(b) => b.suspend(|| println!("{line}")),
+        None => println!("{line}"),
+    };
     let mut failed: BTreeSet<(String, chrono::NaiveDate)> = BTreeSet::new();
     let mut code = 0u8;
     for p in &plan {
@@ -231,16 +274,22 @@ pub async fn run(session: &Session, args: RunArgs) -> Result<(), Failure> {
             .iter()
             .find(|d| failed.contains(&((*d).clone(), p.interval.run_date)))
         {
-            println!(
+            say(format!(
                 "{} {} skipped: its dependency '{dep}' failed for this interval",
                 p.job.name, p.interval.run_date
-            );
+            ));
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
             failed.insert((p.job.name.clone(), p.interval.run_date));
             code = 1;
             continue;
         }
         let r = runner.run(&p.job, &p.interval).await;
-        println!("{}", summary(&r));
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+        say(summary(&r));
         match r.state {
             RunState::Succeeded => {}
             RunState::PartiallySucceeded => {
@@ -253,6 +302,9 @@ pub async fn run(session: &Session, args: RunArgs) -> Result<(), Failure> {
                 code = 1;
             }
         }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
     if code == 0 {
         Ok(())

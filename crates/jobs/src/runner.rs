@@ -59,6 +59,25 @@ pub struct PlannedRun {
     pub interval: Interval,
 }
 
+/// What a run is doing, for progress displays (`nightshift run` draws a bar from it on a terminal).
+#[derive(Debug, Clone, Copy)]
+pub enum RunProgress<'a> {
+    /// The run entered a stage: `querying`, `writing`, `validating` or `publishing`.
+    Stage {
+        /// The job.
+        job: &'a str,
+        /// The interval's run date.
+        run_date: NaiveDate,
+        /// The stage.
+        stage: &'static str,
+    },
+    /// Rows the run has written so far.
+    Rows(u64),
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(RunProgress<'_>) + Send + Sync>;
+
 /// Runs jobs of one project against its lake.
 pub struct Runner {
     settings: Settings,
@@ -69,6 +88,7 @@ pub struct Runner {
     lake_prefix: Path,
     lake_local: Option<std::path::PathBuf>,
     ledger: Ledger,
+    progress: Option<ProgressFn>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -110,7 +130,28 @@ impl Runner {
             lake_prefix,
             lake_local,
             ledger,
+            progress: None,
         })
+    }
+
+    /// Reports each run's stages and rows written to `progress`.
+    pub fn with_progress(mut self, progress: ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn report(&self, event: RunProgress<'_>) {
+        if let Some(p) = &self.progress {
+            p(event);
+        }
+    }
+
+    fn stage(&self, job: &JobSpec, interval: &Interval, stage: &'static str) {
+        self.report(RunProgress::Stage {
+            job: &job.name,
+            run_date: interval.run_date,
+            stage,
+        });
     }
 
     /// The ledger.
@@ -398,6 +439,7 @@ impl Runner {
             message: e.message.clone(),
         })?;
         let params = interval_params(job, interval);
+        self.stage(job, interval, "querying");
         // A fresh session per run: a long-lived one caches file listings and misses new inputs.
         let session = Session::new(self.settings.clone()).await?;
         let errors = session.set_on_record_error(job.on_record_error);
@@ -469,8 +511,14 @@ impl Runner {
             });
         }
         let output = self.output(job);
+        self.stage(job, interval, "writing");
+        let mut written = 0;
+        let on_rows = |n| {
+            written += n;
+            self.report(RunProgress::Rows(written));
+        };
         let mut staged = match output
-            .write(stream, &job.partition_by, run_id, interval, |_| {})
+            .write(stream, &job.partition_by, run_id, interval, on_rows)
             .await
         {
             Ok(s) => s,
@@ -483,9 +531,11 @@ impl Runner {
             }
             Err(e) => return Err(e),
         };
+        self.stage(job, interval, "validating");
         output.validate(&mut staged).await?;
         self.settle_record_errors(job, run_id, interval, &errors, counts)
             .await?;
+        self.stage(job, interval, "publishing");
         let manifest = output
             .publish(&job.name, run_id, interval, job.mode, &staged, &facts, owner)
             .await?;

@@ -262,3 +262,46 @@ fn the_scheduler_runs_what_is_due_and_exits_0_on_sigterm() {
     let code = child.wait().unwrap().code();
     assert_eq!(code, Some(0));
 }
+
+/// On a terminal `nightshift run` draws a progress bar (runs done, the current run's stage, rows
+/// written, elapsed time) and clears it; the summary lines still print. `--no-progress` turns it off.
+#[test]
+fn a_terminal_shows_a_progress_bar_and_no_progress_turns_it_off() {
+    let dir = project();
+    let spawn = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(crate::common::bin());
+        cmd.args(["run", "daily_sentiment", "fraud_model", "--date", "2024-06-03"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("NIGHTSHIFT_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        rexpect::session::spawn_command(cmd, Some(120_000)).expect("start nightshift run")
+    };
+    // The model's quarter is older than the day: it runs first.
+    let mut p = spawn(&[]);
+    let shown = p
+        .exp_string("daily_sentiment 2024-06-03 succeeded")
+        .expect("summary lines");
+    for needle in [
+        "0/2 runs done, now fraud_model 2024-04-01 querying",
+        "fraud_model 2024-04-01 succeeded",
+        "1/2 runs done, now daily_sentiment 2024-06-03 writing",
+        "rows written",
+    ] {
+        assert!(shown.contains(needle), "no {needle:?} in {shown}");
+    }
+    p.exp_eof().expect("exits");
+
+    let mut p = spawn(&["--no-progress"]);
+    let shown = p
+        .exp_string("daily_sentiment 2024-06-03 succeeded")
+        .expect("summary lines");
+    assert!(shown.contains("fraud_model 2024-04-01 succeeded"), "{shown}");
+    assert!(!shown.contains("runs done"), "{shown}");
+    p.exp_eof().expect("exits");
+}
