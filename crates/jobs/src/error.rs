@@ -81,6 +81,14 @@ pub enum JobError {
         /// Where the quarantined records went (`; the failed records are in …`), if they were kept.
         where_: String,
     },
+    /// A dependency has not produced anything this run may use.
+    #[error("job '{job}': {message}")]
+    Dependency {
+        /// The job.
+        job: String,
+        /// What is missing and what to run.
+        message: String,
+    },
     /// The run was cancelled (shutdown).
     #[error("job '{job}': cancelled")]
     Cancelled {

@@ -174,6 +174,12 @@ impl Output {
         self.read_manifest(&last.1.location).await.map(Some)
     }
 
+    /// Version `version` of the output's manifest (older versions are kept).
+    pub async fn manifest(&self, version: u64) -> Result<Manifest, JobError> {
+        self.read_manifest(&self.child(&format!("{MANIFESTS}/{version:020}.json")))
+            .await
+    }
+
     async fn read_manifest(&self, path: &Path) -> Result<Manifest, JobError> {
         let bytes = self
             .store

@@ -37,6 +37,7 @@ pub struct ModelRegistry {
     store: Option<ModelStore>,
     default_fraud_model: Option<String>,
     models: RwLock<HashMap<String, Arc<Model>>>,
+    pins: RwLock<HashMap<String, u32>>,
 }
 
 impl ModelRegistry {
@@ -47,7 +48,31 @@ impl ModelRegistry {
             store,
             default_fraud_model,
             models: RwLock::new(HashMap::new()),
+            pins: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// From now on `name` without a version means `name@v{version}`, not the latest: a job run pins
+    /// the versions its dependency produced for an interval not newer than its own. Forgets a
+    /// different version of `name` cached as its latest.
+    pub fn pin(&self, name: &str, version: u32) {
+        self.pins
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), version);
+        let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
+        if models.get(name).is_some_and(|m| m.version() != version) {
+            models.remove(name);
+        }
+    }
+
+    /// The version `name` is pinned to, if any.
+    pub fn pinned(&self, name: &str) -> Option<u32> {
+        self.pins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
     }
 
     /// The model `name_ref` (`name` or `name@v2`), from the cache or else the store.
@@ -55,7 +80,8 @@ impl ModelRegistry {
         if let Some(m) = self.get(name_ref) {
             return Ok(m);
         }
-        let (name, version) = parse_reference(name_ref)?;
+        let (name, asked) = parse_reference(name_ref)?;
+        let version = asked.or_else(|| self.pinned(name));
         let Some(store) = &self.store else {
             return Err(FraudError::NotFound {
                 name: name_ref.to_owned(),
@@ -65,7 +91,7 @@ impl ModelRegistry {
         let model = store.load(name, version).await?;
         let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
         models.insert(model.reference(), model.clone());
-        if version.is_none() {
+        if asked.is_none() {
             models.insert(name.to_owned(), model.clone());
         }
         Ok(model)

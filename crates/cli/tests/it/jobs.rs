@@ -305,3 +305,56 @@ fn a_terminal_shows_a_progress_bar_and_no_progress_turns_it_off() {
     assert!(!shown.contains("runs done"), "{shown}");
     p.exp_eof().expect("exits");
 }
+
+/// The scoring job scores with the model its dependency trained for an interval not newer than its
+/// own, even after a newer version exists, and refuses to run before any such model.
+#[test]
+fn scoring_uses_the_model_of_its_dependency_not_a_newer_one() {
+    let dir = project();
+    let p = dir.path();
+    run_in(p, &["run", "fraud_model", "--date", "2024-06-03"], &[], None).ok();
+    // A newer version of the same model, trained by hand with the same features.
+    run_in(
+        p,
+        &[
+            "sql",
+            "-c",
+            "CREATE OR REPLACE MODEL fraud OPTIONS (type = 'random_forest', target = 'is_fraudulent', \
+             trees = 3, seed = 1) AS SELECT amount, latitude, longitude, region, merchant_category, \
+             time_of_day, card_present, is_fraudulent FROM transactions",
+        ],
+        &[],
+        None,
+    )
+    .ok();
+    run_in(p, &["run", "fraud_scoring", "--date", "2024-06-03"], &[], None).ok();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("datasets/lake/reports/fraud_scoring/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["model_versions"],
+        serde_json::json!(["fraud@v1"]),
+        "{manifest}"
+    );
+    // Outside jobs, the latest version is used.
+    let r = run_in(
+        p,
+        &["sql", "--format", "csv", "-c", "DESCRIBE MODEL fraud"],
+        &[],
+        None,
+    );
+    r.ok();
+    assert!(r.stdout.contains("model,fraud@v2\n"), "{}", r.stdout);
+
+    // A day of the quarter before the only trained one: nothing old enough to score with.
+    let r = run_in(p, &["run", "fraud_scoring", "--date", "2024-03-15"], &[], None);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("its dependency 'fraud_model' has succeeded only for intervals newer than this run's")
+            && r.stdout.contains("nightshift run fraud_model --date 2024-03-15"),
+        "{}",
+        r.stdout
+    );
+}
