@@ -487,11 +487,41 @@ impl Output {
                 .put(&success, PutPayload::default())
                 .await
                 .map_err(|e| store_err(&success, e))?;
+            self.refresh_view().await?;
             return Ok(manifest);
         }
         Err(JobError::Output {
             message: format!("could not commit output of job '{job}': too many concurrent commits"),
         })
+    }
+
+    /// On local disk, points `current/` at a folder of hard links to exactly the files of the latest
+    /// version (`_v/<version>/`), replacing the symlink with one `rename`: a tool that reads
+    /// `<output>/current/` (DuckDB, Spark, pyarrow) sees the previous complete version or the new one,
+    /// never a mix, whatever the folder around it holds. The two newest views are kept, so a reader
+    /// that resolved the link just before a switch can finish. A no-op on object stores (they have no
+    /// atomic rename of a set of files: read `_manifest.json` there) and when the view is current; a
+    /// run killed before the switch leaves the previous view, and the next publish or clean-up
+    /// switches it.
+    pub async fn refresh_view(&self) -> Result<(), JobError> {
+        let Some(dir) = self.local.clone() else {
+            return Ok(());
+        };
+        let Some(latest) = self.latest().await? else {
+            return Ok(());
+        };
+        #[cfg(unix)]
+        {
+            let task = tokio::task::spawn_blocking(move || switch_view(&dir, &latest));
+            task.await.map_err(|e| JobError::Output {
+                message: format!("the view switch panicked: {e}"),
+            })?
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (dir, latest);
+            Ok(())
+        }
     }
 
     /// Writes the records a run quarantined to `_errors/run_date=<D>/errors-<run id>.parquet` beside the
@@ -580,7 +610,12 @@ impl Output {
             let Some(name) = m.location.filename() else {
                 continue;
             };
-            if rel.starts_with('_') || !name.starts_with("part-") || keep.contains(&rel) {
+            // `current/` is the readers' view: links to files the latest manifest names.
+            if rel.starts_with('_')
+                || rel.starts_with(&format!("{CURRENT}/"))
+                || !name.starts_with("part-")
+                || keep.contains(&rel)
+            {
                 continue;
             }
             if let Some(run) = run_of(name)
@@ -597,6 +632,8 @@ impl Output {
         if let Some(dir) = &self.local {
             deleted += remove_upload_staging(dir, in_flight)?;
         }
+        // A run killed between its commit and the view switch left `current/` behind.
+        self.refresh_view().await?;
         Ok(deleted)
     }
 }
@@ -637,6 +674,102 @@ fn remove_upload_staging(
         }
     }
     Ok(n)
+}
+
+const VIEWS: &str = "_v";
+const CURRENT: &str = "current";
+
+/// The version `current` points at (`_v/<version>`), if it is such a link.
+#[cfg(unix)]
+fn current_view(dir: &std::path::Path) -> Option<u64> {
+    let target = std::fs::read_link(dir.join(CURRENT)).ok()?;
+    target.file_name()?.to_str()?.parse().ok()
+}
+
+#[cfg(unix)]
+fn switch_view(dir: &std::path::Path, manifest: &Manifest) -> Result<(), JobError> {
+    let io = |p: &std::path::Path| {
+        let p = p.display().to_string();
+        move |e: std::io::Error| JobError::Io {
+            path: p,
+            message: e.to_string(),
+        }
+    };
+    let version = manifest.version;
+    if current_view(dir).is_some_and(|v| v >= version) {
+        return Ok(()); // already current, or a newer version switched it meanwhile
+    }
+    let views = dir.join(VIEWS);
+    let name = format!("{version:020}");
+    let view = views.join(&name);
+    if !view.exists() {
+        let tmp = views.join(format!(".{name}.{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        for f in &manifest.files {
+            let (src, dst) = (dir.join(&f.path), tmp.join(&f.path));
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            // A hard link costs no space; a copy where the file system has none.
+            if std::fs::hard_link(&src, &dst).is_err() {
+                std::fs::copy(&src, &dst).map_err(io(&src))?;
+            }
+        }
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        std::fs::write(tmp.join("_SUCCESS"), b"").map_err(io(&tmp))?;
+        sync_tree(&tmp)?;
+        std::fs::rename(&tmp, &view).map_err(io(&view))?;
+        sync_path(&views)?;
+    }
+    let link = dir.join(format!(".{CURRENT}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(std::path::Path::new(VIEWS).join(&name), &link).map_err(io(&link))?;
+    if current_view(dir).is_some_and(|v| v > version) {
+        let _ = std::fs::remove_file(&link);
+        return Ok(());
+    }
+    // rename(2) replaces the old link atomically: `current` always resolves to a complete version.
+    std::fs::rename(&link, dir.join(CURRENT)).map_err(io(&link))?;
+    sync_path(dir)?;
+    // Keep the two newest views; older ones (and left-over temporary folders) go.
+    let mut names: Vec<String> = std::fs::read_dir(&views)
+        .map_err(io(&views))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let finished: Vec<&String> = names.iter().filter(|n| !n.starts_with('.')).collect();
+    let keep = finished.len().saturating_sub(2);
+    for old in finished.into_iter().take(keep) {
+        let _ = std::fs::remove_dir_all(views.join(old));
+    }
+    for tmp in names.iter().filter(|n| n.starts_with('.')) {
+        // Another process's temporary view is its own; ours was renamed.
+        if tmp.ends_with(&format!(".{}", std::process::id())) {
+            let _ = std::fs::remove_dir_all(views.join(tmp));
+        }
+    }
+    Ok(())
+}
+
+/// fsyncs every file and folder under `root`, children first.
+#[cfg(unix)]
+fn sync_tree(root: &std::path::Path) -> Result<(), JobError> {
+    let entries = std::fs::read_dir(root).map_err(|e| JobError::Io {
+        path: root.display().to_string(),
+        message: e.to_string(),
+    })?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            sync_tree(&p)?;
+        } else {
+            sync_path(&p)?;
+        }
+    }
+    sync_path(root)
 }
 
 fn sync_path(p: &std::path::Path) -> Result<(), JobError> {

@@ -68,12 +68,16 @@ async fn read_published(out: &Output) -> u64 {
     total
 }
 
+/// The data files under `dir`, without the readers' view (`current/` and its `_v/` folders).
 fn part_files(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
+            if d == dir && (e.file_name() == "current" || e.file_name() == "_v") {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
             } else if e.file_name().to_string_lossy().starts_with("part-") {
@@ -83,6 +87,30 @@ fn part_files(dir: &std::path::Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// What a tool reading `<output>/current/` sees, as a careful reader does it: the link resolved once,
+/// then every Parquet file below read (row counts from the footers). `None` before any publish, or
+/// when the view was removed while being read (a reader slower than two publishes gets an error, never
+/// a mix).
+fn current_rows(dir: &std::path::Path) -> Option<u64> {
+    let view = std::fs::canonicalize(dir.join("current")).ok()?;
+    let mut total = 0;
+    let mut stack = vec![view];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let file = std::fs::File::open(&p).ok()?;
+                let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap();
+                use parquet::file::reader::FileReader;
+                total += reader.metadata().file_metadata().num_rows() as u64;
+            }
+        }
+    }
+    Some(total)
 }
 
 #[tokio::test]
@@ -99,6 +127,11 @@ async fn modes_replace_exactly_what_they_should() {
         2
     );
     assert_eq!(read_published(&out).await, 150);
+    assert_eq!(
+        current_rows(dir.path()),
+        Some(150),
+        "current/ is the latest version"
+    );
     // Rerunning a day replaces that day only, and the replaced files are removed.
     assert_eq!(
         publish(&out, "r3", &day("2024-06-01"), 10, WriteMode::OverwriteInterval).await,
@@ -113,6 +146,15 @@ async fn modes_replace_exactly_what_they_should() {
     assert_eq!(read_published(&out).await, 67);
     publish(&out, "r5", &day("2024-06-03"), 3, WriteMode::Replace).await;
     assert_eq!(read_published(&out).await, 3);
+    assert_eq!(current_rows(dir.path()), Some(3));
+    // The two newest views are kept for readers that resolved the link before a switch.
+    let mut views: Vec<String> = std::fs::read_dir(dir.path().join("_v"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    views.sort();
+    assert_eq!(views, [format!("{:020}", 4), format!("{:020}", 5)]);
     assert!(dir.path().join("_SUCCESS").is_file());
     let copy: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("_manifest.json")).unwrap()).unwrap();
@@ -178,6 +220,14 @@ async fn sigkill_at_random_points_keeps_the_output_readable() {
         let m = out.latest().await.unwrap().unwrap();
         assert_eq!(rows, m.rows);
         versions.push(m.version);
+        // So is what a tool reading `current/` sees: one whole version (the base, or one child run's
+        // 20,000 + i rows), possibly the one before the latest if the kill fell between commit and
+        // switch; never two versions' files together.
+        let seen = current_rows(dir.path()).unwrap();
+        assert!(
+            seen == 1000 || (20_000..21_000).contains(&seen),
+            "current/ holds {seen} rows"
+        );
     }
     // The next run cleans up and succeeds: nothing but the published files remain.
     publish(
@@ -189,6 +239,7 @@ async fn sigkill_at_random_points_keeps_the_output_readable() {
     )
     .await;
     assert_eq!(read_published(&out).await, 500);
+    assert_eq!(current_rows(dir.path()), Some(500));
     let m = out.latest().await.unwrap().unwrap();
     let listed: Vec<String> = m.files.iter().map(|f| f.path.clone()).collect();
     assert_eq!(part_files(dir.path()), listed);
@@ -203,4 +254,52 @@ fn rand_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as u64
+}
+
+/// A reader polling `current/` while versions of different sizes are published sees only whole
+/// versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_of_current_sees_whole_versions_while_publishing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(dir.path());
+    let sizes: Vec<u64> = (0..12).map(|i| 1000 + i * 1111).collect();
+    publish(
+        &out,
+        "v0",
+        &day("2024-06-01"),
+        sizes[0],
+        WriteMode::OverwriteInterval,
+    )
+    .await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (dir, stop, sizes) = (dir.path().to_path_buf(), stop.clone(), sizes.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(seen) = current_rows(&dir) {
+                    assert!(
+                        sizes.contains(&seen),
+                        "current/ holds {seen} rows: a mix of versions"
+                    );
+                    reads += 1;
+                }
+            }
+            reads
+        })
+    };
+    for (i, rows) in sizes.iter().enumerate().skip(1) {
+        publish(
+            &out,
+            &format!("v{i}"),
+            &day("2024-06-01"),
+            *rows,
+            WriteMode::OverwriteInterval,
+        )
+        .await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.join().unwrap();
+    assert!(reads > 0);
+    assert_eq!(current_rows(dir.path()), Some(sizes[11]));
 }
