@@ -234,11 +234,22 @@ pub async fn run(session: &Session, args: RunArgs) -> Result<(), Failure> {
                     _ => format!("${k}={v}"),
                 })
                 .collect();
+            // Inputs as the SQL names them (parsed, not planned: a dry run reads no data).
+            let mut inputs: Vec<String> = Vec::new();
+            let text = std::fs::read_to_string(&p.job.sql).unwrap_or_default();
+            for st in nightshift_core::split_statements(&text).unwrap_or_default() {
+                for t in nightshift_core::referenced_tables(&st.text) {
+                    if !inputs.contains(&t) {
+                        inputs.push(t);
+                    }
+                }
+            }
             println!(
-                "{} {}: sql {} → {} ({}), params {}",
+                "{} {}: sql {} reads [{}] → {} ({}), params {}",
                 p.job.name,
                 p.interval,
                 p.job.sql.display(),
+                inputs.join(", "),
                 p.job.output,
                 p.job.schedule,
                 params.join(" ")

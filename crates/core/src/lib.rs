@@ -12,6 +12,7 @@ mod statements;
 
 pub use error::CoreError;
 pub use logging::{LogFormat, init_logging};
+pub use model_sql::referenced_tables;
 pub use nightshift_udf_common::{OnRecordError, RecordError, RecordErrors};
 pub use params::Params;
 pub use session::{

@@ -236,6 +236,43 @@ pub(crate) fn with_holdout_column(query: &str, expr: &str, column: &str) -> Resu
     ))
 }
 
+/// The tables and files a statement reads (`FROM`/`JOIN` relations, CTE names excluded), as written,
+/// in order of appearance, without duplicates; for a model statement those of its query. Empty when
+/// the statement does not parse. For plans and dry runs: nothing is resolved or read.
+pub fn referenced_tables(sql: &str) -> Vec<String> {
+    use datafusion::sql::sqlparser::ast::{Statement, visit_relations};
+    use std::ops::ControlFlow;
+    let dialect = GenericDialect {};
+    let statements: Vec<Statement> = match parse(sql) {
+        Ok(Some(ModelStatement::Create { query, .. } | ModelStatement::Evaluate { query, .. })) => {
+            Parser::parse_sql(&dialect, &query).unwrap_or_default()
+        }
+        Ok(Some(_)) => Vec::new(),
+        _ => Parser::parse_sql(&dialect, sql).unwrap_or_default(),
+    };
+    let mut ctes = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for st in &statements {
+        if let Statement::Query(q) = st
+            && let Some(with) = &q.with
+        {
+            ctes.extend(
+                with.cte_tables
+                    .iter()
+                    .map(|c| c.alias.name.value.to_ascii_lowercase()),
+            );
+        }
+        let _ = visit_relations(st, |name| {
+            let n = name.to_string();
+            if !ctes.contains(&n.to_ascii_lowercase()) && !out.contains(&n) {
+                out.push(n);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    out
+}
+
 /// The names of the models a statement scores with: the literal first argument of every
 /// `predict(…)` / `predict_label(…)` call, and `None` for each `fraud_score(…)` (the default model).
 /// A cheap token scan, so that the models can be loaded before DataFusion plans the statement.
@@ -270,6 +307,19 @@ pub(crate) fn referenced_models(sql: &str) -> Vec<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn referenced_tables_lists_relations_of_queries_and_model_statements() {
+        assert_eq!(
+            referenced_tables("WITH x AS (SELECT * FROM a) SELECT * FROM x JOIN b ON true, 'f.parquet'"),
+            ["a", "b", "'f.parquet'"]
+        );
+        assert_eq!(
+            referenced_tables("CREATE MODEL m OPTIONS (target = 'y') AS SELECT y FROM lake.t WHERE y > 0"),
+            ["lake.t"]
+        );
+        assert!(referenced_tables("SELEC nonsense").is_empty());
+    }
 
     #[test]
     fn other_statements_are_not_ours() {

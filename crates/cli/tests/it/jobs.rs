@@ -112,6 +112,19 @@ fn runs_the_repository_jobs_and_records_them() {
         "{}",
         r.stdout
     );
+    // The plan names each run's inputs (as its SQL names them) and output.
+    assert!(
+        r.stdout
+            .contains("queries/daily_sentiment_job.sql reads [reviews] → reports/daily_sentiment"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("queries/train_fraud_model.sql reads [transactions] → reports/fraud_model"),
+        "{}",
+        r.stdout
+    );
 
     let r = run_in(p, &["runs", "--last", "0", "--format", "csv"], &[], None);
     r.ok();
