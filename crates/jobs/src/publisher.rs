@@ -79,7 +79,7 @@ pub struct Manifest {
     pub bytes: u64,
     /// The Arrow schema of the data files, as text.
     pub schema: String,
-    /// SHA-256 of the job's SQL text.
+    /// SHA-256 of the job's SQL text (`sha256:<hex>`).
     pub sql_hash: String,
     /// Models the run used (`name@version`).
     pub model_versions: Vec<String>,

@@ -99,13 +99,12 @@ impl std::fmt::Debug for Runner {
     }
 }
 
-fn fnv1a(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("fnv1a64:{h:016x}")
+/// `sha256:<hex>` of the job's SQL text, for the manifest: which SQL produced a version.
+fn sql_hash(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 impl Runner {
@@ -448,7 +447,7 @@ impl Runner {
         self.ledger.register(session.context()).await?;
         let mut last = None;
         let mut facts = RunFacts {
-            sql_hash: fnv1a(&text),
+            sql_hash: sql_hash(&text),
             ..Default::default()
         };
         let n = statements.len();

@@ -63,7 +63,25 @@ fn runs_the_repository_jobs_and_records_them() {
             manifest["model_versions"],
             serde_json::json!(["fraud@v1"]),
             "{report}: {manifest}"
-        );
+        ); // … and the SHA-256 of the SQL that produced it.
+        let sql = p.join(format!(
+            "queries/{}.sql",
+            if report == "fraud_model" {
+                "train_fraud_model"
+            } else {
+                report
+            }
+        ));
+        let sum = std::process::Command::new("sha256sum")
+            .arg(&sql)
+            .output()
+            .unwrap();
+        let hex = String::from_utf8_lossy(&sum.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(manifest["sql_hash"], format!("sha256:{hex}"), "{report}");
     }
     assert!(
         r.stdout.contains("rows/s") && r.stdout.contains("per 1k rows"),
