@@ -16,7 +16,8 @@ pub use model_sql::referenced_tables;
 pub use nightshift_udf_common::{OnRecordError, RecordError, RecordErrors};
 pub use params::Params;
 pub use session::{
-    Session, model_registry, register_functions, register_model_functions, runtime_env, session_config,
+    Session, StateUpgrade, model_registry, register_functions, register_model_functions, runtime_env,
+    session_config, session_config_with,
 };
 pub use settings::{
     ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, JobsSource,

@@ -10,6 +10,7 @@ use datafusion::datasource::source_as_provider;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use nightshift_fraud::{ModelRegistry, ModelStore};
@@ -31,8 +32,14 @@ pub struct Session {
 /// The DataFusion configuration for `settings`: defaults nightshift relies on, then the user's
 /// `datafusion.*` options, which win.
 pub fn session_config(settings: &Settings) -> Result<SessionConfig, CoreError> {
+    session_config_with(settings, SessionConfig::new())
+}
+
+/// [`session_config`] on top of `base` (a cluster client starts from Ballista's configuration, whose
+/// restrictions the user's `datafusion.*` options must come after, or they would be reverted).
+pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<SessionConfig, CoreError> {
     // `SET nightshift.on_record_error = 'null'`; jobs set it from their `on_record_error`.
-    let mut config = SessionConfig::new()
+    let mut config = base
         .with_information_schema(true)
         .with_option_extension(RecordErrors::default());
     if let Some(n) = settings.engine.target_partitions {
@@ -132,12 +139,38 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Turns a freshly built session state into the one a [`Session`] runs on: how a cluster client
+/// hands its statements to Ballista. It gets the state before nightshift's functions are registered,
+/// because Ballista's upgrade replaces the function list.
+pub type StateUpgrade = Box<dyn FnOnce(SessionState) -> datafusion::common::Result<SessionState> + Send>;
+
 impl Session {
     /// Builds the session and loads the lake catalog.
     pub async fn new(settings: Settings) -> Result<Self, CoreError> {
         let config = session_config(&settings)?;
+        Self::new_with(settings, config, None).await
+    }
+
+    /// Builds the session from `config`, passing the state through `upgrade` first (a cluster
+    /// client), then adds URL tables, the functions, the lake catalog and the models, in that order.
+    pub async fn new_with(
+        settings: Settings,
+        config: SessionConfig,
+        upgrade: Option<StateUpgrade>,
+    ) -> Result<Self, CoreError> {
         let runtime = runtime_env(&settings)?;
-        let ctx = nightshift_lake::enable_url_tables(SessionContext::new_with_config_rt(config, runtime));
+        let ctx = match upgrade {
+            None => SessionContext::new_with_config_rt(config, runtime),
+            Some(upgrade) => {
+                let state = SessionStateBuilder::new()
+                    .with_default_features()
+                    .with_config(config)
+                    .with_runtime_env(runtime)
+                    .build();
+                SessionContext::new_with_state(upgrade(state)?)
+            }
+        };
+        let ctx = nightshift_lake::enable_url_tables(ctx);
         register_functions(&ctx, &settings)?;
         let catalog = Catalog::load(&ctx, &settings.lake).await?;
         let models = model_registry(&ctx, &settings, catalog.location())?;
