@@ -1,0 +1,239 @@
+//! nightshift on Apache DataFusion Ballista.
+//!
+//! Ballista does the distribution (scheduler, shuffle, task retries); this crate only installs
+//! nightshift's pieces into it, from one place: [`NodeKit`] builds the session state of the client,
+//! the scheduler and every executor with the same functions (sentiment, model scoring), the lake's
+//! object stores (credentials from each process's own environment, never shipped in the session
+//! configuration) and the codecs. See docs/design/ballista-plan.md for the design and its sources.
+#![deny(missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_core::ConfigProducer;
+use ballista_core::RuntimeProducer;
+use ballista_core::extension::{
+    SessionConfigExt, SessionStateExt, ballista_aggregate_functions, ballista_scalar_functions,
+    ballista_window_functions,
+};
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_scheduler::scheduler_server::SessionBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use nightshift_core::{CoreError, Session, Settings, StateUpgrade};
+use nightshift_fraud::ModelRegistry;
+use nightshift_lake::LakeLocation;
+
+/// Errors of cluster set-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The session could not be built.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// Ballista or DataFusion failed.
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Ballista's own error.
+    #[error(transparent)]
+    Ballista(#[from] ballista_core::error::BallistaError),
+    /// Starting a node failed.
+    #[error("{0}")]
+    Start(String),
+}
+
+/// What every node of a cluster installs: nightshift's functions, the lake's stores, the codecs.
+/// Built once per process; [`NodeKit::session_state`] is the one session builder of the scheduler and
+/// the executors, and [`connect`] builds the client from the same settings.
+#[derive(Clone)]
+pub struct NodeKit {
+    runtime: Arc<RuntimeEnv>,
+    udfs: Vec<Arc<ScalarUDF>>,
+    models: Arc<ModelRegistry>,
+}
+
+impl std::fmt::Debug for NodeKit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the runtime: its stores were built from credentials.
+        f.debug_struct("NodeKit")
+            .field("udfs", &self.udfs.iter().map(|u| u.name()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl NodeKit {
+    /// The kit of a node of the project `settings`: its lake store is registered in a runtime that is
+    /// shared by every session this process builds (one set of connections, one model cache).
+    pub fn new(settings: &Settings) -> Result<Self, ClusterError> {
+        let runtime = nightshift_core::runtime_env(settings)?;
+        let scratch =
+            SessionContext::new_with_config_rt(nightshift_core::session_config(settings)?, runtime.clone());
+        let location = LakeLocation::parse(&settings.lake.root).map_err(CoreError::from)?;
+        nightshift_lake::register_object_store(&scratch, &location, &settings.lake.storage)
+            .map_err(CoreError::from)?;
+        let models = nightshift_core::model_registry(&scratch, settings, &location)?;
+        nightshift_core::register_functions(&scratch, settings)?;
+        nightshift_core::register_model_functions(&scratch, &models);
+        let ours: Vec<Arc<ScalarUDF>> = scratch
+            .state()
+            .scalar_functions()
+            .values()
+            .filter(|f| nightshift_udf_names().contains(&f.name()))
+            .cloned()
+            .collect();
+        Ok(Self {
+            runtime,
+            udfs: ours,
+            models,
+        })
+    }
+
+    /// The names of nightshift's own functions this kit installs, sorted.
+    pub fn function_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.udfs.iter().map(|u| u.name().to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// The session state of a scheduler or executor for a query with `config`: Ballista's defaults
+    /// (optimizer rules, functions) plus nightshift's functions, over this process's runtime.
+    pub fn session_state(&self, config: SessionConfig) -> datafusion::common::Result<SessionState> {
+        let mut scalar = ballista_scalar_functions();
+        scalar.extend(self.udfs.iter().cloned());
+        Ok(SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
+            .with_scalar_functions(scalar)
+            .with_aggregate_functions(ballista_aggregate_functions())
+            .with_window_functions(ballista_window_functions())
+            .build())
+    }
+
+    /// [`Self::session_state`] as the scheduler's session builder.
+    pub fn session_builder(&self) -> SessionBuilder {
+        let kit = self.clone();
+        Arc::new(move |config| kit.session_state(config))
+    }
+
+    /// The configuration a node starts from.
+    pub fn config_producer(&self) -> ConfigProducer {
+        Arc::new(SessionConfig::new_with_ballista)
+    }
+
+    /// The executor's runtime: one per process, with the lake's stores.
+    pub fn runtime_producer(&self) -> RuntimeProducer {
+        let runtime = self.runtime.clone();
+        Arc::new(move |_| Ok(runtime.clone()))
+    }
+
+    /// The functions an executor resolves plans against: the same as the scheduler's.
+    pub fn function_registry(&self) -> Result<BallistaFunctionRegistry, ClusterError> {
+        let state = self.session_state(SessionConfig::new_with_ballista())?;
+        Ok(BallistaFunctionRegistry::from(&state))
+    }
+
+    /// The plan codecs.
+    pub fn codec(&self) -> BallistaCodec {
+        BallistaCodec::default()
+    }
+
+    /// The process-wide model registry the scoring functions use.
+    pub fn models(&self) -> &Arc<ModelRegistry> {
+        &self.models
+    }
+}
+
+/// nightshift's own function names (sentiment and model scoring): what every node must have.
+pub fn nightshift_udf_names() -> Vec<&'static str> {
+    vec![
+        "sentiment_score",
+        "sentiment_label",
+        "sentiment",
+        "predict",
+        "predict_label",
+        "fraud_score",
+    ]
+}
+
+/// Starts a scheduler and `executors` executors (each with `slots` task slots) inside this process,
+/// on loopback ports the OS picks, and returns the scheduler's address: Ballista's standalone mode with
+/// nightshift's kit installed.
+pub async fn start_standalone(
+    kit: &NodeKit,
+    executors: usize,
+    slots: usize,
+) -> Result<SocketAddr, ClusterError> {
+    let addr = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
+        kit.session_builder(),
+        kit.config_producer(),
+        kit.codec(),
+    )
+    .await?;
+    let url = format!("http://localhost:{}", addr.port());
+    let mut client = None;
+    for _ in 0..100 {
+        match SchedulerGrpcClient::connect(url.clone()).await {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    let client =
+        client.ok_or_else(|| ClusterError::Start(format!("the scheduler at {url} did not answer")))?;
+    for _ in 0..executors {
+        ballista_executor::new_standalone_executor_from_builder(
+            client.clone(),
+            slots,
+            kit.config_producer(),
+            kit.runtime_producer(),
+            kit.codec(),
+            kit.function_registry()?,
+        )
+        .await?;
+    }
+    Ok(addr)
+}
+
+/// Fails with a clear message unless the scheduler at `url` (`df://host:port`) accepts a connection
+/// within `timeout`: Ballista itself connects only when the first statement runs.
+pub async fn check_reachable(url: &str, timeout: std::time::Duration) -> Result<(), ClusterError> {
+    let rest = url
+        .split_once("://")
+        .map_or(url, |(_, r)| r)
+        .trim_end_matches('/');
+    let addr = if rest.contains(':') {
+        rest.to_string()
+    } else {
+        format!("{rest}:50050")
+    };
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(ClusterError::Start(format!(
+            "cannot reach the Ballista scheduler at {url} ({addr}): {e}; check the address given with \
+             --cluster or NIGHTSHIFT_CLUSTER, and that the scheduler is running"
+        ))),
+        Err(_) => Err(ClusterError::Start(format!(
+            "the Ballista scheduler at {url} ({addr}) did not answer within {} s",
+            timeout.as_secs()
+        ))),
+    }
+}
+
+/// A session of the project `settings` whose statements run on the Ballista scheduler at `url`
+/// (`df://host:port`), with the same functions and catalog as a local session.
+pub async fn connect(settings: Settings, url: &str) -> Result<Session, ClusterError> {
+    let config = nightshift_core::session_config_with(&settings, SessionConfig::new_with_ballista())?;
+    let url = url.to_string();
+    let upgrade: StateUpgrade = Box::new(move |state: SessionState| {
+        let scheduler = url.replacen("df://", "http://", 1);
+        state.upgrade_for_ballista(scheduler)
+    });
+    Ok(Session::new_with(settings, config, Some(upgrade)).await?)
+}
