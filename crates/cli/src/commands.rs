@@ -72,7 +72,11 @@ pub(crate) async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
     };
     let settings = Settings::load(g.config.as_deref(), &|k| std::env::var(k).ok(), &overrides)
         .map_err(|e| Failure::Usage(e.into()))?;
-    let session = Session::new(settings).await.map_err(|e| match e {
+    let session = match g.cluster.as_deref() {
+        None => Session::new(settings).await,
+        Some(url) => cluster_session(settings, url).await?,
+    };
+    let session = session.map_err(|e| match e {
         nightshift_core::CoreError::Config(c) => Failure::Usage(c.into()),
         nightshift_core::CoreError::Engine(m) => Failure::Usage(anyhow!(m)),
         e @ nightshift_core::CoreError::Lexicon(_) => Failure::Usage(e.into()),
@@ -80,6 +84,40 @@ pub(crate) async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
     })?;
     crate::jobs_cmd::register_runs(&session).await;
     Ok(session)
+}
+
+/// A session whose statements run on Ballista: a scheduler at `url`, checked to answer within 10 s, or
+/// `standalone` (a scheduler and one executor in this process, with a slot per core).
+async fn cluster_session(
+    settings: Settings,
+    url: &str,
+) -> Result<Result<Session, nightshift_core::CoreError>, Failure> {
+    let cluster = |e: nightshift_cluster::ClusterError| match e {
+        nightshift_cluster::ClusterError::Core(c) => Ok(Err(c)),
+        other => Err(Failure::Query(
+            anyhow::Error::new(other).context("cannot start the cluster"),
+        )),
+    };
+    let url = if url == "standalone" {
+        let kit = match nightshift_cluster::NodeKit::new(&settings) {
+            Ok(k) => k,
+            Err(e) => return cluster(e),
+        };
+        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        match nightshift_cluster::start_standalone(&kit, 1, slots).await {
+            Ok(addr) => format!("df://localhost:{}", addr.port()),
+            Err(e) => return cluster(e),
+        }
+    } else {
+        nightshift_cluster::check_reachable(url, std::time::Duration::from_secs(10))
+            .await
+            .map_err(|e| Failure::Query(anyhow::Error::new(e)))?;
+        url.to_string()
+    };
+    match nightshift_cluster::connect(settings, &url).await {
+        Ok(s) => Ok(Ok(s)),
+        Err(e) => cluster(e),
+    }
 }
 
 /// One script: where it came from and its text.

@@ -54,6 +54,10 @@ pub struct GlobalArgs {
     /// A DataFusion option, e.g. --set datafusion.optimizer.prefer_hash_join=false (repeatable).
     #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     set: Vec<(String, String)>,
+    /// Run statements on an Apache DataFusion Ballista cluster: its scheduler's URL
+    /// (df://host:50050), or `standalone` for a scheduler and an executor inside this process.
+    #[arg(long, global = true, env = "NIGHTSHIFT_CLUSTER", value_name = "URL")]
+    cluster: Option<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive (RUST_LOG wins).
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     log_level: String,

@@ -2,6 +2,7 @@
 //! read-only mode, broken files, spilling and S3.
 
 mod broken_files;
+mod cluster;
 mod common;
 mod config;
 mod jobs;
