@@ -6,6 +6,10 @@
 //! - `forest/score_200k_rows_100_trees`: `Model::score_batch` on 200 k fresh rows with that forest.
 //!
 //! The holdout AUC of the trained forest is printed once, to compare with scikit-learn's.
+//!
+//! For quicker scoring runs, `FOREST_BENCH_MODELS=/some/dir` keeps the trained forest in a model
+//! store there and reuses it (`-- score` then skips training entirely), and `FOREST_SCORE_ONCE=1`
+//! scores the 200 k rows once and exits, for `valgrind --tool=callgrind`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -15,7 +19,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use nightshift_fraud::{Model, ModelOptions, evaluate, train};
+use nightshift_fraud::{Model, ModelOptions, ModelStore, evaluate, train};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
 
 const ROWS: usize = 1_000_000;
 const EVAL_ROWS: usize = 200_000;
@@ -97,17 +103,41 @@ fn fit(rt: &tokio::runtime::Runtime, schema: &Arc<Schema>, batches: &[RecordBatc
         .expect("trains")
 }
 
+/// Training rows as record batches.
+fn training_batches() -> (Arc<Schema>, Vec<RecordBatch>) {
+    let (cols, labels) = data(0, ROWS);
+    batches(&cols, &labels)
+}
+
+/// The benchmark forest, from `FOREST_BENCH_MODELS` when a previous run saved it there.
+fn model(rt: &tokio::runtime::Runtime) -> Arc<Model> {
+    let Some(dir) = std::env::var_os("FOREST_BENCH_MODELS") else {
+        let (schema, batches) = training_batches();
+        return Arc::new(fit(rt, &schema, &batches));
+    };
+    std::fs::create_dir_all(&dir).expect("model dir");
+    let fs = LocalFileSystem::new_with_prefix(&dir).expect("model dir");
+    let store = ModelStore::new(Arc::new(fs), Path::from("models"));
+    if let Ok(m) = rt.block_on(store.load("bench_forest", None)) {
+        return m;
+    }
+    let (schema, batches) = training_batches();
+    let trained = fit(rt, &schema, &batches);
+    rt.block_on(store.save("bench_forest", trained)).expect("saves")
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let (cols, labels) = data(0, ROWS);
-    let (schema, train_batches) = batches(&cols, &labels);
     let (eval_cols, eval_labels) = data(ROWS, EVAL_ROWS);
-
-    let model = fit(&rt, &schema, &train_batches);
+    let model = model(&rt);
     let scores = model.score_batch(&eval_cols).expect("scores");
+    if std::env::var_os("FOREST_SCORE_ONCE").is_some() {
+        black_box(scores);
+        return;
+    }
     let m = evaluate(&eval_labels, scores.values()).expect("metrics");
     eprintln!(
         "forest: {} trees, {} nodes; holdout AUC {:.4}, AP {:.4}",
@@ -126,6 +156,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ROWS as u64));
     g.measurement_time(Duration::from_secs(30));
     g.bench_function("train_1m_rows_15_features", |b| {
+        let (schema, train_batches) = training_batches();
         b.iter(|| black_box(fit(&rt, &schema, &train_batches)))
     });
     g.finish();
