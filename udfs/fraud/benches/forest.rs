@@ -9,7 +9,9 @@
 //!
 //! For quicker scoring runs, `FOREST_BENCH_MODELS=/some/dir` keeps the trained forest in a model
 //! store there and reuses it (`-- score` then skips training entirely), and `FOREST_SCORE_ONCE=1`
-//! scores the 200 k rows once and exits, for `valgrind --tool=callgrind`.
+//! scores the 200 k rows once and exits, for `valgrind --tool=callgrind`. `FOREST_SCORE_REPEAT=n`
+//! scores them n times and prints the rates in wall-clock and in this thread's CPU time; on a
+//! loaded machine the CPU-time rate leaves out the time the thread waited for a core.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -126,6 +128,40 @@ fn model(rt: &tokio::runtime::Runtime) -> Arc<Model> {
     rt.block_on(store.save("bench_forest", trained)).expect("saves")
 }
 
+/// This thread's user + system CPU time in seconds, from /proc (clock ticks of 10 ms).
+fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat") + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
+}
+
+fn score_repeatedly(model: &Model, cols: &[ArrayRef], n: usize) {
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (t, c) = (std::time::Instant::now(), thread_cpu_seconds());
+        black_box(model.score_batch(black_box(cols)).expect("scores"));
+        wall.push(EVAL_ROWS as f64 / t.elapsed().as_secs_f64());
+        cpu.push(EVAL_ROWS as f64 / (thread_cpu_seconds() - c).max(0.01));
+    }
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    let k = |v: &[f64]| {
+        format!(
+            "best {:.0}, median {:.0}, worst {:.0}",
+            v[v.len() - 1],
+            v[v.len() / 2],
+            v[0]
+        )
+    };
+    println!(
+        "score rows/s over {n} runs: wall-clock {}; CPU time {}",
+        k(&wall),
+        k(&cpu)
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,6 +172,13 @@ fn bench(c: &mut Criterion) {
     let scores = model.score_batch(&eval_cols).expect("scores");
     if std::env::var_os("FOREST_SCORE_ONCE").is_some() {
         black_box(scores);
+        return;
+    }
+    if let Some(n) = std::env::var("FOREST_SCORE_REPEAT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        score_repeatedly(&model, &eval_cols, n);
         return;
     }
     let m = evaluate(&eval_labels, scores.values()).expect("metrics");
