@@ -9,7 +9,7 @@
 //! sorted, become its *cuts*, and a value's code is the number of cuts below it. Then
 //! `x <= cuts[j]` exactly when `code(x) <= j`, so splits compare one-byte codes against one-byte
 //! cut ranks, with the same outcome as comparing the `f64`s. A batch is quantised once, then
-//! blocks of rows walk one tree at a time over 8-byte nodes (see [`Step`]).
+//! blocks of rows walk one tree at a time over 8-byte nodes (see [`Step`]), 8 rows in lock-step.
 
 /// `feature` of a leaf node.
 pub(crate) const LEAF: u16 = u16::MAX;
@@ -70,7 +70,7 @@ pub(crate) struct Forest {
 
 /// A split or leaf of the scoring layout, 8 bytes: go to `left` when the row's code in `column`
 /// is at most `threshold`, else to `left + 1`. A leaf points to itself with threshold [`STAY`], so
-/// every row takes exactly the tree's depth in steps, without checking for leaves.
+/// rows that reach their leaf early wait there for the others without a branch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Step {
     /// Index (within the tree) of the left child, or of the leaf itself.
@@ -81,6 +81,17 @@ struct Step {
     threshold: u8,
 }
 
+/// One tree in the [`Scorer`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Tree {
+    /// Its root's index in [`Scorer::steps`].
+    root: usize,
+    /// Depth of its shallowest leaf: every row takes at least this many steps.
+    shallowest: u32,
+    /// Depth of its deepest leaf: no row takes more steps.
+    deepest: u32,
+}
+
 /// The compiled forest; see the module docs.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Scorer {
@@ -88,10 +99,10 @@ struct Scorer {
     cuts: Vec<Vec<f64>>,
     /// The trees' nodes, in the same places as [`Forest::nodes`].
     steps: Vec<Step>,
-    /// Leaf values by node index (0 for splits).
+    /// Leaf values by index in `steps` (0 for splits).
     values: Vec<f64>,
-    /// Per tree, its root and the depth of its deepest leaf.
-    trees: Vec<(u32, u32)>,
+    /// Every tree, in order.
+    trees: Vec<Tree>,
 }
 
 impl Forest {
@@ -177,6 +188,27 @@ impl Forest {
     }
 }
 
+/// The depths of the shallowest and the deepest leaf of `tree`, `None` if its children do not
+/// lead to leaves within it (only unvalidated forests).
+fn leaf_depths(tree: &[Node]) -> Option<(u32, u32)> {
+    let (mut shallowest, mut deepest) = (u32::MAX, 0);
+    let mut open = vec![(0usize, 0u32)];
+    while let Some((i, d)) = open.pop() {
+        let n = tree.get(i)?;
+        if d as usize > tree.len() {
+            return None;
+        }
+        if n.feature == LEAF {
+            shallowest = shallowest.min(d);
+            deepest = deepest.max(d);
+        } else {
+            open.push((n.left as usize, d + 1));
+            open.push((n.left as usize + 1, d + 1));
+        }
+    }
+    Some((shallowest, deepest))
+}
+
 impl Scorer {
     /// The scoring layout of `forest`, or `None` when a feature has more cuts than codes allow
     /// (at most 255 cuts, at most 254 of them below +inf: the trainer's 255 bins fit exactly).
@@ -199,83 +231,70 @@ impl Scorer {
                 return None;
             }
         }
-        let mut steps = Vec::with_capacity(forest.nodes.len());
-        let mut values = Vec::with_capacity(forest.nodes.len());
-        let mut trees = Vec::with_capacity(forest.roots.len());
-        let mut depth = Vec::new();
-        for (t, &root) in forest.roots.iter().enumerate() {
-            let tree = &forest.nodes[root as usize..forest.tree_end(t) as usize];
+        let mut s = Scorer {
+            cuts,
+            ..Scorer::default()
+        };
+        for t in 0..forest.roots.len() {
+            let tree = &forest.nodes[forest.roots[t] as usize..forest.tree_end(t) as usize];
+            let (shallowest, deepest) = leaf_depths(tree)?;
+            s.trees.push(Tree {
+                root: s.steps.len(),
+                shallowest,
+                deepest,
+            });
             for (i, n) in tree.iter().enumerate() {
                 if n.feature == LEAF {
-                    steps.push(Step {
+                    s.steps.push(Step {
                         left: i as u32,
                         column: 0,
                         threshold: STAY,
                     });
-                    values.push(n.threshold);
+                    s.values.push(n.threshold);
                     continue;
                 }
                 let f = n.feature as usize;
                 // The rank j of this threshold among the cuts: x <= threshold iff code(x) <= j.
-                let rank = cuts[f].partition_point(|&t| t < n.threshold) as u8;
+                let rank = s.cuts[f].partition_point(|&t| t < n.threshold) as u8;
                 let missing_left = n.flags & MISSING_LEFT != 0;
-                steps.push(Step {
+                s.steps.push(Step {
                     left: n.left,
                     column: u16::try_from(2 * f + usize::from(missing_left)).ok()?,
                     threshold: rank + u8::from(missing_left),
                 });
-                values.push(0.0);
+                s.values.push(0.0);
             }
-            // Depth of the deepest leaf; children may sit anywhere after validation, so walk.
-            let mut deepest = 0u32;
-            depth.clear();
-            depth.push((0usize, 0u32));
-            while let Some((i, d)) = depth.pop() {
-                let n = tree.get(i)?;
-                if d as usize > tree.len() {
-                    return None;
-                }
-                if n.feature == LEAF {
-                    deepest = deepest.max(d);
-                } else {
-                    depth.push((n.left as usize, d + 1));
-                    depth.push((n.left as usize + 1, d + 1));
-                }
-            }
-            trees.push((root, deepest));
         }
-        Some(Scorer {
-            cuts,
-            steps,
-            values,
-            trees,
-        })
+        Some(s)
     }
 
     fn predict(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
         // Codes of a block, lane-interleaved: for each group of `LANES` rows, column after column,
         // the `LANES` codes of a column side by side (`group[column * LANES + lane]`), so the lanes
-        // share cache lines and a lane's offset is a constant. Padding rows keep whatever codes
-        // they had; their leaves are never added.
-        let group = 2 * self.cuts.len() * LANES;
-        let mut codes = vec![0u8; BLOCK * 2 * self.cuts.len()];
+        // share cache lines and a lane's offset is a constant. Columns are rounded up to a power
+        // of two so that, up to 256, a group can be a fixed-size array (see [`Lanes`]). Padding
+        // rows keep whatever codes they had; their leaves are never added.
+        let group = (2 * self.cuts.len()).next_power_of_two() * LANES;
+        let mut codes = vec![0u8; BLOCK / LANES * group];
         let mut out = vec![0.0f64; rows];
         let trees = self.trees.len() as f64;
         for start in (0..rows).step_by(BLOCK) {
             let n = BLOCK.min(rows - start);
-            self.quantise(columns, start, n, &mut codes);
+            self.quantise(columns, start, n, &mut codes, group);
             let acc = &mut out[start..start + n];
-            for &(root, depth) in &self.trees {
-                let tree = &self.steps[root as usize..];
-                let values = &self.values[root as usize..];
-                for lane0 in (0..n).step_by(LANES) {
-                    let lanes = &codes[lane0 / LANES * group..(lane0 / LANES + 1) * group];
-                    let at = walk_lanes(tree, lanes, depth);
-                    for (k, &i) in at.iter().enumerate().take(n - lane0) {
-                        acc[lane0 + k] += values[i as usize];
+            let groups = codes.chunks_exact(group).take(n.div_ceil(LANES));
+            macro_rules! by_group_size {
+                ($($size:literal)*) => {
+                    match group {
+                        $($size => self.score_block(
+                            &groups.map(|g| <&[u8; $size]>::try_from(g).expect("group size")).collect::<Vec<_>>(),
+                            acc,
+                        ),)*
+                        _ => self.score_block(&groups.collect::<Vec<_>>(), acc),
                     }
-                }
+                };
             }
+            by_group_size!(8 16 32 64 128 256 512 1024 2048);
             for a in acc.iter_mut() {
                 *a /= trees;
             }
@@ -283,11 +302,24 @@ impl Scorer {
         out
     }
 
-    /// Writes the codes of rows `start..start + n` into `codes` (laid out as in `predict`), two
-    /// columns per feature: missing values right (missing = 255), and missing values left
-    /// (code + 1, missing = 0).
-    fn quantise(&self, columns: &[Vec<f64>], start: usize, n: usize, codes: &mut [u8]) {
-        let group = 2 * self.cuts.len() * LANES;
+    /// Adds every tree's leaf value to `acc` for the rows of `groups`.
+    fn score_block<L: Lanes>(&self, groups: &[L], acc: &mut [f64]) {
+        for t in &self.trees {
+            let tree = &self.steps[t.root..];
+            let values = &self.values[t.root..];
+            for (&lanes, acc) in groups.iter().zip(acc.chunks_mut(LANES)) {
+                let at = walk_lanes(tree, lanes, t.shallowest, t.deepest);
+                for (a, &i) in acc.iter_mut().zip(&at) {
+                    *a += values[i as usize];
+                }
+            }
+        }
+    }
+
+    /// Writes the codes of rows `start..start + n` into `codes` (laid out as in `predict`, `group`
+    /// bytes per `LANES` rows), two columns per feature: missing values right (missing = 255),
+    /// and missing values left (code + 1, missing = 0).
+    fn quantise(&self, columns: &[Vec<f64>], start: usize, n: usize, codes: &mut [u8], group: usize) {
         for (f, cuts) in self.cuts.iter().enumerate() {
             let column = columns.get(f).map(|c| &c[start..start + n]);
             for r in 0..n {
@@ -306,18 +338,66 @@ impl Scorer {
     }
 }
 
-/// Walks `LANES` rows (one lane-interleaved group of codes) through one tree for `depth` steps,
-/// which brings every row to its leaf; returns the leaf index of each.
+/// The codes of one group of `LANES` rows.
+trait Lanes: Copy {
+    /// The code of `lane` in `column`.
+    fn code(self, column: usize, lane: usize) -> u8;
+}
+
+impl<const SIZE: usize> Lanes for &[u8; SIZE] {
+    #[inline(always)]
+    fn code(self, column: usize, lane: usize) -> u8 {
+        // SIZE is a power of two above every column's codes: the mask changes nothing, but with
+        // it the compiler drops the bounds check and keeps no length in a register.
+        self[(column * LANES + lane) & (SIZE - 1)]
+    }
+}
+
+impl Lanes for &[u8] {
+    #[inline(always)]
+    fn code(self, column: usize, lane: usize) -> u8 {
+        self[column * LANES + lane]
+    }
+}
+
+/// Steps between checks for whether every row of a deep tree stands on its leaf.
+const CHECK_EVERY: u32 = 4;
+
+/// Walks `LANES` rows through a tree: `shallowest` steps blindly, then until every row stands on
+/// its leaf (checked every few steps) or `deepest` steps; returns the leaf index of each.
 #[inline(always)]
-fn walk_lanes(tree: &[Step], codes: &[u8], depth: u32) -> [u32; LANES] {
+fn walk_lanes<L: Lanes>(tree: &[Step], lanes: L, shallowest: u32, deepest: u32) -> [u32; LANES] {
     let mut at = [0u32; LANES];
-    for _ in 0..depth {
+    let step = |k: usize, i: u32| {
+        let s = tree[i as usize];
+        let code = lanes.code(usize::from(s.column), k);
+        // Wrapping: `left` is a valid index, so `left + 1` cannot overflow; this only spares
+        // the overflow check of builds that keep them.
+        s.left.wrapping_add(u32::from(code > s.threshold))
+    };
+    for _ in 0..shallowest {
         for (k, i) in at.iter_mut().enumerate() {
-            let s = tree[*i as usize];
-            let code = codes[usize::from(s.column) * LANES + k];
-            // Wrapping: `left` is a valid index, so `left + 1` cannot overflow; this only spares
-            // the overflow check of builds that keep them.
-            *i = s.left.wrapping_add(u32::from(code > s.threshold));
+            *i = step(k, *i);
+        }
+    }
+    let mut taken = shallowest;
+    while taken < deepest {
+        let n = (deepest - taken).min(CHECK_EVERY);
+        for _ in 1..n {
+            for (k, i) in at.iter_mut().enumerate() {
+                *i = step(k, *i);
+            }
+        }
+        let mut moved = false;
+        for (k, i) in at.iter_mut().enumerate() {
+            let next = step(k, *i);
+            // Children come after their parent: only a leaf maps to itself.
+            moved |= next != *i;
+            *i = next;
+        }
+        taken += n;
+        if !moved {
+            break;
         }
     }
     at
@@ -366,7 +446,7 @@ mod tests {
         let mut nodes = vec![Node::leaf(0.0)];
         let mut open = vec![(0usize, 0u32)];
         while let Some((i, d)) = open.pop() {
-            if d == max_depth || rng.below(5) == 0 {
+            if d == max_depth || rng.below(4) == 0 {
                 nodes[i] = Node::leaf(rng.below(1001) as f64 / 1000.0);
                 continue;
             }
@@ -386,7 +466,7 @@ mod tests {
     fn random_forest(rng: &mut Rng, features: usize, pool: &[f64]) -> Forest {
         let mut f = Forest::default();
         for _ in 0..1 + rng.below(12) {
-            let depth = rng.below(13) as u32;
+            let depth = rng.below(18) as u32;
             f.push_tree(&random_tree(rng, features, pool, depth));
         }
         f.prepare();
@@ -429,11 +509,12 @@ mod tests {
             f64::MIN_POSITIVE,
         ]);
         for case in 0..200 {
-            let features = 1 + rng.below(6);
+            // Past 128 features, a group of codes is no longer a fixed-size array.
+            let features = if case % 10 == 3 { 130 } else { 1 + rng.below(6) };
             let forest = random_forest(&mut rng, features, &pool);
             assert!(forest.scorer.is_some());
             // Row counts around the lane and block sizes.
-            let rows = [0, 1, 7, 8, 9, 255, 256, 257, 600][case % 9];
+            let rows = [0, 1, 7, 8, 9, 255, 256, 257, BLOCK + 9][case % 9];
             let cols = random_columns(&mut rng, features, rows, &pool);
             assert_same_bits(
                 &forest.predict(&cols, rows),
