@@ -6,6 +6,12 @@
 //! - `forest/score_200k_rows_100_trees`: `Model::score_batch` on 200 k fresh rows with that forest.
 //!
 //! The holdout AUC of the trained forest is printed once, to compare with scikit-learn's.
+//!
+//! For quicker scoring runs, `FOREST_BENCH_MODELS=/some/dir` keeps the trained forest in a model
+//! store there and reuses it (`-- score` then skips training entirely), and `FOREST_SCORE_ONCE=1`
+//! scores the 200 k rows once and exits, for `valgrind --tool=callgrind`. `FOREST_SCORE_REPEAT=n`
+//! scores them n times and prints the rates in wall-clock and in this thread's CPU time; on a
+//! loaded machine the CPU-time rate leaves out the time the thread waited for a core.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -15,7 +21,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use nightshift_fraud::{Model, ModelOptions, evaluate, train};
+use nightshift_fraud::{Model, ModelOptions, ModelStore, evaluate, train};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
 
 const ROWS: usize = 1_000_000;
 const EVAL_ROWS: usize = 200_000;
@@ -97,17 +105,82 @@ fn fit(rt: &tokio::runtime::Runtime, schema: &Arc<Schema>, batches: &[RecordBatc
         .expect("trains")
 }
 
+/// Training rows as record batches.
+fn training_batches() -> (Arc<Schema>, Vec<RecordBatch>) {
+    let (cols, labels) = data(0, ROWS);
+    batches(&cols, &labels)
+}
+
+/// The benchmark forest, from `FOREST_BENCH_MODELS` when a previous run saved it there.
+fn model(rt: &tokio::runtime::Runtime) -> Arc<Model> {
+    let Some(dir) = std::env::var_os("FOREST_BENCH_MODELS") else {
+        let (schema, batches) = training_batches();
+        return Arc::new(fit(rt, &schema, &batches));
+    };
+    std::fs::create_dir_all(&dir).expect("model dir");
+    let fs = LocalFileSystem::new_with_prefix(&dir).expect("model dir");
+    let store = ModelStore::new(Arc::new(fs), Path::from("models"));
+    if let Ok(m) = rt.block_on(store.load("bench_forest", None)) {
+        return m;
+    }
+    let (schema, batches) = training_batches();
+    let trained = fit(rt, &schema, &batches);
+    rt.block_on(store.save("bench_forest", trained)).expect("saves")
+}
+
+/// This thread's user + system CPU time in seconds, from /proc (clock ticks of 10 ms).
+fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat") + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
+}
+
+fn score_repeatedly(model: &Model, cols: &[ArrayRef], n: usize) {
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (t, c) = (std::time::Instant::now(), thread_cpu_seconds());
+        black_box(model.score_batch(black_box(cols)).expect("scores"));
+        wall.push(EVAL_ROWS as f64 / t.elapsed().as_secs_f64());
+        cpu.push(EVAL_ROWS as f64 / (thread_cpu_seconds() - c).max(0.01));
+    }
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    let k = |v: &[f64]| {
+        format!(
+            "best {:.0}, median {:.0}, worst {:.0}",
+            v[v.len() - 1],
+            v[v.len() / 2],
+            v[0]
+        )
+    };
+    println!(
+        "score rows/s over {n} runs: wall-clock {}; CPU time {}",
+        k(&wall),
+        k(&cpu)
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let (cols, labels) = data(0, ROWS);
-    let (schema, train_batches) = batches(&cols, &labels);
     let (eval_cols, eval_labels) = data(ROWS, EVAL_ROWS);
-
-    let model = fit(&rt, &schema, &train_batches);
+    let model = model(&rt);
     let scores = model.score_batch(&eval_cols).expect("scores");
+    if std::env::var_os("FOREST_SCORE_ONCE").is_some() {
+        black_box(scores);
+        return;
+    }
+    if let Some(n) = std::env::var("FOREST_SCORE_REPEAT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        score_repeatedly(&model, &eval_cols, n);
+        return;
+    }
     let m = evaluate(&eval_labels, scores.values()).expect("metrics");
     eprintln!(
         "forest: {} trees, {} nodes; holdout AUC {:.4}, AP {:.4}",
@@ -126,6 +199,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ROWS as u64));
     g.measurement_time(Duration::from_secs(30));
     g.bench_function("train_1m_rows_15_features", |b| {
+        let (schema, train_batches) = training_batches();
         b.iter(|| black_box(fit(&rt, &schema, &train_batches)))
     });
     g.finish();

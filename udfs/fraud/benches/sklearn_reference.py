@@ -11,6 +11,11 @@ Quality (the `quality` test in tests/it/quality.rs compares against these figure
 Speed (next to `cargo bench -p nightshift-fraud --bench forest`, same synthetic data and forest shape):
 
     python udfs/fraud/benches/sklearn_reference.py bench
+
+Scoring only, to time `predict_proba` again next to a scoring run without refitting for minutes:
+the fitted forest is pickled to PATH on the first run (default /tmp/sklearn-bench-forest.pkl).
+
+    python udfs/fraud/benches/sklearn_reference.py predict [PATH]
 """
 import json
 import os
@@ -144,10 +149,41 @@ def bench():
     print(json.dumps(doc["bench"], indent=2))
 
 
+def predict(path):
+    import pickle
+
+    with np.errstate(over="ignore"):
+        xe, _ = bench_data(BENCH_ROWS, BENCH_EVAL_ROWS)
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            model = pickle.load(f)
+    else:
+        with np.errstate(over="ignore"):
+            x, y = bench_data(0, BENCH_ROWS)
+        model = RandomForestClassifier(n_jobs=2, **BENCH_PARAMS).fit(x, y)
+        with open(path, "wb") as f:
+            pickle.dump(model, f)
+    for jobs in (1, 2):
+        model.set_params(n_jobs=jobs)
+        wall, cpu = [], []
+        for _ in range(5):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            model.predict_proba(xe)
+            wall.append(BENCH_EVAL_ROWS / (time.perf_counter() - start))
+            cpu.append(BENCH_EVAL_ROWS / (time.process_time() - start_cpu))
+        wall.sort()
+        cpu.sort()
+        print(f"predict_proba n_jobs={jobs} rows/s over 5 runs: wall-clock best {wall[-1]:.0f}, "
+              f"median {wall[2]:.0f}, worst {wall[0]:.0f}; CPU time (whole process) best {cpu[-1]:.0f}, "
+              f"median {cpu[2]:.0f}, worst {cpu[0]:.0f}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "quality":
         quality(sys.argv[2])
     elif len(sys.argv) == 2 and sys.argv[1] == "bench":
         bench()
+    elif len(sys.argv) in (2, 3) and sys.argv[1] == "predict":
+        predict(sys.argv[2] if len(sys.argv) == 3 else "/tmp/sklearn-bench-forest.pkl")
     else:
         sys.exit(__doc__)
