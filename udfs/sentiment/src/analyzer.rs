@@ -203,78 +203,79 @@ fn count_marks(bytes: &[u8]) -> (usize, usize) {
 }
 
 impl Analyzer {
-    /// [`Analyzer::tokenize`] for an all-ASCII text: whitespace is found 64 bytes at a time, and
-    /// keys are read 8 bytes at a time from a zero-padded copy of the text.
+    /// [`Analyzer::tokenize`] for an all-ASCII text: whitespace, '!' and '?' are found 64 bytes at a
+    /// time in one pass, and keys are read 8 bytes at a time from a zero-padded copy of the text.
     fn tokenize_ascii(&mut self, text: &[u8]) -> (usize, usize) {
-        let marks = count_marks(text);
         let lexicon = self.lexicon();
         let Self { tokens, padded, .. } = self;
         padded.clear();
         padded.extend_from_slice(text);
         padded.extend_from_slice(&[0; KEY_BYTES]);
         let n = text.len();
-        let mut token_start: Option<usize> = None;
+        let (mut exclamations, mut questions) = (0, 0);
+        // Whether the byte before the current block is whitespace (the text's start counts as one).
+        let mut space_before = 1u64;
+        let mut token_start = 0;
         let mut base = 0;
         while base < n {
-            let spaces = space_bits(&text[base..n.min(base + 64)]);
-            let mut pos = 0u32;
-            while pos < 64 {
-                let ahead = !0u64 << pos;
-                match token_start {
-                    Some(start) => {
-                        let next_space = spaces & ahead;
-                        if next_space == 0 {
-                            break;
-                        }
-                        let end = next_space.trailing_zeros();
-                        tokens.push(ascii_token(lexicon, padded, start, base + end as usize));
-                        token_start = None;
-                        pos = end + 1;
-                    }
-                    None => {
-                        let next_word = !spaces & ahead;
-                        if next_word == 0 {
-                            break;
-                        }
-                        let start = next_word.trailing_zeros();
-                        token_start = Some(base + start as usize);
-                        pos = start + 1;
-                    }
+            let block = scan_block(&padded[base..], n - base);
+            exclamations += block.exclamations as usize;
+            questions += block.questions as usize;
+            // Bit j: byte j starts or ends a token (differs from byte j - 1 in being whitespace).
+            let mut edges = block.spaces ^ (block.spaces << 1 | space_before);
+            space_before = block.spaces >> 63;
+            while edges != 0 {
+                let at = base + edges.trailing_zeros() as usize;
+                edges &= edges - 1;
+                if block.spaces >> (at - base) & 1 == 0 {
+                    token_start = at;
+                } else {
+                    tokens.push(ascii_token(lexicon, padded, token_start, at));
                 }
             }
             base += 64;
         }
-        if let Some(start) = token_start {
-            tokens.push(ascii_token(lexicon, padded, start, n));
+        // A text whose length is not a multiple of 64 ended its last token on the padding bits.
+        if space_before == 0 {
+            tokens.push(ascii_token(lexicon, padded, token_start, n));
         }
-        marks
+        (exclamations, questions)
     }
 }
 
-/// Bit `j` set when `block[j]` is whitespace, for an ASCII block of at most 64 bytes; bits past the
-/// end of the block are set too, so that a token ends there.
+/// What one pass over up to 64 bytes of ASCII text finds.
+struct BlockScan {
+    /// Bit `j` set when byte `j` is Python whitespace; bits past the end of the text are set too, so
+    /// that a token ends there.
+    spaces: u64,
+    /// Number of '!' in the block.
+    exclamations: u32,
+    /// Number of '?' in the block.
+    questions: u32,
+}
+
+/// Scans `padded[..len.min(64)]`; `padded` holds at least 8 more bytes, zeros past the text.
 #[inline]
-fn space_bits(block: &[u8]) -> u64 {
+fn scan_block(padded: &[u8], len: usize) -> BlockScan {
     // Python's ASCII whitespace: 0x09..=0x0d and 0x1c..=0x20. Padding zeros are not spaces.
-    let spaces = |w: u64| gather_high_bits(ascii_range_mask(w, 0x09, 0x0d) | ascii_range_mask(w, 0x1c, 0x20));
-    let mut bits = if block.len() < 64 { !0u64 << block.len() } else { 0 };
-    let chunks = block.chunks_exact(8);
-    let rest = chunks.remainder();
-    let mut k = 0;
-    for chunk in chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        bits |= spaces(u64::from_le_bytes(word)) << (8 * k);
-        k += 1;
+    let mut scan = BlockScan {
+        spaces: if len < 64 { !0u64 << len } else { 0 },
+        exclamations: 0,
+        questions: 0,
+    };
+    // Per-byte-lane counts of the marks (at most 8 per lane), summed across lanes at the end: the
+    // baseline x86-64 target has no popcount instruction.
+    let (mut exclamations, mut questions) = (0u64, 0u64);
+    for k in 0..len.min(64).div_ceil(8) {
+        let w = load_word(padded, 8 * k);
+        let spaces = ascii_range_mask(w, 0x09, 0x0d) | ascii_range_mask(w, 0x1c, 0x20);
+        scan.spaces |= gather_high_bits(spaces) << (8 * k);
+        exclamations += ascii_range_mask(w, b'!', b'!') >> 7;
+        questions += ascii_range_mask(w, b'?', b'?') >> 7;
     }
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        for (w, &b) in word.iter_mut().zip(rest) {
-            *w = b;
-        }
-        bits |= spaces(u64::from_le_bytes(word)) << (8 * k);
-    }
-    bits
+    scan.exclamations = (exclamations.wrapping_mul(LOW_BITS) >> 56) as u32;
+    scan.questions = (questions.wrapping_mul(LOW_BITS) >> 56) as u32;
+    scan
 }
 
 /// The high bit of each byte of `m` (other bits zero) packed into the low 8 bits, byte 0 first.
@@ -803,12 +804,17 @@ mod tests {
     }
 
     #[test]
-    fn space_bits_match_python_isspace() {
+    fn block_scan_matches_python_isspace_and_counts_marks() {
         let mut state = 0x2545_f491_4f6c_dd1d;
         for _ in 0..500 {
             let len = (next(&mut state) % 65) as usize;
             let block: Vec<u8> = (0..len).map(|_| (next(&mut state) % 128) as u8).collect();
-            let bits = space_bits(&block);
+            let mut padded = block.clone();
+            padded.extend_from_slice(&[0; 8]);
+            let scan = scan_block(&padded, len);
+            let bits = scan.spaces;
+            let count = |c: u8| block.iter().filter(|&&b| b == c).count() as u32;
+            assert_eq!((scan.exclamations, scan.questions), (count(b'!'), count(b'?')));
             for j in 0..64 {
                 let expected = block
                     .get(j)
