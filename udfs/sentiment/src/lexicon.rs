@@ -288,19 +288,16 @@ impl WordInfo {
 /// Keys are compared as three zero-padded little-endian words; the longest key has 19 bytes.
 pub(crate) const KEY_BYTES: usize = 24;
 
-/// One slot of the open-addressing word table; `len == 0` marks an empty slot (no key is empty).
+/// One word of the table: its key, length and facts, 40 bytes.
 #[derive(Clone, Copy)]
-struct Slot {
+struct Entry {
     key: [u64; 3],
-    len: u32,
-    info: WordInfo,
+    valence: f64,
+    len: u8,
+    booster: i8,
+    negate: bool,
+    word: Word,
 }
-
-const EMPTY: Slot = Slot {
-    key: [0; 3],
-    len: 0,
-    info: WordInfo::UNKNOWN,
-};
 
 /// A zero-padded key as words.
 #[inline]
@@ -313,18 +310,26 @@ pub(crate) fn key_words(padded: &[u8; KEY_BYTES]) -> [u64; 3] {
     [word(0), word(1), word(2)]
 }
 
-#[inline]
-fn slot_hash(key: &[u64; 3], len: usize) -> u64 {
-    let h = (key[0] ^ len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+/// Hash of a key; its high bits pick the slot, its middle bits give the slot's tag.
+#[inline(always)]
+fn key_hash(key: &[u64; 3], len: usize) -> u64 {
+    (key[0] ^ len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ key[1].wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
-        ^ key[2].wrapping_mul(0x1656_67b1_9e37_79f9);
-    h ^ (h >> 29)
+        ^ key[2].wrapping_mul(0x1656_67b1_9e37_79f9)
 }
 
 /// The word table plus the emoji descriptions.
+///
+/// Open addressing over 4-byte slots: VADER's ~7,600 words take 32,768 slots (128 KiB, a quarter
+/// full), so the probe array stays in L2 and most probes for words outside the lexicon end on an empty
+/// slot; a slot's tag filters out nearly all other words before the 40-byte entry is read.
 pub(crate) struct Lexicon {
-    slots: Vec<Slot>,
-    mask: usize,
+    /// 0 when empty, else the entry's index + 1 in the bits of `index_mask`, hash tag bits above.
+    slots: Vec<u32>,
+    /// `64 - log2(slots.len())`: the hash's top bits are the home slot.
+    shift: u32,
+    index_mask: u32,
+    entries: Vec<Entry>,
     emojis: HashMap<char, &'static str>,
     #[cfg(test)]
     lexicon_len: usize,
@@ -334,6 +339,7 @@ impl std::fmt::Debug for Lexicon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lexicon")
             .field("slots", &self.slots.len())
+            .field("entries", &self.entries.len())
             .field("emojis", &self.emojis.len())
             .finish()
     }
@@ -343,16 +349,27 @@ impl Lexicon {
     /// The rule information of a lower-cased word given as zero-padded key words and its length.
     #[inline(always)]
     pub(crate) fn get_words(&self, key: &[u64; 3], len: usize) -> WordInfo {
-        let mut at = slot_hash(key, len) as usize & self.mask;
+        let hash = key_hash(key, len);
+        let tag = (hash >> 16) as u32 & !self.index_mask;
+        let mask = self.slots.len() - 1;
+        let mut at = (hash >> self.shift) as usize;
         loop {
-            let slot = &self.slots[at];
-            if slot.len == 0 {
+            let slot = self.slots[at & mask];
+            if slot == 0 {
                 return WordInfo::UNKNOWN;
             }
-            if slot.len as usize == len && slot.key == *key {
-                return slot.info;
+            if slot & !self.index_mask == tag {
+                let entry = &self.entries[(slot & self.index_mask) as usize - 1];
+                if entry.key == *key && entry.len as usize == len {
+                    return WordInfo {
+                        valence: entry.valence,
+                        booster: entry.booster,
+                        negate: entry.negate,
+                        word: entry.word,
+                    };
+                }
             }
-            at = (at + 1) & self.mask;
+            at += 1;
         }
     }
 
@@ -416,30 +433,43 @@ pub(crate) fn build_with(extra: &[(String, f64)]) -> Lexicon {
         words.entry(text.as_bytes()).or_insert(WordInfo::UNKNOWN).word = word;
     }
     // Keys longer than KEY_BYTES do not exist (tested); one would be unreachable, never wrong.
-    let capacity = (words.len() * 2).next_power_of_two();
+    let entries: Vec<Entry> = words
+        .into_iter()
+        .filter(|(key, _)| !key.is_empty() && key.len() <= KEY_BYTES)
+        .map(|(key, info)| {
+            let mut padded = [0u8; KEY_BYTES];
+            padded[..key.len()].copy_from_slice(key);
+            Entry {
+                key: key_words(&padded),
+                valence: info.valence,
+                len: key.len() as u8,
+                booster: info.booster,
+                negate: info.negate,
+                word: info.word,
+            }
+        })
+        .collect();
+    let capacity = (entries.len() * 4).next_power_of_two().max(2);
+    let index_bits = u32::BITS - (entries.len() as u32).leading_zeros();
+    let index_mask = u32::MAX >> (u32::BITS - index_bits).min(31);
     let mut lexicon = Lexicon {
-        slots: vec![EMPTY; capacity],
-        mask: capacity - 1,
+        slots: vec![0; capacity],
+        shift: u64::BITS - capacity.trailing_zeros(),
+        index_mask,
+        entries,
         emojis: HashMap::new(),
         #[cfg(test)]
         lexicon_len,
     };
-    for (key, info) in words {
-        if key.is_empty() || key.len() > KEY_BYTES {
-            continue;
+    let mask = capacity - 1;
+    for (index, entry) in lexicon.entries.iter().enumerate() {
+        let hash = key_hash(&entry.key, entry.len as usize);
+        let tag = (hash >> 16) as u32 & !index_mask;
+        let mut at = (hash >> lexicon.shift) as usize & mask;
+        while lexicon.slots[at] != 0 {
+            at = (at + 1) & mask;
         }
-        let mut padded = [0u8; KEY_BYTES];
-        padded[..key.len()].copy_from_slice(key);
-        let key_words = key_words(&padded);
-        let mut at = slot_hash(&key_words, key.len()) as usize & lexicon.mask;
-        while lexicon.slots[at].len != 0 {
-            at = (at + 1) & lexicon.mask;
-        }
-        lexicon.slots[at] = Slot {
-            key: key_words,
-            len: key.len() as u32,
-            info,
-        };
+        lexicon.slots[at] = tag | (index as u32 + 1);
     }
 
     // As `make_emoji_dict`; only single-code-point keys can ever match, since the reference compares
