@@ -61,8 +61,6 @@ struct Token {
 #[derive(Debug, Default)]
 pub struct Analyzer {
     tokens: Vec<Token>,
-    /// The current ASCII text followed by `KEY_BYTES` zeros, so keys load without bounds juggling.
-    padded: Vec<u8>,
     sentiments: Vec<f64>,
     emoji_text: String,
     but_index: HashMap<u64, BinaryHeap<Reverse<usize>>>,
@@ -107,10 +105,10 @@ impl Analyzer {
 
     /// VADER polarity scores of `text`, see [`polarity_scores`].
     pub fn polarity_scores(&mut self, text: &str) -> Scores {
-        if text.is_ascii() {
-            // No emoji and no non-ASCII whitespace: straight to the ASCII tokenizer.
-            self.tokens.clear();
-            let marks = self.tokenize_ascii(text.as_bytes());
+        // No emoji and no non-ASCII whitespace: straight to the ASCII tokenizer, which gives up on the
+        // first non-ASCII byte.
+        self.tokens.clear();
+        if let Some(marks) = self.tokenize_ascii(text.as_bytes()) {
             return self.score_tokens(marks);
         }
         let mut emoji_text = std::mem::take(&mut self.emoji_text);
@@ -163,9 +161,10 @@ impl Analyzer {
     fn tokenize(&mut self, text: &str) -> (usize, usize) {
         self.tokens.clear();
         let bytes = text.as_bytes();
-        if bytes.is_ascii() {
-            return self.tokenize_ascii(bytes);
+        if let Some(marks) = self.tokenize_ascii(bytes) {
+            return marks;
         }
+        self.tokens.clear();
         let (exclamations, questions) = count_marks(bytes);
         let lexicon = self.lexicon();
         let n = bytes.len();
@@ -204,13 +203,11 @@ fn count_marks(bytes: &[u8]) -> (usize, usize) {
 
 impl Analyzer {
     /// [`Analyzer::tokenize`] for an all-ASCII text: whitespace, '!' and '?' are found 64 bytes at a
-    /// time in one pass, and keys are read 8 bytes at a time from a zero-padded copy of the text.
-    fn tokenize_ascii(&mut self, text: &[u8]) -> (usize, usize) {
+    /// time in one pass, and keys are read 8 bytes at a time. `None`, with some tokens pushed, when
+    /// the text is not ASCII.
+    fn tokenize_ascii(&mut self, text: &[u8]) -> Option<(usize, usize)> {
         let lexicon = self.lexicon();
-        let Self { tokens, padded, .. } = self;
-        padded.clear();
-        padded.extend_from_slice(text);
-        padded.extend_from_slice(&[0; KEY_BYTES]);
+        let tokens = &mut self.tokens;
         let n = text.len();
         let (mut exclamations, mut questions) = (0, 0);
         // Whether the byte before the current block is whitespace (the text's start counts as one).
@@ -218,7 +215,7 @@ impl Analyzer {
         let mut token_start = 0;
         let mut base = 0;
         while base < n {
-            let block = scan_block(&padded[base..], n - base);
+            let block = scan_block(text, base)?;
             exclamations += block.exclamations as usize;
             questions += block.questions as usize;
             // Bit j: byte j starts or ends a token (differs from byte j - 1 in being whitespace).
@@ -230,16 +227,16 @@ impl Analyzer {
                 if block.spaces >> (at - base) & 1 == 0 {
                     token_start = at;
                 } else {
-                    tokens.push(ascii_token(lexicon, padded, token_start, at));
+                    tokens.push(ascii_token(lexicon, text, token_start, at));
                 }
             }
             base += 64;
         }
-        // A text whose length is not a multiple of 64 ended its last token on the padding bits.
+        // A text whose length is not a multiple of 64 ended its last token on the bits past its end.
         if space_before == 0 {
-            tokens.push(ascii_token(lexicon, padded, token_start, n));
+            tokens.push(ascii_token(lexicon, text, token_start, n));
         }
-        (exclamations, questions)
+        Some((exclamations, questions))
     }
 }
 
@@ -254,28 +251,28 @@ struct BlockScan {
     questions: u32,
 }
 
-/// Scans `padded[..len.min(64)]`; `padded` holds at least 8 more bytes, zeros past the text.
+/// Scans `text[base..]`, at most 64 bytes of it; `None` when they are not all ASCII.
 #[inline]
-fn scan_block(padded: &[u8], len: usize) -> BlockScan {
-    // Python's ASCII whitespace: 0x09..=0x0d and 0x1c..=0x20. Padding zeros are not spaces.
-    let mut scan = BlockScan {
-        spaces: if len < 64 { !0u64 << len } else { 0 },
-        exclamations: 0,
-        questions: 0,
-    };
+fn scan_block(text: &[u8], base: usize) -> Option<BlockScan> {
+    let len = text.len() - base;
+    let mut spaces = if len < 64 { !0u64 << len } else { 0 };
     // Per-byte-lane counts of the marks (at most 8 per lane), summed across lanes at the end: the
     // baseline x86-64 target has no popcount instruction.
-    let (mut exclamations, mut questions) = (0u64, 0u64);
+    let (mut exclamations, mut questions, mut high) = (0u64, 0u64, 0u64);
     for k in 0..len.min(64).div_ceil(8) {
-        let w = load_word(padded, 8 * k);
-        let spaces = ascii_range_mask(w, 0x09, 0x0d) | ascii_range_mask(w, 0x1c, 0x20);
-        scan.spaces |= gather_high_bits(spaces) << (8 * k);
+        let w = load_word(text, base + 8 * k);
+        high |= w;
+        // Python's ASCII whitespace: 0x09..=0x0d and 0x1c..=0x20. The zeros past the end are not.
+        let space = ascii_range_mask(w, 0x09, 0x0d) | ascii_range_mask(w, 0x1c, 0x20);
+        spaces |= gather_high_bits(space) << (8 * k);
         exclamations += ascii_range_mask(w, b'!', b'!') >> 7;
         questions += ascii_range_mask(w, b'?', b'?') >> 7;
     }
-    scan.exclamations = (exclamations.wrapping_mul(LOW_BITS) >> 56) as u32;
-    scan.questions = (questions.wrapping_mul(LOW_BITS) >> 56) as u32;
-    scan
+    (high & HIGH_BITS == 0).then(|| BlockScan {
+        spaces,
+        exclamations: (exclamations.wrapping_mul(LOW_BITS) >> 56) as u32,
+        questions: (questions.wrapping_mul(LOW_BITS) >> 56) as u32,
+    })
 }
 
 /// The high bit of each byte of `m` (other bits zero) packed into the low 8 bits, byte 0 first.
@@ -284,7 +281,7 @@ fn gather_high_bits(m: u64) -> u64 {
     ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
-/// The facts of the ASCII token `text[start..end]`; `text` is followed by `KEY_BYTES` zero bytes.
+/// The facts of the nonempty ASCII token `text[start..end]`.
 #[inline(always)]
 fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Token {
     let token = &text[start..end];
@@ -321,9 +318,10 @@ fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Toke
         // 0x80 >> 2 == 0x20, the ASCII case bit.
         ([w | (u >> 2), 0, 0], u, lower, apostrophe)
     } else {
-        let mut key = load_key(text, start, len);
+        let mut key = [0u64; 3];
         let (mut upper, mut lower, mut apostrophe) = (0u64, 0u64, 0u64);
-        for w in &mut key {
+        for (k, w) in key.iter_mut().enumerate() {
+            *w = load_word(text, start + 8 * k) & BYTE_MASKS[len.saturating_sub(8 * k).min(8)];
             let u = ascii_range_mask(*w, b'A', b'Z');
             upper |= u;
             lower |= ascii_range_mask(*w, b'a', b'z');
@@ -341,31 +339,30 @@ fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Toke
     }
 }
 
-/// The 8 bytes of `text` from `start` on as a little-endian word (zero when out of range; `text`
-/// is padded so that it never is for a token start).
+/// The 8 bytes of `text` from `at` on as a little-endian word, zeros past the end of `text`.
 #[inline(always)]
-fn load_word(text: &[u8], start: usize) -> u64 {
-    let mut word = [0u8; 8];
-    if let Some(bytes) = text.get(start..start + 8) {
+fn load_word(text: &[u8], at: usize) -> u64 {
+    if let Some(bytes) = text.get(at..at + 8) {
+        let mut word = [0u8; 8];
         word.copy_from_slice(bytes);
+        return u64::from_le_bytes(word);
     }
-    u64::from_le_bytes(word)
+    load_word_near_end(text, at)
 }
 
-/// `text[start..start + len]` (len <= KEY_BYTES) as little-endian words, zero past `len`; `text`
-/// has at least `KEY_BYTES` bytes from `start` on.
-#[inline]
-fn load_key(text: &[u8], start: usize, len: usize) -> [u64; 3] {
-    let mut chunk = [0u8; KEY_BYTES];
-    if let Some(bytes) = text.get(start..start + KEY_BYTES) {
-        chunk.copy_from_slice(bytes);
+/// [`load_word`] when fewer than 8 bytes are left: the text's last 8 bytes, shifted.
+#[cold]
+fn load_word_near_end(text: &[u8], at: usize) -> u64 {
+    let n = text.len();
+    if at >= n {
+        return 0;
     }
-    let (words, _) = chunk.as_chunks::<8>();
-    let mut key = [0u64; 3];
-    for ((k, slot), &word) in key.iter_mut().enumerate().zip(words) {
-        *slot = u64::from_le_bytes(word) & BYTE_MASKS[len.saturating_sub(8 * k).min(8)];
+    if n >= 8 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&text[n - 8..]);
+        return u64::from_le_bytes(word) >> (8 * (at + 8 - n));
     }
-    key
+    text[at..].iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
 }
 
 /// `BYTE_MASKS[k]` keeps the low `k` bytes of a word.
@@ -809,9 +806,9 @@ mod tests {
         for _ in 0..500 {
             let len = (next(&mut state) % 65) as usize;
             let block: Vec<u8> = (0..len).map(|_| (next(&mut state) % 128) as u8).collect();
-            let mut padded = block.clone();
-            padded.extend_from_slice(&[0; 8]);
-            let scan = scan_block(&padded, len);
+            let Some(scan) = scan_block(&block, 0) else {
+                panic!("{block:?} is ASCII");
+            };
             let bits = scan.spaces;
             let count = |c: u8| block.iter().filter(|&&b| b == c).count() as u32;
             assert_eq!((scan.exclamations, scan.questions), (count(b'!'), count(b'?')));
@@ -820,6 +817,19 @@ mod tests {
                     .get(j)
                     .is_none_or(|&b| crate::text::is_py_space(char::from(b)));
                 assert_eq!(bits >> j & 1 == 1, expected, "{block:?} at {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn words_load_zero_padded_at_the_end_of_the_text() {
+        for n in 0..20 {
+            let text: Vec<u8> = (1..=n as u8).collect();
+            for at in 0..n + 10 {
+                let expected = (0..8).fold(0u64, |w, k| {
+                    w | u64::from(text.get(at + k).copied().unwrap_or(0)) << (8 * k)
+                });
+                assert_eq!(load_word(&text, at), expected, "{n} bytes at {at}");
             }
         }
     }
