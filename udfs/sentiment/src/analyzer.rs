@@ -62,6 +62,8 @@ struct Token {
 pub struct Analyzer {
     tokens: Vec<Token>,
     sentiments: Vec<f64>,
+    /// Positions of the lexicon words among `tokens` (only a prefix is current; it never shrinks).
+    lexical: Vec<usize>,
     emoji_text: String,
     but_index: HashMap<u64, BinaryHeap<Reverse<usize>>>,
     /// The word table; `None` is VADER's own.
@@ -130,30 +132,48 @@ impl Analyzer {
     fn score_tokens(&mut self, (exclamations, questions): (usize, usize)) -> Scores {
         let tokens = &self.tokens;
         let n = tokens.len();
-        let upper = tokens.iter().filter(|t| t.upper).count();
+        if n == 0 {
+            return Scores::default();
+        }
+        // One pass without data-dependent branches: the ALL-CAPS count, the first "but", and the
+        // positions of the lexicon words, the only tokens whose sentiment can be nonzero.
+        if self.lexical.len() < n {
+            self.lexical.resize(n, 0);
+        }
+        let (mut upper, mut words, mut but) = (0, 0, usize::MAX);
+        for (i, token) in tokens.iter().enumerate() {
+            upper += usize::from(token.upper);
+            self.lexical[words] = i;
+            words += usize::from(token.info.in_lexicon());
+            but = but.min(if token.info.word == Word::But {
+                i
+            } else {
+                usize::MAX
+            });
+        }
         // allcap_differential: some but not all tokens are ALL CAPS.
         let cap_diff = upper > 0 && upper < n;
 
-        self.sentiments.clear();
-        for i in 0..n {
-            let token = &tokens[i];
-            if token.info.booster().is_some()
-                || (i + 1 < n && token.info.word == Word::Kind && tokens[i + 1].info.word == Word::Of)
-            {
-                self.sentiments.push(0.0);
-                continue;
+        let mut totals = Totals::default();
+        if but == usize::MAX {
+            // Without "but" the zeros of the other tokens change no sum, and need not be written.
+            for &i in &self.lexical[..words] {
+                totals.add(token_sentiment(tokens, i, cap_diff));
             }
-            self.sentiments.push(sentiment_valence(tokens, i, cap_diff));
-        }
-
-        if let Some(bi) = tokens.iter().position(|t| t.info.word == Word::But) {
+        } else {
+            self.sentiments.clear();
+            self.sentiments.resize(n, 0.0);
+            for &i in &self.lexical[..words] {
+                self.sentiments[i] = token_sentiment(tokens, i, cap_diff);
+            }
             if n <= BUT_NAIVE_MAX {
-                but_check_naive(&mut self.sentiments, bi);
+                but_check_naive(&mut self.sentiments, but);
             } else {
-                but_check_indexed(&mut self.sentiments, bi, &mut self.but_index);
+                but_check_indexed(&mut self.sentiments, but, &mut self.but_index);
             }
+            self.sentiments.iter().for_each(|&s| totals.add(s));
         }
-        score_valence(&self.sentiments, exclamations, questions)
+        score_valence(&totals, n, exclamations, questions)
     }
 
     /// `SentiText._words_and_emoticons`: split on Python whitespace, strip punctuation unless that
@@ -445,6 +465,19 @@ fn replace_emojis(text: &str, out: &mut String) -> bool {
     found
 }
 
+/// The sentiment `polarity_scores` gives token `i` before the "but" rule: boosters and the "kind" of
+/// "kind of" count 0, other words their `sentiment_valence`.
+#[inline]
+fn token_sentiment(tokens: &[Token], i: usize, cap_diff: bool) -> f64 {
+    let token = &tokens[i];
+    if token.info.booster().is_some()
+        || (i + 1 < tokens.len() && token.info.word == Word::Kind && tokens[i + 1].info.word == Word::Of)
+    {
+        return 0.0;
+    }
+    sentiment_valence(tokens, i, cap_diff)
+}
+
 /// `SentimentIntensityAnalyzer.sentiment_valence` for token `i`.
 fn sentiment_valence(tokens: &[Token], i: usize, cap_diff: bool) -> f64 {
     let n = tokens.len();
@@ -689,13 +722,32 @@ fn normalize(score: f64) -> f64 {
     norm.clamp(-1.0, 1.0)
 }
 
-/// `score_valence` plus the punctuation emphasis (`_amplify_ep`, `_amplify_qm`) and rounding.
-fn score_valence(sentiments: &[f64], exclamations: usize, questions: usize) -> Scores {
-    if sentiments.is_empty() {
-        return Scores::default();
+/// Python's `sum(sentiments)` and `_sift_sentiment_scores`, accumulated in order. Zero sentiments
+/// may be left out: adding ±0.0 changes no sum, none of which is ever -0.0.
+#[derive(Default)]
+struct Totals {
+    sum: f64,
+    pos: f64,
+    neg: f64,
+    nonzero: usize,
+}
+
+impl Totals {
+    #[inline(always)]
+    fn add(&mut self, s: f64) {
+        // Selects rather than branches: the sign of a sentiment is close to random.
+        self.sum += s;
+        self.pos += if s > 0.0 { s + 1.0 } else { 0.0 };
+        self.neg += if s < 0.0 { s - 1.0 } else { 0.0 };
+        self.nonzero += usize::from(s != 0.0);
     }
+}
+
+/// `score_valence` plus the punctuation emphasis (`_amplify_ep`, `_amplify_qm`) and rounding, over
+/// the totals of `n` (at least one) sentiments.
+fn score_valence(totals: &Totals, n: usize, exclamations: usize, questions: usize) -> Scores {
     // Python's sum(): left to right from 0 (CPython before 3.12 does no compensated summation).
-    let mut sum_s = sentiments.iter().fold(0.0, |acc, &s| acc + s);
+    let mut sum_s = totals.sum;
 
     // Counts are capped before converting, so the casts are exact.
     let ep_amplifier = exclamations.min(4) as f64 * 0.292;
@@ -713,26 +765,15 @@ fn score_valence(sentiments: &[f64], exclamations: usize, questions: usize) -> S
     let compound = normalize(sum_s);
 
     // _sift_sentiment_scores
-    let mut pos_sum = 0.0;
-    let mut neg_sum = 0.0;
-    let mut neu_count = 0usize;
-    for &s in sentiments {
-        if s > 0.0 {
-            pos_sum += s + 1.0;
-        }
-        if s < 0.0 {
-            neg_sum += s - 1.0;
-        }
-        if s == 0.0 {
-            neu_count += 1;
-        }
-    }
+    let mut pos_sum = totals.pos;
+    let mut neg_sum = totals.neg;
     if pos_sum > f64::abs(neg_sum) {
         pos_sum += amplifier;
     } else if pos_sum < f64::abs(neg_sum) {
         neg_sum -= amplifier;
     }
-    let neu_count = neu_count as f64;
+    // Counts below 2^53 convert exactly.
+    let neu_count = (n - totals.nonzero) as f64;
     let total = pos_sum + f64::abs(neg_sum) + neu_count;
     Scores {
         neg: py_round(f64::abs(neg_sum / total), 3),
