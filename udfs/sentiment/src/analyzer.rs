@@ -757,21 +757,30 @@ fn score_valence(totals: &Totals, n: usize, exclamations: usize, questions: usiz
         _ => 0.96,
     };
     let amplifier = ep_amplifier + qm_amplifier;
-    if sum_s > 0.0 {
-        sum_s += amplifier;
+    // Selects rather than branches, as in `Totals::add`; `a - b` is `a + -b`, and adding 0.0 to sums
+    // that are never -0.0 changes nothing.
+    sum_s += if sum_s > 0.0 {
+        amplifier
     } else if sum_s < 0.0 {
-        sum_s -= amplifier;
-    }
+        -amplifier
+    } else {
+        0.0
+    };
     let compound = normalize(sum_s);
 
     // _sift_sentiment_scores
-    let mut pos_sum = totals.pos;
-    let mut neg_sum = totals.neg;
-    if pos_sum > f64::abs(neg_sum) {
-        pos_sum += amplifier;
-    } else if pos_sum < f64::abs(neg_sum) {
-        neg_sum -= amplifier;
-    }
+    let pos_sum = totals.pos
+        + if totals.pos > f64::abs(totals.neg) {
+            amplifier
+        } else {
+            0.0
+        };
+    let neg_sum = totals.neg
+        - if totals.pos < f64::abs(totals.neg) {
+            amplifier
+        } else {
+            0.0
+        };
     // Counts below 2^53 convert exactly.
     let neu_count = (n - totals.nonzero) as f64;
     let total = pos_sum + f64::abs(neg_sum) + neu_count;

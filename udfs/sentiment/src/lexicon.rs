@@ -320,13 +320,23 @@ pub(crate) fn key_words(padded: &[u8; KEY_BYTES]) -> [u64; 3] {
     [word(0), word(1), word(2)]
 }
 
+/// The four words a seed mixes into a key's hash.
+fn seed_words(seed: u64) -> [u64; 4] {
+    [
+        seed,
+        seed.rotate_left(21),
+        seed.rotate_left(42),
+        seed.rotate_left(11),
+    ]
+}
+
 /// Seeded hash of a key; its top bits pick the bucket.
 #[inline(always)]
-fn key_hash(key: &[u64; 3], len: usize, seed: u64) -> u64 {
-    (key[0] ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ (key[1] ^ seed.rotate_left(21)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
-        ^ (key[2] ^ seed.rotate_left(42)).wrapping_mul(0x1656_67b1_9e37_79f9)
-        ^ (len as u64 ^ seed.rotate_left(11)).wrapping_mul(0x27d4_eb2f_1656_67c5)
+fn key_hash(key: &[u64; 3], len: usize, seed: &[u64; 4]) -> u64 {
+    (key[0] ^ seed[0]).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (key[1] ^ seed[1]).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
+        ^ (key[2] ^ seed[2]).wrapping_mul(0x1656_67b1_9e37_79f9)
+        ^ (len as u64 ^ seed[3]).wrapping_mul(0x27d4_eb2f_1656_67c5)
 }
 
 /// The slot of a key's hash under its bucket's displacement.
@@ -343,7 +353,7 @@ fn slot_of(hash: u64, displacement: u16, slot_shift: u32) -> usize {
 /// loads of successive tokens overlap. The slot array is 64 KiB and the displacements 8 KiB for
 /// VADER's ~7,600 words; only the 40-byte entries (300 KiB) live beyond L1.
 pub(crate) struct Lexicon {
-    seed: u64,
+    seed: [u64; 4],
     /// Displacement per bucket; the bucket is the top `64 - bucket_shift` bits of the key's hash.
     displacements: Vec<u16>,
     bucket_shift: u32,
@@ -370,7 +380,7 @@ impl Lexicon {
     /// The rule information of a lower-cased word given as zero-padded key words and its length.
     #[inline(always)]
     pub(crate) fn get_words(&self, key: &[u64; 3], len: usize) -> WordInfo {
-        let hash = key_hash(key, len, self.seed);
+        let hash = key_hash(key, len, &self.seed);
         let displacement = self.displacements[(hash >> self.bucket_shift) as usize];
         let index = self.slots[slot_of(hash, displacement, self.slot_shift)] as usize;
         let entry = &self.entries[index];
@@ -413,7 +423,7 @@ impl Lexicon {
 
 /// The perfect hash over `entries[1..]`, see [`Lexicon`].
 struct PerfectHash {
-    seed: u64,
+    seed: [u64; 4],
     displacements: Vec<u16>,
     bucket_shift: u32,
     slots: Vec<u32>,
@@ -432,7 +442,7 @@ impl PerfectHash {
             if seed > 0 && seed % 8 == 0 {
                 slot_bits += 1;
             }
-            let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let seed = seed_words(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             if let Some(table) = Self::try_build(entries, seed, bucket_bits, slot_bits) {
                 return table;
             }
@@ -440,12 +450,12 @@ impl PerfectHash {
         unreachable!("the seeds are endless")
     }
 
-    fn try_build(entries: &[Entry], seed: u64, bucket_bits: u32, slot_bits: u32) -> Option<Self> {
+    fn try_build(entries: &[Entry], seed: [u64; 4], bucket_bits: u32, slot_bits: u32) -> Option<Self> {
         let bucket_shift = u64::BITS - bucket_bits;
         let slot_shift = u64::BITS - slot_bits;
         let mut buckets: Vec<Vec<(u32, u64)>> = vec![Vec::new(); 1 << bucket_bits];
         for (index, entry) in entries.iter().enumerate().skip(1) {
-            let hash = key_hash(&entry.key, usize::from(entry.len), seed);
+            let hash = key_hash(&entry.key, usize::from(entry.len), &seed);
             buckets[(hash >> bucket_shift) as usize].push((index as u32, hash));
         }
         let mut order: Vec<usize> = (0..buckets.len()).collect();
