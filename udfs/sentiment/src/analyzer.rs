@@ -61,9 +61,9 @@ struct Token {
 #[derive(Debug, Default)]
 pub struct Analyzer {
     tokens: Vec<Token>,
-    /// The current ASCII text followed by `KEY_BYTES` zeros, so keys load without bounds juggling.
-    padded: Vec<u8>,
     sentiments: Vec<f64>,
+    /// Positions of the lexicon words among `tokens` (only a prefix is current; it never shrinks).
+    lexical: Vec<usize>,
     emoji_text: String,
     but_index: HashMap<u64, BinaryHeap<Reverse<usize>>>,
     /// The word table; `None` is VADER's own.
@@ -107,10 +107,10 @@ impl Analyzer {
 
     /// VADER polarity scores of `text`, see [`polarity_scores`].
     pub fn polarity_scores(&mut self, text: &str) -> Scores {
-        if text.is_ascii() {
-            // No emoji and no non-ASCII whitespace: straight to the ASCII tokenizer.
-            self.tokens.clear();
-            let marks = self.tokenize_ascii(text.as_bytes());
+        // No emoji and no non-ASCII whitespace: straight to the ASCII tokenizer, which gives up on the
+        // first non-ASCII byte.
+        self.tokens.clear();
+        if let Some(marks) = self.tokenize_ascii(text.as_bytes()) {
             return self.score_tokens(marks);
         }
         let mut emoji_text = std::mem::take(&mut self.emoji_text);
@@ -132,30 +132,48 @@ impl Analyzer {
     fn score_tokens(&mut self, (exclamations, questions): (usize, usize)) -> Scores {
         let tokens = &self.tokens;
         let n = tokens.len();
-        let upper = tokens.iter().filter(|t| t.upper).count();
+        if n == 0 {
+            return Scores::default();
+        }
+        // One pass without data-dependent branches: the ALL-CAPS count, the first "but", and the
+        // positions of the lexicon words, the only tokens whose sentiment can be nonzero.
+        if self.lexical.len() < n {
+            self.lexical.resize(n, 0);
+        }
+        let (mut upper, mut words, mut but) = (0, 0, usize::MAX);
+        for (i, token) in tokens.iter().enumerate() {
+            upper += usize::from(token.upper);
+            self.lexical[words] = i;
+            words += usize::from(token.info.in_lexicon());
+            but = but.min(if token.info.word == Word::But {
+                i
+            } else {
+                usize::MAX
+            });
+        }
         // allcap_differential: some but not all tokens are ALL CAPS.
         let cap_diff = upper > 0 && upper < n;
 
-        self.sentiments.clear();
-        for i in 0..n {
-            let token = &tokens[i];
-            if token.info.booster().is_some()
-                || (i + 1 < n && token.info.word == Word::Kind && tokens[i + 1].info.word == Word::Of)
-            {
-                self.sentiments.push(0.0);
-                continue;
+        let mut totals = Totals::default();
+        if but == usize::MAX {
+            // Without "but" the zeros of the other tokens change no sum, and need not be written.
+            for &i in &self.lexical[..words] {
+                totals.add(token_sentiment(tokens, i, cap_diff));
             }
-            self.sentiments.push(sentiment_valence(tokens, i, cap_diff));
-        }
-
-        if let Some(bi) = tokens.iter().position(|t| t.info.word == Word::But) {
+        } else {
+            self.sentiments.clear();
+            self.sentiments.resize(n, 0.0);
+            for &i in &self.lexical[..words] {
+                self.sentiments[i] = token_sentiment(tokens, i, cap_diff);
+            }
             if n <= BUT_NAIVE_MAX {
-                but_check_naive(&mut self.sentiments, bi);
+                but_check_naive(&mut self.sentiments, but);
             } else {
-                but_check_indexed(&mut self.sentiments, bi, &mut self.but_index);
+                but_check_indexed(&mut self.sentiments, but, &mut self.but_index);
             }
+            self.sentiments.iter().for_each(|&s| totals.add(s));
         }
-        score_valence(&self.sentiments, exclamations, questions)
+        score_valence(&totals, n, exclamations, questions)
     }
 
     /// `SentiText._words_and_emoticons`: split on Python whitespace, strip punctuation unless that
@@ -163,9 +181,10 @@ impl Analyzer {
     fn tokenize(&mut self, text: &str) -> (usize, usize) {
         self.tokens.clear();
         let bytes = text.as_bytes();
-        if bytes.is_ascii() {
-            return self.tokenize_ascii(bytes);
+        if let Some(marks) = self.tokenize_ascii(bytes) {
+            return marks;
         }
+        self.tokens.clear();
         let (exclamations, questions) = count_marks(bytes);
         let lexicon = self.lexicon();
         let n = bytes.len();
@@ -203,78 +222,77 @@ fn count_marks(bytes: &[u8]) -> (usize, usize) {
 }
 
 impl Analyzer {
-    /// [`Analyzer::tokenize`] for an all-ASCII text: whitespace is found 64 bytes at a time, and
-    /// keys are read 8 bytes at a time from a zero-padded copy of the text.
-    fn tokenize_ascii(&mut self, text: &[u8]) -> (usize, usize) {
-        let marks = count_marks(text);
+    /// [`Analyzer::tokenize`] for an all-ASCII text: whitespace, '!' and '?' are found 64 bytes at a
+    /// time in one pass, and keys are read 8 bytes at a time. `None`, with some tokens pushed, when
+    /// the text is not ASCII.
+    fn tokenize_ascii(&mut self, text: &[u8]) -> Option<(usize, usize)> {
         let lexicon = self.lexicon();
-        let Self { tokens, padded, .. } = self;
-        padded.clear();
-        padded.extend_from_slice(text);
-        padded.extend_from_slice(&[0; KEY_BYTES]);
+        let tokens = &mut self.tokens;
         let n = text.len();
-        let mut token_start: Option<usize> = None;
+        let (mut exclamations, mut questions) = (0, 0);
+        // Whether the byte before the current block is whitespace (the text's start counts as one).
+        let mut space_before = 1u64;
+        let mut token_start = 0;
         let mut base = 0;
         while base < n {
-            let spaces = space_bits(&text[base..n.min(base + 64)]);
-            let mut pos = 0u32;
-            while pos < 64 {
-                let ahead = !0u64 << pos;
-                match token_start {
-                    Some(start) => {
-                        let next_space = spaces & ahead;
-                        if next_space == 0 {
-                            break;
-                        }
-                        let end = next_space.trailing_zeros();
-                        tokens.push(ascii_token(lexicon, padded, start, base + end as usize));
-                        token_start = None;
-                        pos = end + 1;
-                    }
-                    None => {
-                        let next_word = !spaces & ahead;
-                        if next_word == 0 {
-                            break;
-                        }
-                        let start = next_word.trailing_zeros();
-                        token_start = Some(base + start as usize);
-                        pos = start + 1;
-                    }
+            let block = scan_block(text, base)?;
+            exclamations += block.exclamations as usize;
+            questions += block.questions as usize;
+            // Bit j: byte j starts or ends a token (differs from byte j - 1 in being whitespace).
+            let mut edges = block.spaces ^ (block.spaces << 1 | space_before);
+            space_before = block.spaces >> 63;
+            while edges != 0 {
+                let at = base + edges.trailing_zeros() as usize;
+                edges &= edges - 1;
+                if block.spaces >> (at - base) & 1 == 0 {
+                    token_start = at;
+                } else {
+                    tokens.push(ascii_token(lexicon, text, token_start, at));
                 }
             }
             base += 64;
         }
-        if let Some(start) = token_start {
-            tokens.push(ascii_token(lexicon, padded, start, n));
+        // A text whose length is not a multiple of 64 ended its last token on the bits past its end.
+        if space_before == 0 {
+            tokens.push(ascii_token(lexicon, text, token_start, n));
         }
-        marks
+        Some((exclamations, questions))
     }
 }
 
-/// Bit `j` set when `block[j]` is whitespace, for an ASCII block of at most 64 bytes; bits past the
-/// end of the block are set too, so that a token ends there.
+/// What one pass over up to 64 bytes of ASCII text finds.
+struct BlockScan {
+    /// Bit `j` set when byte `j` is Python whitespace; bits past the end of the text are set too, so
+    /// that a token ends there.
+    spaces: u64,
+    /// Number of '!' in the block.
+    exclamations: u32,
+    /// Number of '?' in the block.
+    questions: u32,
+}
+
+/// Scans `text[base..]`, at most 64 bytes of it; `None` when they are not all ASCII.
 #[inline]
-fn space_bits(block: &[u8]) -> u64 {
-    // Python's ASCII whitespace: 0x09..=0x0d and 0x1c..=0x20. Padding zeros are not spaces.
-    let spaces = |w: u64| gather_high_bits(ascii_range_mask(w, 0x09, 0x0d) | ascii_range_mask(w, 0x1c, 0x20));
-    let mut bits = if block.len() < 64 { !0u64 << block.len() } else { 0 };
-    let chunks = block.chunks_exact(8);
-    let rest = chunks.remainder();
-    let mut k = 0;
-    for chunk in chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        bits |= spaces(u64::from_le_bytes(word)) << (8 * k);
-        k += 1;
+fn scan_block(text: &[u8], base: usize) -> Option<BlockScan> {
+    let len = text.len() - base;
+    let mut spaces = if len < 64 { !0u64 << len } else { 0 };
+    // Per-byte-lane counts of the marks (at most 8 per lane), summed across lanes at the end: the
+    // baseline x86-64 target has no popcount instruction.
+    let (mut exclamations, mut questions, mut high) = (0u64, 0u64, 0u64);
+    for k in 0..len.min(64).div_ceil(8) {
+        let w = load_word(text, base + 8 * k);
+        high |= w;
+        // Python's ASCII whitespace: 0x09..=0x0d and 0x1c..=0x20. The zeros past the end are not.
+        let space = ascii_range_mask(w, 0x09, 0x0d) | ascii_range_mask(w, 0x1c, 0x20);
+        spaces |= gather_high_bits(space) << (8 * k);
+        exclamations += ascii_range_mask(w, b'!', b'!') >> 7;
+        questions += ascii_range_mask(w, b'?', b'?') >> 7;
     }
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        for (w, &b) in word.iter_mut().zip(rest) {
-            *w = b;
-        }
-        bits |= spaces(u64::from_le_bytes(word)) << (8 * k);
-    }
-    bits
+    (high & HIGH_BITS == 0).then(|| BlockScan {
+        spaces,
+        exclamations: (exclamations.wrapping_mul(LOW_BITS) >> 56) as u32,
+        questions: (questions.wrapping_mul(LOW_BITS) >> 56) as u32,
+    })
 }
 
 /// The high bit of each byte of `m` (other bits zero) packed into the low 8 bits, byte 0 first.
@@ -283,7 +301,7 @@ fn gather_high_bits(m: u64) -> u64 {
     ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
-/// The facts of the ASCII token `text[start..end]`; `text` is followed by `KEY_BYTES` zero bytes.
+/// The facts of the nonempty ASCII token `text[start..end]`.
 #[inline(always)]
 fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Token {
     let token = &text[start..end];
@@ -320,9 +338,10 @@ fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Toke
         // 0x80 >> 2 == 0x20, the ASCII case bit.
         ([w | (u >> 2), 0, 0], u, lower, apostrophe)
     } else {
-        let mut key = load_key(text, start, len);
+        let mut key = [0u64; 3];
         let (mut upper, mut lower, mut apostrophe) = (0u64, 0u64, 0u64);
-        for w in &mut key {
+        for (k, w) in key.iter_mut().enumerate() {
+            *w = load_word(text, start + 8 * k) & BYTE_MASKS[len.saturating_sub(8 * k).min(8)];
             let u = ascii_range_mask(*w, b'A', b'Z');
             upper |= u;
             lower |= ascii_range_mask(*w, b'a', b'z');
@@ -340,31 +359,30 @@ fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Toke
     }
 }
 
-/// The 8 bytes of `text` from `start` on as a little-endian word (zero when out of range; `text`
-/// is padded so that it never is for a token start).
+/// The 8 bytes of `text` from `at` on as a little-endian word, zeros past the end of `text`.
 #[inline(always)]
-fn load_word(text: &[u8], start: usize) -> u64 {
-    let mut word = [0u8; 8];
-    if let Some(bytes) = text.get(start..start + 8) {
+fn load_word(text: &[u8], at: usize) -> u64 {
+    if let Some(bytes) = text.get(at..at + 8) {
+        let mut word = [0u8; 8];
         word.copy_from_slice(bytes);
+        return u64::from_le_bytes(word);
     }
-    u64::from_le_bytes(word)
+    load_word_near_end(text, at)
 }
 
-/// `text[start..start + len]` (len <= KEY_BYTES) as little-endian words, zero past `len`; `text`
-/// has at least `KEY_BYTES` bytes from `start` on.
-#[inline]
-fn load_key(text: &[u8], start: usize, len: usize) -> [u64; 3] {
-    let mut chunk = [0u8; KEY_BYTES];
-    if let Some(bytes) = text.get(start..start + KEY_BYTES) {
-        chunk.copy_from_slice(bytes);
+/// [`load_word`] when fewer than 8 bytes are left: the text's last 8 bytes, shifted.
+#[cold]
+fn load_word_near_end(text: &[u8], at: usize) -> u64 {
+    let n = text.len();
+    if at >= n {
+        return 0;
     }
-    let (words, _) = chunk.as_chunks::<8>();
-    let mut key = [0u64; 3];
-    for ((k, slot), &word) in key.iter_mut().enumerate().zip(words) {
-        *slot = u64::from_le_bytes(word) & BYTE_MASKS[len.saturating_sub(8 * k).min(8)];
+    if n >= 8 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&text[n - 8..]);
+        return u64::from_le_bytes(word) >> (8 * (at + 8 - n));
     }
-    key
+    text[at..].iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
 }
 
 /// `BYTE_MASKS[k]` keeps the low `k` bytes of a word.
@@ -445,6 +463,19 @@ fn replace_emojis(text: &str, out: &mut String) -> bool {
         prev_space = c == ' ';
     }
     found
+}
+
+/// The sentiment `polarity_scores` gives token `i` before the "but" rule: boosters and the "kind" of
+/// "kind of" count 0, other words their `sentiment_valence`.
+#[inline]
+fn token_sentiment(tokens: &[Token], i: usize, cap_diff: bool) -> f64 {
+    let token = &tokens[i];
+    if token.info.booster().is_some()
+        || (i + 1 < tokens.len() && token.info.word == Word::Kind && tokens[i + 1].info.word == Word::Of)
+    {
+        return 0.0;
+    }
+    sentiment_valence(tokens, i, cap_diff)
 }
 
 /// `SentimentIntensityAnalyzer.sentiment_valence` for token `i`.
@@ -691,13 +722,32 @@ fn normalize(score: f64) -> f64 {
     norm.clamp(-1.0, 1.0)
 }
 
-/// `score_valence` plus the punctuation emphasis (`_amplify_ep`, `_amplify_qm`) and rounding.
-fn score_valence(sentiments: &[f64], exclamations: usize, questions: usize) -> Scores {
-    if sentiments.is_empty() {
-        return Scores::default();
+/// Python's `sum(sentiments)` and `_sift_sentiment_scores`, accumulated in order. Zero sentiments
+/// may be left out: adding ±0.0 changes no sum, none of which is ever -0.0.
+#[derive(Default)]
+struct Totals {
+    sum: f64,
+    pos: f64,
+    neg: f64,
+    nonzero: usize,
+}
+
+impl Totals {
+    #[inline(always)]
+    fn add(&mut self, s: f64) {
+        // Selects rather than branches: the sign of a sentiment is close to random.
+        self.sum += s;
+        self.pos += if s > 0.0 { s + 1.0 } else { 0.0 };
+        self.neg += if s < 0.0 { s - 1.0 } else { 0.0 };
+        self.nonzero += usize::from(s != 0.0);
     }
+}
+
+/// `score_valence` plus the punctuation emphasis (`_amplify_ep`, `_amplify_qm`) and rounding, over
+/// the totals of `n` (at least one) sentiments.
+fn score_valence(totals: &Totals, n: usize, exclamations: usize, questions: usize) -> Scores {
     // Python's sum(): left to right from 0 (CPython before 3.12 does no compensated summation).
-    let mut sum_s = sentiments.iter().fold(0.0, |acc, &s| acc + s);
+    let mut sum_s = totals.sum;
 
     // Counts are capped before converting, so the casts are exact.
     let ep_amplifier = exclamations.min(4) as f64 * 0.292;
@@ -707,34 +757,32 @@ fn score_valence(sentiments: &[f64], exclamations: usize, questions: usize) -> S
         _ => 0.96,
     };
     let amplifier = ep_amplifier + qm_amplifier;
-    if sum_s > 0.0 {
-        sum_s += amplifier;
+    // Selects rather than branches, as in `Totals::add`; `a - b` is `a + -b`, and adding 0.0 to sums
+    // that are never -0.0 changes nothing.
+    sum_s += if sum_s > 0.0 {
+        amplifier
     } else if sum_s < 0.0 {
-        sum_s -= amplifier;
-    }
+        -amplifier
+    } else {
+        0.0
+    };
     let compound = normalize(sum_s);
 
     // _sift_sentiment_scores
-    let mut pos_sum = 0.0;
-    let mut neg_sum = 0.0;
-    let mut neu_count = 0usize;
-    for &s in sentiments {
-        if s > 0.0 {
-            pos_sum += s + 1.0;
-        }
-        if s < 0.0 {
-            neg_sum += s - 1.0;
-        }
-        if s == 0.0 {
-            neu_count += 1;
-        }
-    }
-    if pos_sum > f64::abs(neg_sum) {
-        pos_sum += amplifier;
-    } else if pos_sum < f64::abs(neg_sum) {
-        neg_sum -= amplifier;
-    }
-    let neu_count = neu_count as f64;
+    let pos_sum = totals.pos
+        + if totals.pos > f64::abs(totals.neg) {
+            amplifier
+        } else {
+            0.0
+        };
+    let neg_sum = totals.neg
+        - if totals.pos < f64::abs(totals.neg) {
+            amplifier
+        } else {
+            0.0
+        };
+    // Counts below 2^53 convert exactly.
+    let neu_count = (n - totals.nonzero) as f64;
     let total = pos_sum + f64::abs(neg_sum) + neu_count;
     Scores {
         neg: py_round(f64::abs(neg_sum / total), 3),
@@ -803,17 +851,35 @@ mod tests {
     }
 
     #[test]
-    fn space_bits_match_python_isspace() {
+    fn block_scan_matches_python_isspace_and_counts_marks() {
         let mut state = 0x2545_f491_4f6c_dd1d;
         for _ in 0..500 {
             let len = (next(&mut state) % 65) as usize;
             let block: Vec<u8> = (0..len).map(|_| (next(&mut state) % 128) as u8).collect();
-            let bits = space_bits(&block);
+            let Some(scan) = scan_block(&block, 0) else {
+                panic!("{block:?} is ASCII");
+            };
+            let bits = scan.spaces;
+            let count = |c: u8| block.iter().filter(|&&b| b == c).count() as u32;
+            assert_eq!((scan.exclamations, scan.questions), (count(b'!'), count(b'?')));
             for j in 0..64 {
                 let expected = block
                     .get(j)
                     .is_none_or(|&b| crate::text::is_py_space(char::from(b)));
                 assert_eq!(bits >> j & 1 == 1, expected, "{block:?} at {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn words_load_zero_padded_at_the_end_of_the_text() {
+        for n in 0..20 {
+            let text: Vec<u8> = (1..=n as u8).collect();
+            for at in 0..n + 10 {
+                let expected = (0..8).fold(0u64, |w, k| {
+                    w | u64::from(text.get(at + k).copied().unwrap_or(0)) << (8 * k)
+                });
+                assert_eq!(load_word(&text, at), expected, "{n} bytes at {at}");
             }
         }
     }

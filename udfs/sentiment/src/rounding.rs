@@ -10,7 +10,8 @@ pub(crate) fn py_round(x: f64, digits: usize) -> f64 {
     let Some(&scale) = POW10.get(digits) else {
         return x;
     };
-    if !x.is_finite() || x == 0.0 || x.abs() >= (1u64 << 20) as f64 {
+    // Zeros take the general path (they round to themselves): whether a score is 0 is unpredictable.
+    if !x.is_finite() || x.abs() >= (1u64 << 20) as f64 {
         return x;
     }
     // |x| = mantissa * 2^exponent exactly.
@@ -25,22 +26,15 @@ pub(crate) fn py_round(x: f64, digits: usize) -> f64 {
     if exponent >= 0 {
         return x;
     }
-    // x * 10^digits = scaled / 2^shift exactly; scaled < 2^53 * 10^7 < 2^77.
+    // x * 10^digits = scaled / 2^shift exactly; scaled < 2^53 * 10^7 < 2^77. Beyond a shift of 78
+    // the quotient is 0 and the remainder below half, so clamping the shift changes nothing.
     let scaled = u128::from(mantissa) * u128::from(scale);
-    let shift = exponent.unsigned_abs();
-    let quotient = if shift >= 100 {
-        // scaled < 2^77 <= half of 2^shift: rounds to zero.
-        0
-    } else {
-        let quotient = scaled >> shift;
-        let remainder = scaled & ((1u128 << shift) - 1);
-        let half = 1u128 << (shift - 1);
-        if remainder > half || (remainder == half && quotient & 1 == 1) {
-            quotient + 1
-        } else {
-            quotient
-        }
-    };
+    let shift = exponent.unsigned_abs().min(127) as u32;
+    let quotient = scaled >> shift;
+    let remainder = scaled & ((1u128 << shift) - 1);
+    let half = 1u128 << (shift - 1);
+    // Round half to even, as a sum rather than a branch.
+    let quotient = quotient + u128::from((remainder > half) | ((remainder == half) & (quotient & 1 == 1)));
     // quotient < 2^20 * 10^7 < 2^44 is exact as a double; |x| < 2^20 and digits <= 7
     // keep it there. Dividing two exact doubles rounds correctly, as Python's strtod of "q e-n" does.
     let rounded = (quotient as u64) as f64 / scale as f64;
