@@ -161,17 +161,10 @@ impl Output {
             .try_collect()
             .await
             .map_err(|e| store_err(&dir, e))?;
-        let Some(last) = metas
-            .iter()
-            .filter_map(|m| {
-                let name = m.location.filename()?;
-                name.strip_suffix(".json")?.parse::<u64>().ok().map(|v| (v, m))
-            })
-            .max_by_key(|(v, _)| *v)
-        else {
+        let Some((_, last)) = nightshift_lake::latest_manifest_object(&metas) else {
             return Ok(None);
         };
-        self.read_manifest(&last.1.location).await.map(Some)
+        self.read_manifest(&last.location).await.map(Some)
     }
 
     /// Version `version` of the output's manifest (older versions are kept).

@@ -20,7 +20,7 @@ pub use catalog::{Catalog, TableInfo};
 pub use error::{LakeError, SchemaConflict};
 pub use footer::{FileFooter, read_footer};
 pub use partitions::{infer_partition_type, parse_partition_value};
-pub use published::PublishedTable;
+pub use published::{PublishedTable, latest_manifest_object};
 pub use schema_merge::merge_file_schemas;
 pub use spec::{ColumnSpec, LakeSpec, PartitionSpec, PartitionType, StorageOptions, TableSpec};
 pub use stores::{LakeLocation, register_object_store};

@@ -37,23 +37,28 @@ struct ManifestFile {
     path: String,
 }
 
-/// The latest manifest among `manifests` (the objects under `<output>/_manifests/`): its version and
-/// the paths of its files relative to the output folder. `None` when there is none.
-pub async fn latest_manifest(
-    store: &dyn ObjectStore,
-    manifests: &[ObjectMeta],
-) -> Result<Option<(u64, Vec<String>)>, LakeError> {
-    let Some(latest) = manifests
+/// The newest `<version>.json` among the objects under an output's `_manifests/`, with its version:
+/// what readers of a published output trust (the jobs publisher and the catalog alike).
+pub fn latest_manifest_object(manifests: &[ObjectMeta]) -> Option<(u64, &ObjectMeta)> {
+    manifests
         .iter()
         .filter_map(|m| {
             let name = m.location.filename()?;
             name.strip_suffix(".json")?.parse::<u64>().ok().map(|v| (v, m))
         })
         .max_by_key(|(v, _)| *v)
-    else {
+}
+
+/// The latest manifest among `manifests` (the objects under `<output>/_manifests/`): its version and
+/// the paths of its files relative to the output folder. `None` when there is none.
+pub async fn latest_manifest(
+    store: &dyn ObjectStore,
+    manifests: &[ObjectMeta],
+) -> Result<Option<(u64, Vec<String>)>, LakeError> {
+    let Some((_, latest)) = latest_manifest_object(manifests) else {
         return Ok(None);
     };
-    let path = &latest.1.location;
+    let path = &latest.location;
     let bad = |reason: String| LakeError::BadFile {
         path: path.to_string(),
         reason,
