@@ -443,16 +443,7 @@ async fn register_table(
     };
     let TableTarget { reference, published } = target;
     let result = match &published {
-        Some((_, Some(missing))) => Err(LakeError::BadFile {
-            path: match missing {
-                LakeError::BadFile { path, .. } => path.clone(),
-                _ => url.to_string(),
-            },
-            reason: match missing {
-                LakeError::BadFile { reason, .. } => reason.clone(),
-                other => other.to_string(),
-            },
-        }),
+        Some((_, Some(missing))) => Err(bad_file(missing, url)),
         _ => build_table(
             ctx,
             name,
@@ -521,6 +512,21 @@ impl TableTarget {
     }
 }
 
+/// `e` (borrowed, and `LakeError` is not `Clone`) as the `BadFile` error of a table: its own file and
+/// reason when it names one, otherwise the table's location `url` and its message.
+fn bad_file(e: &LakeError, url: &str) -> LakeError {
+    match e {
+        LakeError::BadFile { path, reason } => LakeError::BadFile {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        other => LakeError::BadFile {
+            path: url.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
 type Built = (ListingTable, Vec<PartitionSpec>, u64);
 
 fn build_table(
@@ -536,18 +542,7 @@ fn build_table(
     for f in footers {
         match f {
             Ok(f) => ok.push(f),
-            Err(e) => {
-                return Err(LakeError::BadFile {
-                    path: match e {
-                        LakeError::BadFile { path, .. } => path.clone(),
-                        _ => url.to_string(),
-                    },
-                    reason: match e {
-                        LakeError::BadFile { reason, .. } => reason.clone(),
-                        other => other.to_string(),
-                    },
-                });
-            }
+            Err(e) => return Err(bad_file(e, url)),
         }
     }
     let rows = ok.iter().map(|f| f.rows).sum();

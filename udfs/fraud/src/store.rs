@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::forest::{Forest, Node};
@@ -107,15 +107,19 @@ impl ModelStore {
         }
     }
 
+    /// Every object under `dir`.
+    async fn objects(&self, dir: &Path) -> Result<Vec<ObjectMeta>, FraudError> {
+        self.store
+            .list(Some(dir))
+            .try_collect()
+            .await
+            .map_err(Self::err(dir))
+    }
+
     /// The committed versions of `name`, ascending.
     async fn versions(&self, name: &str) -> Result<Vec<u32>, FraudError> {
         let dir = self.model_dir(name);
-        let objects: Vec<_> = self
-            .store
-            .list(Some(&dir))
-            .try_collect()
-            .await
-            .map_err(Self::err(&dir))?;
+        let objects = self.objects(&dir).await?;
         let mut versions: Vec<u32> = objects
             .iter()
             .filter_map(|o| {
@@ -252,12 +256,7 @@ impl ModelStore {
     /// Every version of every model, by name then version. Unreadable manifests are skipped with a
     /// warning so one bad artifact does not hide the others.
     pub async fn list(&self) -> Result<Vec<ModelInfo>, FraudError> {
-        let objects: Vec<_> = self
-            .store
-            .list(Some(&self.prefix))
-            .try_collect()
-            .await
-            .map_err(Self::err(&self.prefix))?;
+        let objects = self.objects(&self.prefix).await?;
         let mut out = Vec::new();
         for o in objects {
             let Some(parts) = o.location.prefix_match(&self.prefix) else {
@@ -304,12 +303,7 @@ impl ModelStore {
     pub async fn drop_model(&self, name: &str) -> Result<usize, FraudError> {
         check_name(name)?;
         let dir = self.model_dir(name);
-        let objects: Vec<_> = self
-            .store
-            .list(Some(&dir))
-            .try_collect()
-            .await
-            .map_err(Self::err(&dir))?;
+        let objects = self.objects(&dir).await?;
         let (manifests, data): (Vec<_>, Vec<_>) = objects
             .into_iter()
             .map(|o| o.location)
