@@ -120,6 +120,7 @@ fn published_reports_are_tables_read_through_their_manifests() {
     // Left by a run that never committed: in the folder, in no manifest.
     crate::common::write_parquet(&lake.join("reports/flat/part-2.parquet"), &[7, 8, 9], false, None);
     crate::common::write_parquet(&lake.join("reports/broken/part-1.parquet"), &[1], false, None);
+    crate::common::write_parquet(&lake.join("reports/gone/part-1.parquet"), &[1], false, None);
     crate::common::write_parquet(&lake.join("reports/other/part-1.parquet"), &[1], false, None);
     let manifests = [
         (
@@ -128,6 +129,7 @@ fn published_reports_are_tables_read_through_their_manifests() {
         ),
         ("flat", r#"{"version": 2, "files": [{"path": "part-1.parquet"}]}"#),
         ("broken", "{}"),
+        ("gone", r#"{"version": 2, "files": [{"path": "part-9.parquet"}]}"#),
     ];
     for (report, manifest) in manifests {
         let m = lake.join("reports").join(report).join("_manifests");
@@ -155,7 +157,8 @@ fn published_reports_are_tables_read_through_their_manifests() {
             "reports",
             "reports.broken",
             "reports.daily",
-            "reports.flat"
+            "reports.flat",
+            "reports.gone"
         ],
         "{}",
         r.stdout
@@ -172,6 +175,11 @@ fn published_reports_are_tables_read_through_their_manifests() {
     ]);
     r.ok();
     assert_eq!(r.stdout, "n,ids\n1,1\nid,day\n1,2024-06-01\n");
+    // A file the manifest names but the folder lacks: that report is unreadable, with the file.
+    run(&["sql", "-c", "SELECT * FROM reports.gone"]).fails_with(
+        1,
+        &["reports/gone/part-9.parquet", "names this file but it is missing"],
+    );
     run(&["sql", "-c", "SELECT * FROM reports.broken"]).fails_with(
         1,
         &[
