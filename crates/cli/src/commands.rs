@@ -10,6 +10,7 @@ use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use nightshift_core::{Overrides, Params, Session, Settings, split_statements};
+use nightshift_jobs::Engine;
 
 use crate::output::Printer;
 use crate::{Cli, Command, DatasetsCommand, Failure, OutputArgs, SqlArgs};
@@ -53,14 +54,23 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(mut args) => {
             // JSON logs are for machines: no bar drawn between them.
             args.no_progress |= matches!(cli.global.log_format, crate::LogFormatArg::Json);
-            crate::jobs_cmd::run(&session(&cli.global).await?, args).await
+            let (session, engine) = session_and_engine(&cli.global).await?;
+            crate::jobs_cmd::run(&session, args, engine).await
         }
         Command::Runs(args) => crate::jobs_cmd::runs(&session(&cli.global).await?, args).await,
-        Command::Schedule(args) => crate::jobs_cmd::schedule(&session(&cli.global).await?, args).await,
+        Command::Schedule(args) => {
+            let (session, engine) = session_and_engine(&cli.global).await?;
+            crate::jobs_cmd::schedule(&session, args, engine).await
+        }
+        Command::Scheduler(args) => scheduler(&cli.global, args).await,
+        Command::Executor(args) => executor(&cli.global, args).await,
+        Command::Cluster {
+            command: crate::ClusterCommand::Status,
+        } => cluster_status(&cli.global).await,
     }
 }
 
-pub(crate) async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
+fn load_settings(g: &crate::GlobalArgs) -> Result<Settings, Failure> {
     let overrides = Overrides {
         lake_root: g.lake.clone(),
         memory_limit: g.memory_limit.clone(),
@@ -70,54 +80,172 @@ pub(crate) async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
         read_only: g.read_only.then_some(true),
         datafusion: g.set.clone(),
     };
-    let settings = Settings::load(g.config.as_deref(), &|k| std::env::var(k).ok(), &overrides)
-        .map_err(|e| Failure::Usage(e.into()))?;
-    let session = match g.cluster.as_deref() {
-        None => Session::new(settings).await,
-        Some(url) => cluster_session(settings, url).await?,
-    };
-    let session = session.map_err(|e| match e {
+    Settings::load(g.config.as_deref(), &|k| std::env::var(k).ok(), &overrides)
+        .map_err(|e| Failure::Usage(e.into()))
+}
+
+fn core_failure(e: nightshift_core::CoreError) -> Failure {
+    match e {
         nightshift_core::CoreError::Config(c) => Failure::Usage(c.into()),
         nightshift_core::CoreError::Engine(m) => Failure::Usage(anyhow!(m)),
         e @ nightshift_core::CoreError::Lexicon(_) => Failure::Usage(e.into()),
         other => Failure::Query(anyhow::Error::new(other).context("failed to load the lake")),
-    })?;
-    crate::jobs_cmd::register_runs(&session).await;
-    Ok(session)
+    }
 }
 
-/// A session whose statements run on Ballista: a scheduler at `url`, checked to answer within 10 s, or
-/// `standalone` (a scheduler and one executor in this process, with a slot per core).
-async fn cluster_session(
-    settings: Settings,
-    url: &str,
-) -> Result<Result<Session, nightshift_core::CoreError>, Failure> {
-    let cluster = |e: nightshift_cluster::ClusterError| match e {
-        nightshift_cluster::ClusterError::Core(c) => Ok(Err(c)),
-        other => Err(Failure::Query(
-            anyhow::Error::new(other).context("cannot start the cluster"),
-        )),
+pub(crate) async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
+    Ok(session_and_engine(g).await?.0)
+}
+
+/// The session of a command, and where its job runs execute: in this process, or on the cluster
+/// named by `--cluster` / `NIGHTSHIFT_CLUSTER` / `[cluster] url`.
+pub(crate) async fn session_and_engine(g: &crate::GlobalArgs) -> Result<(Session, Arc<dyn Engine>), Failure> {
+    let settings = load_settings(g)?;
+    let cluster = g.cluster.clone().or_else(|| settings.cluster.url.clone());
+    let (session, engine) = match cluster {
+        None => (
+            Session::new(settings).await.map_err(core_failure)?,
+            Arc::new(nightshift_jobs::LocalEngine) as Arc<dyn Engine>,
+        ),
+        Some(url) => cluster_session(settings, &url).await?,
     };
-    let url = if url == "standalone" {
-        let kit = match nightshift_cluster::NodeKit::new(&settings) {
-            Ok(k) => k,
-            Err(e) => return cluster(e),
-        };
+    crate::jobs_cmd::register_runs(&session).await;
+    Ok((session, engine))
+}
+
+/// A session whose statements run on Ballista: a scheduler at `url`, checked to answer within the
+/// connect timeout (`[cluster] connect_timeout_seconds`, default 10 s), or `standalone` (a
+/// scheduler and one executor in this process, with a slot per core).
+async fn cluster_session(settings: Settings, url: &str) -> Result<(Session, Arc<dyn Engine>), Failure> {
+    let cluster = |e: nightshift_cluster::ClusterError| match e {
+        nightshift_cluster::ClusterError::Core(c) => core_failure(c),
+        other => Failure::Query(anyhow::Error::new(other).context("cannot start the cluster")),
+    };
+    let timeout = std::time::Duration::from_secs(settings.cluster.connect_timeout_seconds.unwrap_or(10));
+    let (url, label) = if url == "standalone" {
+        let kit = nightshift_cluster::NodeKit::new(&settings).map_err(cluster)?;
         let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
-        match nightshift_cluster::start_standalone(&kit, 1, slots).await {
-            Ok(addr) => format!("df://localhost:{}", addr.port()),
-            Err(e) => return cluster(e),
-        }
+        let addr = nightshift_cluster::start_standalone(&kit, 1, slots)
+            .await
+            .map_err(cluster)?;
+        (
+            format!("df://localhost:{}", addr.port()),
+            "standalone".to_string(),
+        )
     } else {
-        nightshift_cluster::check_reachable(url, std::time::Duration::from_secs(10))
+        nightshift_cluster::check_reachable(url, timeout)
             .await
             .map_err(|e| Failure::Query(anyhow::Error::new(e)))?;
-        url.to_string()
+        (url.to_string(), url.to_string())
     };
-    match nightshift_cluster::connect(settings, &url).await {
-        Ok(s) => Ok(Ok(s)),
-        Err(e) => cluster(e),
+    let session = nightshift_cluster::connect(settings, &url)
+        .await
+        .map_err(cluster)?;
+    Ok((
+        session,
+        Arc::new(nightshift_cluster::ClusterEngine::new(url, label)),
+    ))
+}
+
+/// `nightshift scheduler`.
+async fn scheduler(g: &crate::GlobalArgs, args: crate::SchedulerArgs) -> Result<(), Failure> {
+    let settings = load_settings(g)?;
+    let kit = nightshift_cluster::NodeKit::new(&settings).map_err(|e| Failure::Usage(e.into()))?;
+    let options = nightshift_cluster::SchedulerOptions {
+        bind: args.bind,
+        external_host: args.external_host,
+        executor_timeout_seconds: args.executor_timeout,
+    };
+    eprintln!(
+        "nightshift scheduler on {} (lake {}); executors: nightshift executor --scheduler {}",
+        args.bind, settings.lake.root, args.bind
+    );
+    nightshift_cluster::run_scheduler(&kit, &options)
+        .await
+        .map_err(|e| Failure::Query(e.into()))
+}
+
+/// `nightshift executor`.
+async fn executor(g: &crate::GlobalArgs, args: crate::ExecutorArgs) -> Result<(), Failure> {
+    let settings = load_settings(g)?;
+    let address = nightshift_cluster::http_url(&args.scheduler);
+    let (host, port) = address
+        .trim_start_matches("http://")
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| Failure::Usage(anyhow!("--scheduler '{}' is not HOST:PORT", args.scheduler)))?;
+    let kit = nightshift_cluster::NodeKit::new(&settings).map_err(|e| Failure::Usage(e.into()))?;
+    let options = nightshift_cluster::ExecutorOptions {
+        scheduler_host: host,
+        scheduler_port: port,
+        bind_host: args.bind_host,
+        external_host: args.external_host,
+        port: args.port,
+        grpc_port: args.grpc_port,
+        slots: args.concurrent_tasks.map_or(0, |n| n as usize),
+        work_dir: args.work_dir,
+        heartbeat_seconds: args.heartbeat_interval,
+        memory_pool_bytes: settings.engine.memory_limit,
+    };
+    nightshift_cluster::run_executor(&kit, &options)
+        .await
+        .map_err(|e| Failure::Query(e.into()))
+}
+
+/// `nightshift cluster status`.
+async fn cluster_status(g: &crate::GlobalArgs) -> Result<(), Failure> {
+    let settings = load_settings(g)?;
+    let Some(url) = g.cluster.clone().or(settings.cluster.url) else {
+        return Err(Failure::Usage(anyhow!(
+            "no cluster is set: pass --cluster df://host:50050, set NIGHTSHIFT_CLUSTER, or add \
+             [cluster] url to nightshift.toml"
+        )));
+    };
+    if url == "standalone" {
+        return Err(Failure::Usage(anyhow!(
+            "a standalone cluster lives inside one command; status needs a scheduler started with \
+             `nightshift scheduler`"
+        )));
     }
+    let status = nightshift_cluster::status(&url)
+        .await
+        .map_err(|e| Failure::Query(e.into()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "scheduler  {}  (Ballista {})",
+        status.scheduler, status.version
+    )?;
+    writeln!(out, "executors  {}", status.executors.len())?;
+    for e in &status.executors {
+        let age = e
+            .heartbeat_age_seconds
+            .map_or_else(|| "never".to_string(), |s| format!("{s:.0} s ago"));
+        writeln!(
+            out,
+            "  {:<24} slots {:<3} heartbeat {:<10} {}",
+            e.address, e.slots, age, e.id
+        )?;
+    }
+    let active: Vec<_> = status
+        .jobs
+        .iter()
+        .filter(|j| matches!(j.status.as_str(), "Queued" | "Running"))
+        .collect();
+    writeln!(
+        out,
+        "jobs       {} running or queued, {} known",
+        active.len(),
+        status.jobs.len()
+    )?;
+    for j in status.jobs.iter().take(20) {
+        writeln!(
+            out,
+            "  {:<10} {:<10} {:>3}%  {}",
+            j.id, j.status, j.percent_complete, j.name
+        )?;
+    }
+    Ok(())
 }
 
 /// One script: where it came from and its text.

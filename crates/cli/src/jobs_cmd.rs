@@ -194,8 +194,12 @@ fn progress_bar(runs: usize) -> (ProgressBar, ProgressFn) {
     (bar, f)
 }
 
-pub async fn run(session: &Session, args: RunArgs) -> Result<(), Failure> {
-    let mut runner = runner(session)?;
+pub async fn run(
+    session: &Session,
+    args: RunArgs,
+    engine: Arc<dyn nightshift_jobs::Engine>,
+) -> Result<(), Failure> {
+    let mut runner = runner(session)?.with_engine(engine);
     if args.jobs.is_empty() && !args.all && !args.due {
         return Err(Failure::Usage(anyhow!(
             "name the jobs to run, or use --all or --due; jobs: {}",
@@ -341,8 +345,12 @@ pub async fn runs(session: &Session, args: RunsArgs) -> Result<(), Failure> {
     crate::commands::print_batch(batch, &args.output).await
 }
 
-pub async fn schedule(session: &Session, args: ScheduleArgs) -> Result<(), Failure> {
-    let runner = runner(session)?;
+pub async fn schedule(
+    session: &Session,
+    args: ScheduleArgs,
+    engine: Arc<dyn nightshift_jobs::Engine>,
+) -> Result<(), Failure> {
+    let runner = runner(session)?.with_engine(engine);
     let grace = runner.jobs().scheduler.grace_period;
     let poll = runner.jobs().scheduler.poll_interval;
     let stop = Arc::new(tokio::sync::Notify::new());

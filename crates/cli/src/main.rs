@@ -100,6 +100,16 @@ enum Command {
     Runs(jobs_cmd::RunsArgs),
     /// Run every job when it is due, until SIGTERM or Ctrl-C.
     Schedule(jobs_cmd::ScheduleArgs),
+    /// Run an Apache DataFusion Ballista scheduler with nightshift's functions, models and lake.
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor with nightshift's functions, models and lake; it registers with the
+    /// scheduler and runs tasks until SIGTERM or Ctrl-C.
+    Executor(ExecutorArgs),
+    /// The Ballista cluster named by --cluster or [cluster] url.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Demo datasets.
     Datasets {
         #[command(subcommand)]
@@ -169,6 +179,56 @@ enum BenchCommand {
     },
 }
 
+/// Arguments of `nightshift scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on (gRPC, REST API and health checks share it). Loopback by default:
+    /// binding elsewhere exposes an unauthenticated service (see docs/cluster.md).
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+    bind: std::net::SocketAddr,
+    /// Host name executors and clients are told to reach this scheduler by.
+    #[arg(long, value_name = "HOST")]
+    external_host: Option<String>,
+    /// Seconds without a heartbeat before an executor is declared dead and its tasks rescheduled.
+    #[arg(long, default_value_t = 180, value_name = "SECS")]
+    executor_timeout: u64,
+}
+
+/// Arguments of `nightshift executor`.
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler, HOST:PORT (or df://HOST:PORT).
+    #[arg(long, value_name = "HOST:PORT")]
+    scheduler: String,
+    /// Task slots; default one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    concurrent_tasks: Option<u32>,
+    /// Folder for shuffle files (default: a fresh temporary folder).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Address the executor's services listen on. Loopback by default.
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    bind_host: String,
+    /// Host name the scheduler and other executors are told to reach this executor by.
+    #[arg(long, value_name = "HOST")]
+    external_host: Option<String>,
+    /// Arrow Flight port (shuffle and result fetches).
+    #[arg(long, default_value_t = 50051, value_name = "PORT")]
+    port: u16,
+    /// gRPC port.
+    #[arg(long, default_value_t = 50052, value_name = "PORT")]
+    grpc_port: u16,
+    /// Seconds between heartbeats to the scheduler.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    heartbeat_interval: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// The scheduler, its executors (slots, last heartbeat) and its jobs.
+    Status,
+}
+
 #[derive(Debug, Subcommand)]
 enum DatasetsCommand {
     /// Write the deterministic demo lake (reviews, transactions).
@@ -234,7 +294,12 @@ fn main() -> ExitCode {
         LogFormatArg::Json => nightshift_core::LogFormat::Json,
     };
     nightshift_core::init_logging(&cli.global.log_level, format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if matches!(cli.command, Some(Command::Scheduler(_) | Command::Executor(_))) {
+        // As Ballista's own binaries: deep plans are decoded recursively.
+        builder.thread_stack_size(32 << 20);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

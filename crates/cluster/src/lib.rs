@@ -7,6 +7,12 @@
 //! configuration) and the codecs. See docs/design/ballista-plan.md for the design and its sources.
 #![deny(missing_docs)]
 
+mod nodes;
+mod status;
+
+pub use nodes::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
+pub use status::{ClusterStatus, ExecutorStatus, JobStatus, executor_cpu_seconds, http_url, job_id, status};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,7 +30,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use nightshift_core::{CoreError, Session, Settings, StateUpgrade};
+use nightshift_core::{CoreError, RecordErrors, Session, Settings, StateUpgrade};
 use nightshift_fraud::ModelRegistry;
 use nightshift_lake::LakeLocation;
 
@@ -75,6 +81,8 @@ impl NodeKit {
         nightshift_lake::register_object_store(&scratch, &location, &settings.lake.storage)
             .map_err(CoreError::from)?;
         let models = nightshift_core::model_registry(&scratch, settings, &location)?;
+        // The scheduler re-plans what the client checked; executors load the versions it shipped.
+        models.plan_leniently();
         nightshift_core::register_functions(&scratch, settings)?;
         nightshift_core::register_model_functions(&scratch, &models);
         let ours: Vec<Arc<ScalarUDF>> = scratch
@@ -120,9 +128,11 @@ impl NodeKit {
         Arc::new(move |config| kit.session_state(config))
     }
 
-    /// The configuration a node starts from.
+    /// The configuration a node starts from: Ballista's, with nightshift's options
+    /// (`nightshift.on_record_error`, `nightshift.models`), so that the values the client ships with
+    /// each task are applied rather than dropped.
     pub fn config_producer(&self) -> ConfigProducer {
-        Arc::new(SessionConfig::new_with_ballista)
+        Arc::new(|| SessionConfig::new_with_ballista().with_option_extension(RecordErrors::default()))
     }
 
     /// The executor's runtime: one per process, with the lake's stores.
@@ -204,15 +214,7 @@ pub async fn start_standalone(
 /// Fails with a clear message unless the scheduler at `url` (`df://host:port`) accepts a connection
 /// within `timeout`: Ballista itself connects only when the first statement runs.
 pub async fn check_reachable(url: &str, timeout: std::time::Duration) -> Result<(), ClusterError> {
-    let rest = url
-        .split_once("://")
-        .map_or(url, |(_, r)| r)
-        .trim_end_matches('/');
-    let addr = if rest.contains(':') {
-        rest.to_string()
-    } else {
-        format!("{rest}:50050")
-    };
+    let addr = http_url(url).trim_start_matches("http://").to_string();
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(ClusterError::Start(format!(
@@ -236,4 +238,58 @@ pub async fn connect(settings: Settings, url: &str) -> Result<Session, ClusterEr
         state.upgrade_for_ballista(scheduler)
     });
     Ok(Session::new_with(settings, config, Some(upgrade)).await?)
+}
+
+/// Job runs on a Ballista cluster: each run's session is a client of the scheduler at `url`;
+/// staging, validation and the manifest stay in this process (see [`nightshift_jobs::Engine`]).
+#[derive(Debug, Clone)]
+pub struct ClusterEngine {
+    url: String,
+    label: String,
+}
+
+impl ClusterEngine {
+    /// Runs on the scheduler at `url` (`df://host:port`); `label` is what the ledger records
+    /// (`standalone` for an in-process cluster, else the URL).
+    pub fn new(url: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            label: label.into(),
+        }
+    }
+}
+
+impl nightshift_jobs::Engine for ClusterEngine {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    fn session(&self, settings: Settings) -> futures::future::BoxFuture<'_, Result<Session, CoreError>> {
+        Box::pin(async move {
+            connect(settings, &self.url).await.map_err(|e| match e {
+                ClusterError::Core(c) => c,
+                other => CoreError::Engine(other.to_string()),
+            })
+        })
+    }
+
+    fn executor_cpu_seconds<'a>(
+        &'a self,
+        plan: &'a Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    ) -> futures::future::BoxFuture<'a, Option<f64>> {
+        Box::pin(async move {
+            let job = job_id(plan)?;
+            match executor_cpu_seconds(&self.url, &job).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(job = %job, error = %e, "cannot read the job's metrics; its executor CPU time is not recorded");
+                    None
+                }
+            }
+        })
+    }
 }

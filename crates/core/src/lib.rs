@@ -20,7 +20,7 @@ pub use session::{
     session_config, session_config_with,
 };
 pub use settings::{
-    ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings, JobsSource,
-    ModelSettings, Overrides, Settings, UdfSettings, parse_size, parse_sql_type,
+    ClusterSettings, ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings,
+    JobsSource, ModelSettings, Overrides, Settings, UdfSettings, parse_size, parse_sql_type,
 };
 pub use statements::{SplitError, Statement, split_statements};

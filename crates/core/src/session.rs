@@ -207,6 +207,18 @@ impl Session {
         errors
     }
 
+    /// Records in the session options the versions that model names without a version mean now
+    /// (`nightshift.models`), so that a plan run elsewhere (Ballista executors) scores with the same
+    /// versions as the client planned with. The policy and sink in force are kept.
+    fn ship_model_versions(&self) {
+        let versions = self.models.planned_versions();
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let extensions = &mut state.config_mut().options_mut().extensions;
+        let current = extensions.get::<RecordErrors>().cloned().unwrap_or_default();
+        extensions.insert(current.with_models(&versions, self.models.default_fraud_model()));
+    }
+
     /// The lake catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -246,6 +258,7 @@ impl Session {
             };
             self.models.ensure_loaded(&name).await?;
         }
+        self.ship_model_versions();
         self.plan_sql(sql, params).await
     }
 

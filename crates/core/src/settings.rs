@@ -30,6 +30,8 @@ pub struct Settings {
     pub udfs: UdfSettings,
     /// `[models]`: which stored models the built-in scoring functions use.
     pub models: ModelSettings,
+    /// `[cluster]`: where statements and jobs run when not in this process.
+    pub cluster: ClusterSettings,
     /// The file's `[jobs.*]` and `[scheduler]` sections, kept as written for the jobs crate, which
     /// parses them strictly with file and line; `None` when the file has neither.
     pub jobs: Option<JobsSource>,
@@ -40,6 +42,16 @@ pub struct Settings {
 pub struct ModelSettings {
     /// `[models] fraud`: the model `fraud_score(…)` scores with (a name, or `name@vN` to pin a version).
     pub fraud: Option<String>,
+}
+
+/// `[cluster]`: an Apache DataFusion Ballista cluster to run on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterSettings {
+    /// `[cluster] url`: the scheduler (`df://host:50050`) or `standalone`; `--cluster` and
+    /// `NIGHTSHIFT_CLUSTER` win over it. `None` runs everything in this process.
+    pub url: Option<String>,
+    /// `[cluster] connect_timeout_seconds`: how long to wait for the scheduler to answer (default 10).
+    pub connect_timeout_seconds: Option<u64>,
 }
 
 /// A settings file that declares jobs: its path and text.
@@ -144,6 +156,7 @@ impl Default for Settings {
             read_only: false,
             udfs: UdfSettings::default(),
             models: ModelSettings::default(),
+            cluster: ClusterSettings::default(),
             jobs: None,
         }
     }
@@ -496,6 +509,7 @@ fn walk_file(
         "datafusion",
         "udfs",
         "models",
+        "cluster",
         "jobs",
         "scheduler",
     ];
@@ -546,6 +560,40 @@ fn walk_file(
                         match k2.get_ref().as_ref() {
                             "fraud" => settings.models.fraud = w.string(v2, "models.fraud"),
                             other => w.unknown(k2, &format!("models.{other}"), &["fraud"]),
+                        }
+                    }
+                }
+            }
+            "cluster" => {
+                if let Some(t) = w.table(v, "cluster") {
+                    for (k2, v2) in t.iter() {
+                        match k2.get_ref().as_ref() {
+                            "url" => {
+                                if let Some(url) = w.string(v2, "cluster.url") {
+                                    if url == "standalone" || url.starts_with("df://") {
+                                        settings.cluster.url = Some(url);
+                                    } else {
+                                        w.issue(
+                                            &v2.span(),
+                                            "cluster.url",
+                                            format!(
+                                                "'{url}' is not a Ballista scheduler URL: write df://host:50050, \
+                                                 or standalone"
+                                            ),
+                                        );
+                                    }
+                                }
+                            }
+                            "connect_timeout_seconds" => {
+                                settings.cluster.connect_timeout_seconds = w
+                                    .positive(v2, "cluster.connect_timeout_seconds")
+                                    .map(|n| n as u64)
+                            }
+                            other => w.unknown(
+                                k2,
+                                &format!("cluster.{other}"),
+                                &["url", "connect_timeout_seconds"],
+                            ),
                         }
                     }
                 }

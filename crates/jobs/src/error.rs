@@ -89,6 +89,14 @@ pub enum JobError {
         /// What is missing and what to run.
         message: String,
     },
+    /// The job asks for something its engine cannot do (a record-error policy on a cluster).
+    #[error("job '{job}': {message}")]
+    Engine {
+        /// The job.
+        job: String,
+        /// What and what to do.
+        message: String,
+    },
     /// The run was cancelled (shutdown).
     #[error("job '{job}': cancelled")]
     Cancelled {

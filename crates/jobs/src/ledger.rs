@@ -89,6 +89,17 @@ pub struct RunRecord {
     pub output_version: Option<u64>,
     /// The error of a failed run.
     pub message: Option<String>,
+    /// Where the run executed: `local`, `standalone` or the Ballista scheduler's URL.
+    #[serde(default = "local")]
+    pub executed_on: String,
+    /// CPU seconds the cluster's executors spent on the run's statements, summed over executors
+    /// (from Ballista's task metrics); 0 for a local run, whose work `cpu_seconds` counts.
+    #[serde(default)]
+    pub executor_cpu_seconds: f64,
+}
+
+fn local() -> String {
+    "local".to_string()
 }
 
 /// The ledger of a lake.
@@ -224,6 +235,8 @@ pub fn runs_batch(runs: &[RunRecord]) -> Result<RecordBatch, JobError> {
         Field::new("output_version", DataType::UInt64, true),
         Field::new("run_id", DataType::Utf8, false),
         Field::new("message", DataType::Utf8, true),
+        Field::new("executed_on", DataType::Utf8, false),
+        Field::new("executor_cpu_seconds", DataType::Float64, false),
     ]));
     let columns: Vec<ArrayRef> = vec![
         s(&|r| Some(r.job.clone())),
@@ -249,6 +262,8 @@ pub fn runs_batch(runs: &[RunRecord]) -> Result<RecordBatch, JobError> {
         )),
         s(&|r| Some(r.run_id.clone())),
         s(&|r| r.message.clone()),
+        s(&|r| Some(r.executed_on.clone())),
+        d(&|r| r.executor_cpu_seconds),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
 }

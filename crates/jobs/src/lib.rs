@@ -16,7 +16,8 @@ pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
 pub use nightshift_core::OnRecordError;
 pub use publisher::{Manifest, ManifestFile, Output, RunFacts, Staged};
 pub use runner::{
-    Clock, PlannedRun, ProgressFn, RunProgress, Runner, Selection, SystemClock, interval_params,
+    Clock, Engine, LocalEngine, PlannedRun, ProgressFn, RunProgress, Runner, Selection, SystemClock,
+    interval_params,
 };
 pub use schedule::{Interval, Schedule, ScheduleError};
 pub use spec::{JobSet, JobSpec, SchedulerSettings, SpecError, WriteMode, parse_duration};

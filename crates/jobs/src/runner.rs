@@ -11,6 +11,7 @@ use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
+use futures::future::BoxFuture;
 use nightshift_core::{OnRecordError, Params, RecordErrors, Session, Settings, split_statements};
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -78,6 +79,42 @@ pub enum RunProgress<'a> {
 /// A progress callback.
 pub type ProgressFn = Arc<dyn Fn(RunProgress<'_>) + Send + Sync>;
 
+/// Where runs execute. Each run gets a fresh session from [`Engine::session`]; the runner itself
+/// (staging, validation, the manifest, the ledger) always works from this process, with its own
+/// credentials, so a cluster run publishes exactly as atomically as a local one.
+pub trait Engine: Send + Sync {
+    /// Where, as the ledger's `executed_on` records it: `local`, `standalone` or a scheduler's URL.
+    fn name(&self) -> String;
+    /// Whether statements run in other processes (a Ballista cluster).
+    fn is_remote(&self) -> bool;
+    /// A fresh session of `settings` for one run.
+    fn session(&self, settings: Settings) -> BoxFuture<'_, Result<Session, nightshift_core::CoreError>>;
+    /// CPU seconds the cluster's executors spent on `plan` once it has run, summed over executors;
+    /// `None` where the plan ran in this process (the run's `cpu_seconds` counts it).
+    fn executor_cpu_seconds<'a>(&'a self, plan: &'a Arc<dyn ExecutionPlan>) -> BoxFuture<'a, Option<f64>> {
+        let _ = plan;
+        Box::pin(async { None })
+    }
+}
+
+/// Runs in this process, on a fresh local session each.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalEngine;
+
+impl Engine for LocalEngine {
+    fn name(&self) -> String {
+        local_name()
+    }
+
+    fn is_remote(&self) -> bool {
+        false
+    }
+
+    fn session(&self, settings: Settings) -> BoxFuture<'_, Result<Session, nightshift_core::CoreError>> {
+        Box::pin(async move { Session::new(settings).await })
+    }
+}
+
 /// Runs jobs of one project against its lake.
 pub struct Runner {
     settings: Settings,
@@ -89,6 +126,7 @@ pub struct Runner {
     lake_local: Option<std::path::PathBuf>,
     ledger: Ledger,
     progress: Option<ProgressFn>,
+    engine: Arc<dyn Engine>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -130,7 +168,14 @@ impl Runner {
             lake_local,
             ledger,
             progress: None,
+            engine: Arc::new(LocalEngine),
         })
+    }
+
+    /// Runs statements on `engine` (a Ballista cluster) instead of in this process.
+    pub fn with_engine(mut self, engine: Arc<dyn Engine>) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// Reports each run's stages and rows written to `progress`.
@@ -317,7 +362,7 @@ impl Runner {
         };
         let owner = {
             let (lease, clock) = (lease.clone(), self.clock.clone());
-            move || -> futures::future::BoxFuture<'static, bool> {
+            move || -> BoxFuture<'static, bool> {
                 let (lease, clock) = (lease.clone(), clock.clone());
                 Box::pin(async move { lease.is_held(clock.now()).await })
             }
@@ -336,10 +381,11 @@ impl Runner {
         job: &JobSpec,
         interval: &Interval,
         run_id: String,
-        owner: &(dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync),
+        owner: &(dyn Fn() -> BoxFuture<'static, bool> + Send + Sync),
     ) -> RunRecord {
         let started = self.clock.now();
         let mut record = new_record(run_id.clone(), job, interval, started.to_rfc3339());
+        record.executed_on = self.engine.name();
         if let Err(e) = self.ledger.record(&record).await {
             tracing::warn!(error = %e, "cannot record the run start");
         }
@@ -374,6 +420,7 @@ impl Runner {
         record.ended_at = Some(self.clock.now().to_rfc3339());
         record.duration_seconds = secs;
         record.cpu_seconds = (cpu1 - cpu0).max(0.0);
+        record.executor_cpu_seconds = counts.executor_cpu_seconds;
         record.peak_memory_bytes = peak;
         record.error_records = counts.failed;
         match result {
@@ -403,7 +450,9 @@ impl Runner {
         record.cost_per_1000_rows = if record.rows_written == 0 {
             0.0
         } else {
-            record.cpu_seconds / 3600.0 * self.jobs.scheduler.price_per_cpu_hour / record.rows_written as f64
+            (record.cpu_seconds + record.executor_cpu_seconds) / 3600.0
+                * self.jobs.scheduler.price_per_cpu_hour
+                / record.rows_written as f64
                 * 1000.0
         };
         if let Err(e) = self.ledger.record(&record).await {
@@ -423,7 +472,7 @@ impl Runner {
         job: &JobSpec,
         interval: &Interval,
         run_id: &str,
-        owner: &(dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync),
+        owner: &(dyn Fn() -> BoxFuture<'static, bool> + Send + Sync),
         counts: &mut RecordCounts,
     ) -> Result<Done, JobError> {
         let sql_file = job.sql.display().to_string();
@@ -439,8 +488,19 @@ impl Runner {
         })?;
         let params = interval_params(job, interval);
         self.stage(job, interval, "querying");
+        if self.engine.is_remote() && job.on_record_error != OnRecordError::Fail {
+            return Err(JobError::Engine {
+                job: job.name.clone(),
+                message: format!(
+                    "on_record_error = '{}' needs the failed records back in this process, which a \
+                     Ballista cluster does not return: run this job without --cluster, or use \
+                     on_record_error = 'fail'",
+                    job.on_record_error
+                ),
+            });
+        }
         // A fresh session per run: a long-lived one caches file listings and misses new inputs.
-        let session = Session::new(self.settings.clone()).await?;
+        let session = self.engine.session(self.settings.clone()).await?;
         let errors = session.set_on_record_error(job.on_record_error);
         self.pin_dependency_models(job, interval, &session).await?;
         *counts = RecordCounts::default();
@@ -464,7 +524,15 @@ impl Runner {
                 .map_err(|e| sql_err(e.to_string()))?;
             collect_inputs(df.logical_plan(), &mut facts.input_files);
             if i + 1 < n {
-                df.collect().await.map_err(|e| sql_err(e.strip_backtrace()))?;
+                let task = Arc::new(df.task_ctx());
+                let plan = df
+                    .create_physical_plan()
+                    .await
+                    .map_err(|e| sql_err(e.strip_backtrace()))?;
+                datafusion::physical_plan::collect(plan.clone(), task)
+                    .await
+                    .map_err(|e| sql_err(e.strip_backtrace()))?;
+                counts.executor_cpu_seconds += self.engine.executor_cpu_seconds(&plan).await.unwrap_or(0.0);
             } else {
                 last = Some((df, location));
             }
@@ -501,6 +569,7 @@ impl Runner {
                     message: e.strip_backtrace(),
                 })?;
             }
+            counts.executor_cpu_seconds += self.engine.executor_cpu_seconds(&plan).await.unwrap_or(0.0);
             self.settle_record_errors(job, run_id, interval, &errors, counts)
                 .await?;
             return Ok(Done {
@@ -531,6 +600,7 @@ impl Runner {
             }
             Err(e) => return Err(e),
         };
+        counts.executor_cpu_seconds += self.engine.executor_cpu_seconds(&plan).await.unwrap_or(0.0);
         self.stage(job, interval, "validating");
         output.validate(&mut staged).await?;
         self.settle_record_errors(job, run_id, interval, &errors, counts)
@@ -639,6 +709,8 @@ struct RecordCounts {
     evaluated: u64,
     failed: u64,
     quarantined_at: Option<String>,
+    /// Not a record count, but tallied per attempt with them: the cluster executors' CPU seconds.
+    executor_cpu_seconds: f64,
 }
 
 impl RecordCounts {
@@ -787,5 +859,11 @@ fn new_record(run_id: String, job: &JobSpec, interval: &Interval, started_at: St
         cost_per_1000_rows: 0.0,
         output_version: None,
         message: None,
+        executed_on: local_name(),
+        executor_cpu_seconds: 0.0,
     }
+}
+
+fn local_name() -> String {
+    "local".to_string()
 }

@@ -424,8 +424,13 @@ async fn register_table(
 ) -> Result<TableInfo, LakeError> {
     files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
     let store_url = location.store_url();
-    let footers: Vec<Result<FileFooter, LakeError>> = futures::stream::iter(files.iter())
+    // The futures are made before they go into the stream: a closure inside it would make the
+    // catalog's future fail rustc's higher-ranked `Send` check where callers box it as `Send`.
+    let reads: Vec<_> = files
+        .iter()
         .map(|f| read_footer(store, &store_url, &f.meta))
+        .collect();
+    let footers: Vec<Result<FileFooter, LakeError>> = futures::stream::iter(reads)
         .buffered(META_CONCURRENCY)
         .collect()
         .await;

@@ -52,6 +52,15 @@ impl FraudScoreFunc {
             .map(str::to_owned)
             .ok_or(FraudError::NoDefaultFraudModel)
     }
+
+    /// At execution: the default model of the client that planned the statement (shipped in the
+    /// options), else this process's own.
+    fn executed_model_ref(&self, options: &datafusion::config::ConfigOptions) -> Result<String, FraudError> {
+        match nightshift_udf_common::RecordErrors::from_config(options).and_then(|o| o.fraud_model()) {
+            Some(name) => Ok(name.to_owned()),
+            None => self.model_ref(),
+        }
+    }
 }
 
 impl ScalarUDFImpl for FraudScoreFunc {
@@ -68,6 +77,10 @@ impl ScalarUDFImpl for FraudScoreFunc {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        if self.registry.0.is_lenient() {
+            // A scheduler: the client checked the call against its default model.
+            return Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)));
+        }
         let model_ref = self.model_ref()?;
         let model = planned_model(&self.registry.0, &model_ref)?;
         let types: Vec<&DataType> = args.arg_fields.iter().map(|f| f.data_type()).collect();
@@ -76,8 +89,8 @@ impl ScalarUDFImpl for FraudScoreFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let model_ref = self.model_ref()?;
-        let model = self.registry.0.resolve(&model_ref)?;
+        let model_ref = self.executed_model_ref(&args.config_options)?;
+        let model = self.registry.0.resolve(&model_ref, &args.config_options)?;
         let (scores, scalar) = score_args(&model, &model_ref, &args.args, args.number_rows)?;
         Ok(if scalar {
             ColumnarValue::Scalar(ScalarValue::Float64(Some(scores.value(0))))

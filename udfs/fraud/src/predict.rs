@@ -90,6 +90,9 @@ pub(crate) fn plan_model_call(
     args: &ReturnFieldArgs<'_>,
 ) -> Result<()> {
     let model_ref = literal_model_ref(func, args.scalar_arguments.first().copied().flatten())?;
+    if registry.is_lenient() && registry.get(&model_ref).is_none() {
+        return Ok(());
+    }
     let model = planned_model(registry, &model_ref)?;
     let types: Vec<&DataType> = args.arg_fields.iter().skip(1).map(|f| f.data_type()).collect();
     check_call(&model, &model_ref, &types)?;
@@ -106,6 +109,6 @@ pub(crate) fn invoke_model_call(
         Some(ColumnarValue::Scalar(s)) => literal_model_ref(func, Some(s))?,
         _ => literal_model_ref(func, None)?,
     };
-    let model = registry.resolve(&model_ref)?;
+    let model = registry.resolve(&model_ref, &args.config_options)?;
     score_args(&model, &model_ref, &args.args[1..], args.number_rows)
 }

@@ -3,6 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use datafusion::config::ConfigOptions;
+use nightshift_udf_common::RecordErrors;
+
 use crate::store::check_name;
 use crate::{FraudError, Model, ModelStore};
 
@@ -38,6 +41,7 @@ pub struct ModelRegistry {
     default_fraud_model: Option<String>,
     models: RwLock<HashMap<String, Arc<Model>>>,
     pins: RwLock<HashMap<String, u32>>,
+    lenient: std::sync::atomic::AtomicBool,
 }
 
 impl ModelRegistry {
@@ -49,6 +53,7 @@ impl ModelRegistry {
             default_fraud_model,
             models: RwLock::new(HashMap::new()),
             pins: RwLock::new(HashMap::new()),
+            lenient: Default::default(),
         })
     }
 
@@ -64,6 +69,18 @@ impl ModelRegistry {
         if models.get(name).is_some_and(|m| m.version() != version) {
             models.remove(name);
         }
+    }
+
+    /// Plans scoring calls without their model when it is not loaded: for a Ballista scheduler,
+    /// which rebuilds plans the client has already checked against the model, and must not load
+    /// (and keep) a "latest" version for it. Executors load the shipped version when they score.
+    pub fn plan_leniently(&self) {
+        self.lenient.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether [`Self::plan_leniently`] is in force.
+    pub fn is_lenient(&self) -> bool {
+        self.lenient.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The version `name` is pinned to, if any.
@@ -142,6 +159,22 @@ impl ModelRegistry {
         refs
     }
 
+    /// What `name` without a version means in this session, for each model it has loaded: the
+    /// concrete `name@vN`, sorted. The client ships these with a statement (`nightshift.models`)
+    /// so that cluster executors resolve `name` to the same version.
+    pub fn planned_versions(&self) -> Vec<String> {
+        let mut refs: Vec<String> = self
+            .models
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(k, _)| !k.contains('@'))
+            .map(|(_, m)| m.reference())
+            .collect();
+        refs.sort();
+        refs
+    }
+
     /// The project's default fraud model name.
     pub fn default_fraud_model(&self) -> Option<&str> {
         self.default_fraud_model.as_deref()
@@ -152,9 +185,15 @@ impl ModelRegistry {
         self.store.as_ref()
     }
 
-    /// The model for a scoring call at execution time: the cache, else the store (blocking on it
-    /// from inside the runtime, for executors that did not plan the statement).
-    pub(crate) fn resolve(&self, name_ref: &str) -> Result<Arc<Model>, FraudError> {
+    /// The model for a scoring call at execution time: the version the planning client shipped in
+    /// the options (`nightshift.models`) for a reference without one, from the cache, else the
+    /// store (blocking on it from inside the runtime, for executors that did not plan the
+    /// statement: each process loads a version once and keeps it by `name@vN`).
+    pub(crate) fn resolve(&self, name_ref: &str, options: &ConfigOptions) -> Result<Arc<Model>, FraudError> {
+        let shipped = RecordErrors::from_config(options)
+            .filter(|_| !name_ref.contains('@'))
+            .and_then(|o| o.model_version(name_ref));
+        let name_ref = shipped.unwrap_or(name_ref);
         if let Some(m) = self.get(name_ref) {
             return Ok(m);
         }
