@@ -268,25 +268,35 @@ impl nightshift_jobs::Engine for ClusterEngine {
         true
     }
 
-    fn session(&self, settings: Settings) -> futures::future::BoxFuture<'_, Result<Session, CoreError>> {
+    fn session(
+        &self,
+        settings: Settings,
+        label: String,
+    ) -> futures::future::BoxFuture<'_, Result<Session, CoreError>> {
         Box::pin(async move {
-            connect(settings, &self.url).await.map_err(|e| match e {
+            let session = connect(settings, &self.url).await.map_err(|e| match e {
                 ClusterError::Core(c) => c,
                 other => CoreError::Engine(other.to_string()),
-            })
+            })?;
+            // Every statement of the run is a Ballista job of this name (`cluster status` shows it).
+            session
+                .context()
+                .state_ref()
+                .write()
+                .config_mut()
+                .options_mut()
+                .set("ballista.job.name", &label)
+                .map_err(CoreError::DataFusion)?;
+            Ok(session)
         })
     }
 
-    fn executor_cpu_seconds<'a>(
-        &'a self,
-        plan: &'a Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-    ) -> futures::future::BoxFuture<'a, Option<f64>> {
+    fn executor_cpu_seconds<'a>(&'a self, label: &'a str) -> futures::future::BoxFuture<'a, Option<f64>> {
         Box::pin(async move {
-            let job = job_id(plan)?;
-            match executor_cpu_seconds(&self.url, &job).await {
+            match status::named_jobs_cpu_seconds(&self.url, label).await {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    tracing::warn!(job = %job, error = %e, "cannot read the job's metrics; its executor CPU time is not recorded");
+                    tracing::warn!(run = %label, error = %e, "cannot read the run's job metrics; its executor CPU time is not recorded");
                     None
                 }
             }

@@ -168,3 +168,13 @@ pub async fn executor_cpu_seconds(url: &str, job_id: &str) -> Result<f64, Cluste
         .sum();
     Ok(nanos as f64 / 1e9)
 }
+
+/// [`executor_cpu_seconds`] summed over every job named `name` that the scheduler still holds.
+pub async fn named_jobs_cpu_seconds(url: &str, name: &str) -> Result<f64, ClusterError> {
+    let status = status(url).await?;
+    let mut total = 0.0;
+    for job in status.jobs.iter().filter(|j| j.name == name) {
+        total += executor_cpu_seconds(url, &job.id).await?;
+    }
+    Ok(total)
+}

@@ -141,7 +141,7 @@ impl Session {
                 Arc::new(Float64Array::from(vec![meta.duration_secs])),
             ),
         ])?;
-        Ok(self.context().read_batch(batch)?)
+        Ok(local_frame(batch)?)
     }
 
     async fn evaluate_model(&self, name: &str, query: &str, params: &Params) -> Result<DataFrame, CoreError> {
@@ -198,7 +198,7 @@ impl Session {
             ("recall", Arc::new(Float64Array::from(vec![m.recall]))),
             ("f1", Arc::new(Float64Array::from(vec![m.f1]))),
         ])?;
-        Ok(self.context().read_batch(batch)?)
+        Ok(local_frame(batch)?)
     }
 
     async fn show_models(&self) -> Result<DataFrame, CoreError> {
@@ -254,7 +254,7 @@ impl Session {
                 Arc::new(Float64Array::from_iter(infos.iter().map(|i| i.average_precision))),
             ),
         ])?;
-        Ok(self.context().read_batch(batch)?)
+        Ok(local_frame(batch)?)
     }
 
     async fn describe_model(&self, name: &str) -> Result<DataFrame, CoreError> {
@@ -308,7 +308,7 @@ impl Session {
                 Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1.as_str()))),
             ),
         ])?;
-        Ok(self.context().read_batch(batch)?)
+        Ok(local_frame(batch)?)
     }
 
     async fn drop_model(&self, name: &str, if_exists: bool) -> Result<DataFrame, CoreError> {
@@ -332,6 +332,12 @@ impl Session {
                 Arc::new(UInt64Array::from(vec![dropped as u64])),
             ),
         ])?;
-        Ok(self.context().read_batch(batch)?)
+        Ok(local_frame(batch)?)
     }
+}
+
+/// A model statement's small result, as a frame that runs in this process even when the session's
+/// statements go to a Ballista cluster (which cannot ship an in-memory table to its executors).
+fn local_frame(batch: RecordBatch) -> datafusion::error::Result<DataFrame> {
+    datafusion::prelude::SessionContext::new().read_batch(batch)
 }

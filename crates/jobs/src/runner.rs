@@ -87,12 +87,17 @@ pub trait Engine: Send + Sync {
     fn name(&self) -> String;
     /// Whether statements run in other processes (a Ballista cluster).
     fn is_remote(&self) -> bool;
-    /// A fresh session of `settings` for one run.
-    fn session(&self, settings: Settings) -> BoxFuture<'_, Result<Session, nightshift_core::CoreError>>;
-    /// CPU seconds the cluster's executors spent on `plan` once it has run, summed over executors;
-    /// `None` where the plan ran in this process (the run's `cpu_seconds` counts it).
-    fn executor_cpu_seconds<'a>(&'a self, plan: &'a Arc<dyn ExecutionPlan>) -> BoxFuture<'a, Option<f64>> {
-        let _ = plan;
+    /// A fresh session of `settings` for one run; `label` (`nightshift:<job>:<run id>`) names the
+    /// work it submits, for [`Engine::executor_cpu_seconds`] and the cluster's job list.
+    fn session(
+        &self,
+        settings: Settings,
+        label: String,
+    ) -> BoxFuture<'_, Result<Session, nightshift_core::CoreError>>;
+    /// CPU seconds the cluster's executors spent on everything submitted under `label`, summed
+    /// over executors; `None` where it ran in this process (the run's `cpu_seconds` counts it).
+    fn executor_cpu_seconds<'a>(&'a self, label: &'a str) -> BoxFuture<'a, Option<f64>> {
+        let _ = label;
         Box::pin(async { None })
     }
 }
@@ -110,7 +115,11 @@ impl Engine for LocalEngine {
         false
     }
 
-    fn session(&self, settings: Settings) -> BoxFuture<'_, Result<Session, nightshift_core::CoreError>> {
+    fn session(
+        &self,
+        settings: Settings,
+        _label: String,
+    ) -> BoxFuture<'_, Result<Session, nightshift_core::CoreError>> {
         Box::pin(async move { Session::new(settings).await })
     }
 }
@@ -416,6 +425,9 @@ impl Runner {
             }
         };
         let (cpu1, peak) = process_usage();
+        if let Some(s) = self.engine.executor_cpu_seconds(&run_label(job, &run_id)).await {
+            counts.executor_cpu_seconds = s;
+        }
         let secs = clock.elapsed().as_secs_f64();
         record.ended_at = Some(self.clock.now().to_rfc3339());
         record.duration_seconds = secs;
@@ -500,7 +512,10 @@ impl Runner {
             });
         }
         // A fresh session per run: a long-lived one caches file listings and misses new inputs.
-        let session = self.engine.session(self.settings.clone()).await?;
+        let session = self
+            .engine
+            .session(self.settings.clone(), run_label(job, run_id))
+            .await?;
         let errors = session.set_on_record_error(job.on_record_error);
         self.pin_dependency_models(job, interval, &session).await?;
         *counts = RecordCounts::default();
@@ -524,15 +539,7 @@ impl Runner {
                 .map_err(|e| sql_err(e.to_string()))?;
             collect_inputs(df.logical_plan(), &mut facts.input_files);
             if i + 1 < n {
-                let task = Arc::new(df.task_ctx());
-                let plan = df
-                    .create_physical_plan()
-                    .await
-                    .map_err(|e| sql_err(e.strip_backtrace()))?;
-                datafusion::physical_plan::collect(plan.clone(), task)
-                    .await
-                    .map_err(|e| sql_err(e.strip_backtrace()))?;
-                counts.executor_cpu_seconds += self.engine.executor_cpu_seconds(&plan).await.unwrap_or(0.0);
+                df.collect().await.map_err(|e| sql_err(e.strip_backtrace()))?;
             } else {
                 last = Some((df, location));
             }
@@ -569,7 +576,6 @@ impl Runner {
                     message: e.strip_backtrace(),
                 })?;
             }
-            counts.executor_cpu_seconds += self.engine.executor_cpu_seconds(&plan).await.unwrap_or(0.0);
             self.settle_record_errors(job, run_id, interval, &errors, counts)
                 .await?;
             return Ok(Done {
@@ -600,7 +606,6 @@ impl Runner {
             }
             Err(e) => return Err(e),
         };
-        counts.executor_cpu_seconds += self.engine.executor_cpu_seconds(&plan).await.unwrap_or(0.0);
         self.stage(job, interval, "validating");
         output.validate(&mut staged).await?;
         self.settle_record_errors(job, run_id, interval, &errors, counts)
@@ -862,6 +867,11 @@ fn new_record(run_id: String, job: &JobSpec, interval: &Interval, started_at: St
         executed_on: local_name(),
         executor_cpu_seconds: 0.0,
     }
+}
+
+/// What a run's work is called on a cluster: `nightshift:<job>:<run id>`.
+fn run_label(job: &JobSpec, run_id: &str) -> String {
+    format!("nightshift:{}:{run_id}", job.name)
 }
 
 fn local_name() -> String {

@@ -3,6 +3,7 @@
 
 mod broken_files;
 mod cluster;
+mod cluster_procs;
 mod common;
 mod config;
 mod jobs;

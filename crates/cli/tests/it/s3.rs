@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use crate::common::{demo_lake, run_in};
 
-const SECRET: &str = "nightshift-secret-Zq7xK2pW9v";
-const KEY_ID: &str = "AKIANIGHTSHIFTTEST01";
-const BUCKET: &str = "nightshift-lake";
+pub(crate) const SECRET: &str = "nightshift-secret-Zq7xK2pW9v";
+pub(crate) const KEY_ID: &str = "AKIANIGHTSHIFTTEST01";
+pub(crate) const BUCKET: &str = "nightshift-lake";
 
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Moto {
@@ -24,7 +24,7 @@ impl Drop for Moto {
     }
 }
 
-fn start_moto() -> Moto {
+pub(crate) fn start_moto() -> Moto {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -48,7 +48,7 @@ fn start_moto() -> Moto {
     moto
 }
 
-fn http(port: u16, request: &str) -> String {
+pub(crate) fn http(port: u16, request: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
@@ -57,6 +57,11 @@ fn http(port: u16, request: &str) -> String {
 }
 
 fn upload_demo_lake(port: u16) {
+    upload_dir(port, demo_lake(), "lake");
+}
+
+/// Creates the bucket if needed and copies the folder `root` to `s3://BUCKET/<prefix>/`.
+pub(crate) fn upload_dir(port: u16, root: &std::path::Path, prefix: &str) {
     use object_store::aws::AmazonS3Builder;
     use object_store::{ObjectStoreExt, PutPayload, path::Path};
 
@@ -66,7 +71,10 @@ fn upload_demo_lake(port: u16) {
             "PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         ),
     );
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.starts_with("HTTP/1.1 200") || resp.contains("BucketAlreadyOwnedByYou"),
+        "{resp}"
+    );
     let store = AmazonS3Builder::new()
         .with_bucket_name(BUCKET)
         .with_endpoint(format!("http://127.0.0.1:{port}"))
@@ -76,7 +84,6 @@ fn upload_demo_lake(port: u16) {
         .with_secret_access_key(SECRET)
         .build()
         .unwrap();
-    let root = demo_lake();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -90,7 +97,7 @@ fn upload_demo_lake(port: u16) {
             } else {
                 let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
                 let bytes = std::fs::read(&p).unwrap();
-                rt.block_on(store.put(&Path::from(format!("lake/{rel}")), PutPayload::from(bytes)))
+                rt.block_on(store.put(&Path::from(format!("{prefix}/{rel}")), PutPayload::from(bytes)))
                     .unwrap();
             }
         }
