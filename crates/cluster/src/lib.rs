@@ -132,7 +132,7 @@ impl NodeKit {
     /// (`nightshift.on_record_error`, `nightshift.models`), so that the values the client ships with
     /// each task are applied rather than dropped.
     pub fn config_producer(&self) -> ConfigProducer {
-        Arc::new(|| SessionConfig::new_with_ballista().with_option_extension(RecordErrors::default()))
+        Arc::new(|| ballista_config().with_option_extension(RecordErrors::default()))
     }
 
     /// The executor's runtime: one per process, with the lake's stores.
@@ -143,7 +143,7 @@ impl NodeKit {
 
     /// The functions an executor resolves plans against: the same as the scheduler's.
     pub fn function_registry(&self) -> Result<BallistaFunctionRegistry, ClusterError> {
-        let state = self.session_state(SessionConfig::new_with_ballista())?;
+        let state = self.session_state(ballista_config())?;
         Ok(BallistaFunctionRegistry::from(&state))
     }
 
@@ -156,6 +156,15 @@ impl NodeKit {
     pub fn models(&self) -> &Arc<ModelRegistry> {
         &self.models
     }
+}
+
+/// Ballista's session configuration as nightshift runs it: without the adaptive planner, whose
+/// stage rollback in Ballista 55.0.0 left a job waiting forever after an executor was killed
+/// mid-stage (the surviving executor's late task report for the rolled-back stage was dropped);
+/// the static planner reruns the lost tasks and the job completes (tested by killing an executor).
+fn ballista_config() -> SessionConfig {
+    SessionConfig::new_with_ballista()
+        .set_bool(ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED, false)
 }
 
 /// nightshift's own function names (sentiment and model scoring): what every node must have.
@@ -231,7 +240,7 @@ pub async fn check_reachable(url: &str, timeout: std::time::Duration) -> Result<
 /// A session of the project `settings` whose statements run on the Ballista scheduler at `url`
 /// (`df://host:port`), with the same functions and catalog as a local session.
 pub async fn connect(settings: Settings, url: &str) -> Result<Session, ClusterError> {
-    let config = nightshift_core::session_config_with(&settings, SessionConfig::new_with_ballista())?;
+    let config = nightshift_core::session_config_with(&settings, ballista_config())?;
     let url = url.to_string();
     let upgrade: StateUpgrade = Box::new(move |state: SessionState| {
         let scheduler = url.replacen("df://", "http://", 1);

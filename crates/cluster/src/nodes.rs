@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
@@ -12,6 +13,13 @@ use ballista_scheduler::config::SchedulerConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::{ClusterError, NodeKit};
+
+/// Executors pull tasks when they have free slots. Killing one of two executors mid-job (the test
+/// `an_executor_killed_mid_job_loses_nothing`) left the job waiting forever in Ballista 55.0.0 with
+/// its defaults, push-staged and the adaptive planner: the rolled-back stage's late task report was
+/// dropped and the survivor's slots never came back. Pull-staged, with the static planner (see
+/// `ballista_config`), reran the lost tasks and completed the job in every run.
+const POLICY: TaskSchedulingPolicy = TaskSchedulingPolicy::PullStaged;
 
 /// How a scheduler runs.
 #[derive(Debug, Clone)]
@@ -45,6 +53,7 @@ pub async fn run_scheduler(kit: &NodeKit, options: &SchedulerOptions) -> Result<
             .clone()
             .unwrap_or_else(|| bound.ip().to_string()),
         executor_timeout_seconds: timeout,
+        scheduling_policy: POLICY,
         no_executors_grace_period_seconds: timeout,
         expire_dead_executor_interval_seconds: timeout.min(15),
         override_session_builder: Some(kit.session_builder()),
@@ -111,6 +120,7 @@ pub async fn run_executor(kit: &NodeKit, options: &ExecutorOptions) -> Result<()
         vcores: options.slots,
         work_dir: options.work_dir.as_ref().map(|d| d.display().to_string()),
         executor_heartbeat_interval_seconds: options.heartbeat_seconds.max(1),
+        task_scheduling_policy: POLICY,
         memory_pool_size: options.memory_pool_bytes,
         override_function_registry: Some(Arc::new(kit.function_registry()?)),
         override_config_producer: Some(kit.config_producer()),

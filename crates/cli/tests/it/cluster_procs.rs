@@ -77,7 +77,7 @@ impl Cluster {
                 "--bind",
                 &bind,
                 "--executor-timeout",
-                "4",
+                "10",
             ],
             env,
             logs.join("scheduler.log"),
@@ -306,7 +306,7 @@ fn jobs_queries_and_models_on_a_scheduler_and_two_executors_match_local_runs() {
     // (fraud@v1), and the executors, which load models themselves, score with it, not the newest.
     let retrain = "CREATE OR REPLACE MODEL fraud OPTIONS (type = 'random_forest', target = 'is_fraudulent', \
                    trees = 3, seed = 1) AS SELECT amount, latitude, longitude, region, merchant_category, \
-                   time_of_day, card_present, is_fraudulent FROM transactions";
+                   time_of_day, card_present, is_fraudulent FROM transactions ORDER BY transaction_id";
     ns(p, "local.toml", &["sql", "-c", retrain]).ok();
     let v2 = ns(
         p,
@@ -445,7 +445,8 @@ const PAIRS_SQL: &str = "SELECT a.review_date, count(*) AS pairs, \
     FROM reviews a JOIN reviews b ON a.review_date = b.review_date \
     GROUP BY 1";
 
-const PAIRS_JOB: &str = "\n[jobs.pairs]\nsql = \"queries/pairs.sql\"\nschedule = \"daily @ 02:00 UTC\"\noutput = \"reports/pairs\"\n";
+const PAIRS_JOB: &str = "\n[jobs.pairs]\nsql = \"queries/pairs.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+                         output = \"reports/pairs\"\ntimeout = \"90s\"\n";
 
 #[test]
 fn an_executor_killed_mid_job_loses_nothing() {
@@ -555,5 +556,10 @@ fn an_executor_killed_mid_job_loses_nothing() {
         || c.executor_count() == 1,
         "the dead executor to be dropped",
         &cluster.scheduler,
+    );
+    // … and it was killed while the job ran: the scheduler took its tasks back.
+    assert!(
+        cluster.scheduler.log().contains("on lost Executor"),
+        "the executor died after the job's tasks were done; the test tested nothing"
     );
 }
