@@ -7,9 +7,11 @@
 //! configuration) and the codecs. See docs/design/ballista-plan.md for the design and its sources.
 #![deny(missing_docs)]
 
+mod codec;
 mod nodes;
 mod status;
 
+pub use codec::NightshiftLogicalCodec;
 pub use nodes::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
 pub use status::{ClusterStatus, ExecutorStatus, JobStatus, executor_cpu_seconds, http_url, job_id, status};
 
@@ -149,7 +151,10 @@ impl NodeKit {
 
     /// The plan codecs.
     pub fn codec(&self) -> BallistaCodec {
-        BallistaCodec::default()
+        BallistaCodec::new(
+            Arc::new(NightshiftLogicalCodec::default()),
+            Arc::new(ballista_core::serde::BallistaPhysicalExtensionCodec::default()),
+        )
     }
 
     /// The process-wide model registry the scoring functions use.
@@ -240,7 +245,8 @@ pub async fn check_reachable(url: &str, timeout: std::time::Duration) -> Result<
 /// A session of the project `settings` whose statements run on the Ballista scheduler at `url`
 /// (`df://host:port`), with the same functions and catalog as a local session.
 pub async fn connect(settings: Settings, url: &str) -> Result<Session, ClusterError> {
-    let config = nightshift_core::session_config_with(&settings, ballista_config())?;
+    let config = nightshift_core::session_config_with(&settings, ballista_config())?
+        .with_ballista_logical_extension_codec(Arc::new(NightshiftLogicalCodec::default()));
     let url = url.to_string();
     let upgrade: StateUpgrade = Box::new(move |state: SessionState| {
         let scheduler = url.replacen("df://", "http://", 1);

@@ -16,7 +16,7 @@ mod spec;
 mod stores;
 mod url_tables;
 
-pub use catalog::{Catalog, TableInfo};
+pub use catalog::{BrokenTable, Catalog, GlobTable, TableInfo};
 pub use error::{LakeError, SchemaConflict};
 pub use footer::{FileFooter, read_footer};
 pub use partitions::{infer_partition_type, parse_partition_value};

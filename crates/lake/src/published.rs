@@ -94,6 +94,16 @@ impl PublishedTable {
             files: Arc::new(files),
         }
     }
+
+    /// The table of the whole folder.
+    pub fn inner(&self) -> &Arc<dyn TableProvider> {
+        &self.inner
+    }
+
+    /// The published files (object paths) it is restricted to.
+    pub fn files(&self) -> &HashSet<Path> {
+        &self.files
+    }
 }
 
 #[async_trait]

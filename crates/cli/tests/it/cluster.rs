@@ -1,7 +1,7 @@
 //! `--cluster`: statements on Apache DataFusion Ballista give the local results; an unreachable
 //! scheduler is a clear error.
 
-use crate::common::run;
+use crate::common::{run, run_in};
 
 #[test]
 fn standalone_cluster_gives_the_local_result() {
@@ -42,4 +42,117 @@ fn an_unreachable_scheduler_is_a_clear_error() {
             "--cluster",
         ],
     );
+}
+
+/// The lake's own kinds of table reach the cluster intact: a job report is read through its
+/// manifest (a stray file beside it is not), a glob table keeps its pattern, a report with a
+/// corrupt manifest fails with the same message, and the in-process ledger says to query it here.
+#[test]
+fn reports_globs_and_broken_tables_read_the_same_on_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let toml = std::fs::read_to_string(repo.join("nightshift.toml")).unwrap()
+        + "\n[[tables]]\nname = \"first_day\"\npath = \"reviews/review_date=2024-06-01/*.parquet\"\n";
+    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
+    std::fs::create_dir_all(p.join("queries")).unwrap();
+    for e in std::fs::read_dir(repo.join("queries")).unwrap().flatten() {
+        std::fs::copy(e.path(), p.join("queries").join(e.file_name())).unwrap();
+    }
+    let generate = [
+        "datasets",
+        "generate",
+        "--out",
+        "datasets/lake",
+        "--reviews",
+        "600",
+        "--days",
+        "3",
+    ];
+    run_in(p, &generate, &[], None).ok();
+    run_in(
+        p,
+        &["run", "daily_sentiment", "--date", "2024-06-02", "--no-progress"],
+        &[],
+        None,
+    )
+    .ok();
+    // A file no manifest names, as a killed run leaves behind.
+    let day = p.join("datasets/lake/reports/daily_sentiment/review_date=2024-06-02");
+    let published = std::fs::read_dir(&day).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(&published, day.join("part-stray.parquet")).unwrap();
+
+    let sql = [
+        "-c",
+        "SELECT sentiment, sum(reviews) AS n FROM reports.daily_sentiment GROUP BY 1 ORDER BY 1",
+        "-c",
+        "SELECT count(*) AS n, sum(length(review_text)) AS chars FROM first_day",
+    ];
+    let query = |cluster: bool| {
+        let mut args = if cluster {
+            vec!["--cluster", "standalone"]
+        } else {
+            vec![]
+        };
+        args.extend(["sql", "--format", "csv"]);
+        args.extend(sql);
+        let r = run_in(p, &args, &[], None);
+        r.ok();
+        r.stdout
+    };
+    let local = query(false);
+    assert_eq!(query(true), local);
+    let reviews: u64 = local
+        .lines()
+        .skip(1)
+        .take_while(|l| *l != "n,chars")
+        .map(|l| l.rsplit(',').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        reviews, 200,
+        "the report counts one day of 600 reviews over 3:\n{local}"
+    );
+    assert!(local.contains("\n200,"), "the glob table is one day:\n{local}");
+
+    let ledger = run_in(
+        p,
+        &[
+            "--cluster",
+            "standalone",
+            "sql",
+            "-c",
+            "SELECT * FROM nightshift.runs",
+        ],
+        &[],
+        None,
+    );
+    ledger.fails_with(
+        1,
+        &[
+            "nightshift.runs",
+            "lives only in this process",
+            "without --cluster",
+        ],
+    );
+
+    let manifests = p.join("datasets/lake/reports/daily_sentiment/_manifests");
+    let latest = std::fs::read_dir(&manifests)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&latest, "{ not json").unwrap();
+    let q = ["sql", "-c", "SELECT count(*) FROM reports.daily_sentiment"];
+    let local = run_in(p, &q, &[], None);
+    let mut on_cluster = vec!["--cluster", "standalone"];
+    on_cluster.extend(q);
+    let remote = run_in(p, &on_cluster, &[], None);
+    local.fails_with(1, &["_manifests"]);
+    remote.fails_with(1, &["_manifests"]);
+    // The cluster wraps the scheduler's planning error; the reason is the same.
+    let tail = &local.stderr[local.stderr.rfind("failed to read table").unwrap()..];
+    let reason = tail.lines().next().unwrap();
+    assert!(reason.contains("not a nightshift manifest"), "{reason}");
+    assert!(remote.stderr.contains(reason), "{}", remote.stderr);
 }
