@@ -73,12 +73,12 @@ pub async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Meas
 /// Prints the measurements as a table.
 pub fn print(results: &[Measurement]) {
     println!(
-        "{:<22} {:>10} {:>12} {:>10} {:>16} {:>16}",
+        "{:<32} {:>10} {:>12} {:>10} {:>16} {:>16}",
         "query", "partitions", "rows", "seconds", "rows/s", "rows/s per core"
     );
     for m in results {
         println!(
-            "{:<22} {:>10} {:>12} {:>10.3} {:>16.0} {:>16.0}",
+            "{:<32} {:>10} {:>12} {:>10.3} {:>16.0} {:>16.0}",
             m.label,
             m.partitions,
             m.rows,
@@ -167,6 +167,107 @@ pub async fn fraud(rows: usize, trees: usize, repeat: usize) -> Result<Vec<Measu
             seconds: best,
             rows,
         });
+    }
+    Ok(out)
+}
+
+/// The daily sentiment report as `bench cluster` runs it: the grouped counts come back to the client
+/// (no file written), in every mode alike.
+const CLUSTER_REPORT: &str = "SELECT review_date, sentiment_label(review_text) AS sentiment, count(*) AS reviews \
+                              FROM reviews GROUP BY 1, 2";
+/// Fraud scoring as the fraud-scoring job does it: every transaction scored with the model.
+const CLUSTER_SCORING: &str = "SELECT tx_date, count(*) AS transactions, \
+    count(*) FILTER (WHERE predict('bench', amount, latitude, longitude, region, merchant_category, \
+    time_of_day, card_present) > 0.5) AS flagged FROM transactions GROUP BY 1";
+
+/// Where `bench cluster` runs a query.
+struct Mode {
+    label: &'static str,
+    executors: usize,
+    slots: usize,
+}
+
+/// Runs the daily sentiment report over `reviews` generated reviews and fraud scoring over
+/// `transactions` generated transactions (with a 50-tree model trained first): locally, on Ballista
+/// standalone (one executor, a slot per core), and on 1 and 2 executors of one slot each, all in this
+/// process and over loopback gRPC. Rows per second per core is the sizing figure.
+pub async fn cluster(reviews: usize, transactions: usize, repeat: usize) -> Result<Vec<Measurement>> {
+    let dir = tempfile::tempdir().context("cannot create a temp folder for the benchmark lake")?;
+    let lake = dir.path().join("lake");
+    nightshift_datasets::generate(&nightshift_datasets::GenerateOptions {
+        out: lake.clone(),
+        reviews,
+        transactions,
+        days: 30,
+        ..Default::default()
+    })?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut settings = Settings::default();
+    settings.lake.root = lake.display().to_string();
+    let none = Params::new();
+    let local = Session::new(settings.clone()).await?;
+    local
+        .sql(
+            "CREATE MODEL bench OPTIONS (type = 'random_forest', target = 'is_fraudulent', trees = 50, seed = 42) \
+             AS SELECT amount, latitude, longitude, region, merchant_category, time_of_day, card_present, \
+             is_fraudulent FROM transactions",
+            &none,
+        )
+        .await?
+        .collect()
+        .await?;
+    let modes = [
+        Mode {
+            label: "local",
+            executors: 0,
+            slots: cores,
+        },
+        Mode {
+            label: "standalone",
+            executors: 1,
+            slots: cores,
+        },
+        Mode {
+            label: "1 executor",
+            executors: 1,
+            slots: 1,
+        },
+        Mode {
+            label: "2 executors",
+            executors: 2,
+            slots: 1,
+        },
+    ];
+    let mut out = Vec::new();
+    for mode in &modes {
+        let session = if mode.executors == 0 {
+            Session::new(settings.clone()).await?
+        } else {
+            let kit = nightshift_cluster::NodeKit::new(&settings)?;
+            let addr = nightshift_cluster::start_standalone(&kit, mode.executors, mode.slots).await?;
+            nightshift_cluster::connect(settings.clone(), &format!("df://localhost:{}", addr.port())).await?
+        };
+        for (query, sql, rows) in [
+            ("sentiment report", CLUSTER_REPORT, reviews),
+            ("fraud scoring", CLUSTER_SCORING, transactions),
+        ] {
+            let mut best = f64::INFINITY;
+            for _ in 0..repeat.max(1) {
+                let started = Instant::now();
+                session.sql(sql, &none).await?.collect().await?;
+                best = best.min(started.elapsed().as_secs_f64());
+            }
+            out.push(Measurement {
+                label: format!("{query} · {}", mode.label),
+                partitions: if mode.executors == 0 {
+                    cores
+                } else {
+                    mode.executors * mode.slots
+                },
+                seconds: best,
+                rows,
+            });
+        }
     }
     Ok(out)
 }

@@ -32,6 +32,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Bench {
+            command:
+                crate::BenchCommand::Cluster {
+                    reviews,
+                    transactions,
+                    repeat,
+                },
+        } => {
+            let results = crate::bench::cluster(reviews, transactions, repeat as usize).await?;
+            crate::bench::print(&results);
+            Ok(())
+        }
+        Command::Bench {
             command: crate::BenchCommand::Fraud { rows, trees, repeat },
         } => {
             let results = crate::bench::fraud(rows, trees as usize, repeat as usize).await?;

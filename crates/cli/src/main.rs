@@ -152,6 +152,19 @@ pub struct OutputArgs {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// The daily sentiment report and fraud scoring locally, on Ballista standalone, and on 1 and
+    /// 2 in-process executors of one slot each: the cluster's overhead and per-executor throughput.
+    Cluster {
+        /// Reviews to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        reviews: usize,
+        /// Transactions to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        transactions: usize,
+        /// Runs per measurement; the best is kept.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+        repeat: u64,
+    },
     /// The daily sentiment report over N generated reviews, on one core and on all, written as Parquet.
     Sentiment {
         /// Reviews to generate.
