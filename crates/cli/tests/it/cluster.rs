@@ -55,10 +55,7 @@ fn reports_globs_and_broken_tables_read_the_same_on_the_cluster() {
     let toml = std::fs::read_to_string(repo.join("nightshift.toml")).unwrap()
         + "\n[[tables]]\nname = \"first_day\"\npath = \"reviews/review_date=2024-06-01/*.parquet\"\n";
     std::fs::write(p.join("nightshift.toml"), toml).unwrap();
-    std::fs::create_dir_all(p.join("queries")).unwrap();
-    for e in std::fs::read_dir(repo.join("queries")).unwrap().flatten() {
-        std::fs::copy(e.path(), p.join("queries").join(e.file_name())).unwrap();
-    }
+    crate::common::copy_repo_queries(p);
     let generate = [
         "datasets",
         "generate",

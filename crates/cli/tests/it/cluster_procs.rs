@@ -195,11 +195,7 @@ fn write_config(dir: &Path, prefix: &str, moto_port: u16) -> String {
 
 fn project(moto_port: u16, prefixes: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    std::fs::create_dir_all(dir.path().join("queries")).unwrap();
-    for e in std::fs::read_dir(repo.join("queries")).unwrap().flatten() {
-        std::fs::copy(e.path(), dir.path().join("queries").join(e.file_name())).unwrap();
-    }
+    crate::common::copy_repo_queries(dir.path());
     run_in(
         dir.path(),
         &[
@@ -231,6 +227,21 @@ fn ns(dir: &Path, config: &str, args: &[&str]) -> Run {
     let mut full = vec!["--config", config];
     full.extend_from_slice(args);
     run_in(dir, &full, &ENV, None)
+}
+
+/// Runs `sql` on the local lake and on the cluster's; the two outputs must be equal. Returns it.
+#[track_caller]
+fn same_here_and_there(dir: &Path, url: &str, sql: &str) -> String {
+    let l = ns(dir, "local.toml", &["sql", "--format", "csv", "-c", sql]);
+    let c = ns(
+        dir,
+        "cluster.toml",
+        &["--cluster", url, "sql", "--format", "csv", "-c", sql],
+    );
+    l.ok();
+    c.ok();
+    assert_eq!(l.stdout, c.stdout, "{sql}");
+    c.stdout.clone()
 }
 
 /// Every row of each report, sorted, as CSV (read through the local engine).
@@ -334,15 +345,7 @@ fn jobs_queries_and_models_on_a_scheduler_and_two_executors_match_local_runs() {
     // Outside the job, the newest version is what a statement means, on the cluster as here.
     let q = "SELECT round(sum(fraud_score(amount, latitude, longitude, region, merchant_category, \
              time_of_day, card_present)), 6) AS s FROM transactions";
-    let l = ns(p, "local.toml", &["sql", "--format", "csv", "-c", q]);
-    let c = ns(
-        p,
-        "cluster.toml",
-        &["--cluster", &url, "sql", "--format", "csv", "-c", q],
-    );
-    l.ok();
-    c.ok();
-    assert_eq!(l.stdout, c.stdout);
+    same_here_and_there(p, &url, q);
 
     // The ledger says where each run executed and what the executors spent.
     let ledger = ns(
@@ -368,16 +371,8 @@ fn jobs_queries_and_models_on_a_scheduler_and_two_executors_match_local_runs() {
     // A hive-partitioned query: the same rows, and only the asked day's files are read.
     let q = "SELECT tx_date, merchant_category, count(*) AS n, round(sum(amount), 2) AS total \
              FROM transactions WHERE tx_date = DATE '2024-06-05' GROUP BY 1, 2 ORDER BY 1, 2";
-    let l = ns(p, "local.toml", &["sql", "--format", "csv", "-c", q]);
-    let c = ns(
-        p,
-        "cluster.toml",
-        &["--cluster", &url, "sql", "--format", "csv", "-c", q],
-    );
-    l.ok();
-    c.ok();
-    assert_eq!(l.stdout, c.stdout);
-    assert!(c.stdout.lines().count() > 2, "{}", c.stdout);
+    let rows = same_here_and_there(p, &url, q);
+    assert!(rows.lines().count() > 2, "{rows}");
     let explain = format!("EXPLAIN {q}");
     let e = ns(
         p,

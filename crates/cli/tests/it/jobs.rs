@@ -10,10 +10,7 @@ fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::fs::copy(repo.join("nightshift.toml"), dir.path().join("nightshift.toml")).unwrap();
-    std::fs::create_dir_all(dir.path().join("queries")).unwrap();
-    for e in std::fs::read_dir(repo.join("queries")).unwrap().flatten() {
-        std::fs::copy(e.path(), dir.path().join("queries").join(e.file_name())).unwrap();
-    }
+    crate::common::copy_repo_queries(dir.path());
     run_in(
         dir.path(),
         &[
