@@ -113,7 +113,12 @@ pub(crate) async fn session(g: &crate::GlobalArgs) -> Result<Session, Failure> {
 /// named by `--cluster` / `NIGHTSHIFT_CLUSTER` / `[cluster] url`.
 pub(crate) async fn session_and_engine(g: &crate::GlobalArgs) -> Result<(Session, Arc<dyn Engine>), Failure> {
     let settings = load_settings(g)?;
-    let cluster = g.cluster.clone().or_else(|| settings.cluster.url.clone());
+    // `--cluster local` runs here even when nightshift.toml names a cluster.
+    let cluster = g
+        .cluster
+        .clone()
+        .or_else(|| settings.cluster.url.clone())
+        .filter(|u| u != "local");
     let (session, engine) = match cluster {
         None => (
             Session::new(settings).await.map_err(core_failure)?,

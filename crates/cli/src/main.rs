@@ -55,7 +55,8 @@ pub struct GlobalArgs {
     #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     set: Vec<(String, String)>,
     /// Run statements on an Apache DataFusion Ballista cluster: its scheduler's URL
-    /// (df://host:50050), or `standalone` for a scheduler and an executor inside this process.
+    /// (df://host:50050), `standalone` for a scheduler and an executor inside this process, or
+    /// `local` to run here even when nightshift.toml names a cluster ([cluster] url).
     #[arg(long, global = true, env = "NIGHTSHIFT_CLUSTER", value_name = "URL")]
     cluster: Option<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive (RUST_LOG wins).

@@ -291,6 +291,47 @@ fn the_scheduler_runs_what_is_due_and_exits_0_on_sigterm() {
     assert_eq!(code, Some(0));
 }
 
+/// `[cluster] url` sends the scheduler's runs to a cluster (here Ballista standalone); the ledger
+/// says where each ran, and `--cluster local` reads it here.
+#[test]
+fn the_scheduler_runs_jobs_on_the_cluster_named_in_the_settings() {
+    let dir = project();
+    let p = dir.path();
+    let toml = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
+    let cut = toml
+        .find("[jobs.fraud_model]")
+        .expect("the repository's fraud jobs");
+    let cut = toml[..cut].rfind("\n\n").unwrap();
+    let with_cluster = format!("{}\n\n[cluster]\nurl = \"standalone\"\n", &toml[..cut]);
+    std::fs::write(p.join("nightshift.toml"), with_cluster).unwrap();
+    let r = run_in(p, &["schedule", "--once"], &[], None);
+    r.ok();
+    assert!(
+        r.stdout.contains("daily_sentiment") && r.stdout.contains("succeeded"),
+        "{}",
+        r.stdout
+    );
+    let ledger = run_in(
+        p,
+        &[
+            "--cluster",
+            "local",
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT job, executed_on, state FROM nightshift.runs",
+        ],
+        &[],
+        None,
+    );
+    ledger.ok();
+    assert_eq!(
+        ledger.stdout,
+        "job,executed_on,state\ndaily_sentiment,standalone,succeeded\n"
+    );
+}
+
 /// On a terminal `nightshift run` draws a progress bar (runs done, the current run's stage, rows
 /// written, elapsed time) and clears it; the summary lines still print. `--no-progress` turns it off.
 #[test]
