@@ -55,6 +55,42 @@ pub(crate) enum Word {
     Sort,
 }
 
+impl Word {
+    /// Whether a rule other than ALL-CAPS can change the valence of a lexicon word within three
+    /// tokens of this one (before it, or two after it). Together with boosters and negations these
+    /// are the tokens that send a nearby word through the full rules, see `Analyzer::score_tokens`.
+    ///
+    /// Every idiom and multi-word booster has one of its words here: "the shit", "the bomb", "bad
+    /// ass", "bus stop", "yeah right", "beating heart", "kiss of death", "to die for", "just enough",
+    /// "kind of", "sort of". The other rule words only act next to these ("at least", "very
+    /// least", "no … or", "without doubt"), or are boosters or negations themselves ("very",
+    /// "never", "nor", "without"). Frequent words ("the", "of", "to", "for", "at", "or", "but")
+    /// are left out so that they do not send their neighbours through the full rules; "but" has
+    /// its own pass.
+    pub(crate) const fn triggers_rules(self) -> bool {
+        matches!(
+            self,
+            Word::No
+                | Word::Never
+                | Word::So
+                | Word::This
+                | Word::Without
+                | Word::Least
+                | Word::Kind
+                | Word::Sort
+                | Word::Enough
+                | Word::Shit
+                | Word::Bomb
+                | Word::Ass
+                | Word::Bus
+                | Word::Yeah
+                | Word::Beating
+                | Word::Kiss
+                | Word::Die
+        )
+    }
+}
+
 const RULE_WORDS: &[(&str, Word)] = &[
     ("no", Word::No),
     ("or", Word::Or),
@@ -244,13 +280,15 @@ const BOOSTERS: &[(&str, f64)] = &[
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct WordInfo {
     /// The lexicon valence, NaN when the word is not in the lexicon (no entry is NaN).
-    valence: f64,
+    pub(crate) valence: f64,
     /// The `BOOSTER_DICT` increment in units of `B_INCR` (+1 booster, -1 dampener), 0 when absent.
-    booster: i8,
+    pub(crate) booster: i8,
     /// Whether the word is in `NEGATE`.
     pub(crate) negate: bool,
     /// The rule word it is, if any.
     pub(crate) word: Word,
+    /// A booster, a negation or a word that [`Word::triggers_rules`].
+    pub(crate) rule: bool,
 }
 
 impl WordInfo {
@@ -260,22 +298,23 @@ impl WordInfo {
         booster: 0,
         negate: false,
         word: Word::Other,
+        rule: false,
     };
 
     /// The lexicon valence, if the word is in the lexicon.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn valence(&self) -> Option<f64> {
         (!self.valence.is_nan()).then_some(self.valence)
     }
 
     /// Whether the word is in the lexicon.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn in_lexicon(&self) -> bool {
         !self.valence.is_nan()
     }
 
     /// The booster/dampener increment, if the word is in `BOOSTER_DICT`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn booster(&self) -> Option<f64> {
         match self.booster {
             0 => None,
@@ -297,6 +336,7 @@ struct Entry {
     booster: i8,
     negate: bool,
     word: Word,
+    rule: bool,
 }
 
 /// The entry every slot without a word points to: its length 0 matches no token.
@@ -307,6 +347,7 @@ const NO_ENTRY: Entry = Entry {
     booster: 0,
     negate: false,
     word: Word::Other,
+    rule: false,
 };
 
 /// A zero-padded key as words.
@@ -395,6 +436,7 @@ impl Lexicon {
             booster: entry.booster,
             negate: entry.negate,
             word: entry.word,
+            rule: entry.rule,
         }
     }
 
@@ -544,6 +586,7 @@ pub(crate) fn build_with(extra: &[(String, f64)]) -> Lexicon {
                     booster: info.booster,
                     negate: info.negate,
                     word: info.word,
+                    rule: info.booster != 0 || info.negate || info.word.triggers_rules(),
                 }
             }),
     );
