@@ -74,7 +74,7 @@ impl Token {
             word: info.word,
             upper,
             negated,
-            rule: info.rule || negated,
+            rule: info.rule | negated,
         }
     }
 
@@ -363,7 +363,8 @@ fn gather_high_bits(m: u64) -> u64 {
 fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Token {
     let token = &text[start..end];
     let (start, end) = match (token.first(), token.last()) {
-        (Some(&first), Some(&last)) if is_punctuation(first) || is_punctuation(last) => {
+        // `|` rather than `||`: one branch, not two.
+        (Some(&first), Some(&last)) if is_punctuation(first) | is_punctuation(last) => {
             let (strip_start, strip_end) = strip_punctuation(token);
             // The reference keeps the unstripped token when stripping leaves 2 characters or fewer.
             if strip_end - strip_start > 2 {
@@ -382,56 +383,68 @@ fn ascii_token(lexicon: &Lexicon, text: &[u8], start: usize, end: usize) -> Toke
         let upper = word.iter().any(u8::is_ascii_uppercase);
         return Token::new(WordInfo::UNKNOWN, upper && !lower, contains_nt(word));
     }
-    let (key, upper, lower, apostrophe) = if len <= 8 {
-        // Most words fit one key word; the other two stay zero, which the lookup folds away.
-        let w = load_word(text, start) & BYTE_MASKS[len];
+    let (info, upper, lower, apostrophe) = if len <= 8 {
+        // Most words fit one key word.
+        let w = load_key_word(text, start) & BYTE_MASKS[len];
         let u = ascii_range_mask(w, b'A', b'Z');
         let lower = ascii_range_mask(w, b'a', b'z');
         let apostrophe = ascii_range_mask(w, b'\'', b'\'');
         // 0x80 >> 2 == 0x20, the ASCII case bit.
-        ([w | (u >> 2), 0, 0], u, lower, apostrophe)
+        (lexicon.get_short(w | (u >> 2), len), u, lower, apostrophe)
     } else {
         let mut key = [0u64; 3];
         let (mut upper, mut lower, mut apostrophe) = (0u64, 0u64, 0u64);
         for (k, w) in key.iter_mut().enumerate() {
-            *w = load_word(text, start + 8 * k) & BYTE_MASKS[len.saturating_sub(8 * k).min(8)];
+            *w = load_key_word(text, start + 8 * k) & BYTE_MASKS[len.saturating_sub(8 * k).min(8)];
             let u = ascii_range_mask(*w, b'A', b'Z');
             upper |= u;
             lower |= ascii_range_mask(*w, b'a', b'z');
             apostrophe |= ascii_range_mask(*w, b'\'', b'\'');
             *w |= u >> 2;
         }
-        (key, upper, lower, apostrophe)
+        (lexicon.get_words(&key, len), upper, lower, apostrophe)
     };
-    let info = lexicon.get_words(&key, len);
-    let negated = info.negate || (apostrophe != 0 && contains_nt(&text[start..end]));
+    // `|` rather than `||`: whether a token is a negation is no branch.
+    let negated = info.negate | (apostrophe != 0 && contains_nt(&text[start..end]));
     Token::new(info, upper != 0 && lower == 0, negated)
 }
 
 /// The 8 bytes of `text` from `at` on as a little-endian word, zeros past the end of `text`.
 #[inline(always)]
 fn load_word(text: &[u8], at: usize) -> u64 {
-    if let Some(bytes) = text.get(at..at + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(bytes);
-        return u64::from_le_bytes(word);
+    if at < text.len() {
+        load_key_word(text, at)
+    } else {
+        0
     }
-    load_word_near_end(text, at)
 }
 
-/// [`load_word`] when fewer than 8 bytes are left: the text's last 8 bytes, shifted.
+/// The 8 bytes of `text` from `at` on, which are all in `text`.
+#[inline(always)]
+fn load_whole_word(text: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&text[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// [`load_word`] for a word whose bytes at or past the end of the text are masked off afterwards:
+/// those may be anything. Near the end of the text this reads the 8 bytes that end there and
+/// shifts them, selects instead of a branch that missed on the last token or two of nearly every
+/// text (−1.9 mispredictions per movie-review snippet, for +2 instructions per token; callgrind).
+#[inline(always)]
+fn load_key_word(text: &[u8], at: usize) -> u64 {
+    let Some(last) = text.len().checked_sub(8) else {
+        return load_word_short(text, at);
+    };
+    let from = at.min(last);
+    load_whole_word(text, from).wrapping_shr((8 * (at - from)) as u32)
+}
+
+/// [`load_word`] in a text shorter than 8 bytes.
 #[cold]
-fn load_word_near_end(text: &[u8], at: usize) -> u64 {
-    let n = text.len();
-    if at >= n {
-        return 0;
-    }
-    if n >= 8 {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&text[n - 8..]);
-        return u64::from_le_bytes(word) >> (8 * (at + 8 - n));
-    }
-    text[at..].iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
+fn load_word_short(text: &[u8], at: usize) -> u64 {
+    let rest = text.get(at..).unwrap_or_default();
+    rest.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
 }
 
 /// `BYTE_MASKS[k]` keeps the low `k` bytes of a word.

@@ -371,13 +371,27 @@ fn seed_words(seed: u64) -> [u64; 4] {
     ]
 }
 
+/// Multipliers of the key words and the length in [`key_hash`].
+const HASH_MULTIPLIERS: [u64; 4] = [
+    0x9e37_79b9_7f4a_7c15,
+    0xc2b2_ae3d_27d4_eb4f,
+    0x1656_67b1_9e37_79f9,
+    0x27d4_eb2f_1656_67c5,
+];
+
 /// Seeded hash of a key; its top bits pick the bucket.
 #[inline(always)]
 fn key_hash(key: &[u64; 3], len: usize, seed: &[u64; 4]) -> u64 {
-    (key[0] ^ seed[0]).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ (key[1] ^ seed[1]).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
-        ^ (key[2] ^ seed[2]).wrapping_mul(0x1656_67b1_9e37_79f9)
-        ^ (len as u64 ^ seed[3]).wrapping_mul(0x27d4_eb2f_1656_67c5)
+    (key[0] ^ seed[0]).wrapping_mul(HASH_MULTIPLIERS[0])
+        ^ (key[1] ^ seed[1]).wrapping_mul(HASH_MULTIPLIERS[1])
+        ^ (key[2] ^ seed[2]).wrapping_mul(HASH_MULTIPLIERS[2])
+        ^ (len as u64 ^ seed[3]).wrapping_mul(HASH_MULTIPLIERS[3])
+}
+
+/// The terms of [`key_hash`] that do not depend on the first key word when the other two are zero,
+/// per key length up to 8.
+fn short_hash_tails(seed: &[u64; 4]) -> [u64; 9] {
+    std::array::from_fn(|len| key_hash(&[0; 3], len, seed) ^ seed[0].wrapping_mul(HASH_MULTIPLIERS[0]))
 }
 
 /// The slot of a key's hash under its bucket's displacement.
@@ -395,6 +409,8 @@ fn slot_of(hash: u64, displacement: u16, slot_shift: u32) -> usize {
 /// VADER's ~7,600 words; only the 40-byte entries (300 KiB) live beyond L1.
 pub(crate) struct Lexicon {
     seed: [u64; 4],
+    /// [`short_hash_tails`] of `seed`.
+    short_tails: [u64; 9],
     /// Displacement per bucket; the bucket is the top `64 - bucket_shift` bits of the key's hash.
     displacements: Vec<u16>,
     bucket_shift: u32,
@@ -429,6 +445,28 @@ impl Lexicon {
             | (entry.key[1] ^ key[1])
             | (entry.key[2] ^ key[2])
             | (u64::from(entry.len) ^ len as u64);
+        // Arithmetic instead of a branch: entry 0 is NO_ENTRY.
+        let entry = &self.entries[index * usize::from(differs == 0)];
+        WordInfo {
+            valence: entry.valence,
+            booster: entry.booster,
+            negate: entry.negate,
+            word: entry.word,
+            rule: entry.rule,
+        }
+    }
+
+    /// [`Lexicon::get_words`] of `[word, 0, 0]`, a key of `len <= 8` bytes: the same hash with the
+    /// terms of the zero words and the length looked up, and one key word compared (an entry of the
+    /// same length has zeros there too). Most tokens are this short; it saves about 10 of the ~200
+    /// instructions a token cost (callgrind, docs/benchmarks.md).
+    #[inline(always)]
+    pub(crate) fn get_short(&self, word: u64, len: usize) -> WordInfo {
+        let hash = (word ^ self.seed[0]).wrapping_mul(HASH_MULTIPLIERS[0]) ^ self.short_tails[len];
+        let displacement = self.displacements[(hash >> self.bucket_shift) as usize];
+        let index = self.slots[slot_of(hash, displacement, self.slot_shift)] as usize;
+        let entry = &self.entries[index];
+        let differs = (entry.key[0] ^ word) | (u64::from(entry.len) ^ len as u64);
         // Arithmetic instead of a branch: entry 0 is NO_ENTRY.
         let entry = &self.entries[index * usize::from(differs == 0)];
         WordInfo {
@@ -593,6 +631,7 @@ pub(crate) fn build_with(extra: &[(String, f64)]) -> Lexicon {
     let table = PerfectHash::build(&entries);
     let mut lexicon = Lexicon {
         seed: table.seed,
+        short_tails: short_hash_tails(&table.seed),
         displacements: table.displacements,
         bucket_shift: table.bucket_shift,
         slots: table.slots,
@@ -689,6 +728,38 @@ mod tests {
         }
         let unknown = LEXICON.get(b"go\0");
         assert!(!unknown.in_lexicon() && unknown.booster().is_none() && unknown.word == Word::Other);
+    }
+
+    #[test]
+    fn short_keys_hash_and_compare_as_full_keys() {
+        let words = VADER_LEXICON
+            .lines()
+            .filter_map(|l| py_strip(l).split('\t').next())
+            .chain(BOOSTERS.iter().map(|b| b.0))
+            .chain(NEGATE.iter().copied())
+            .chain(["", "zz", "goodd", "qqqqqqqq", "kind", "the"]);
+        let mut short = 0;
+        for word in words {
+            for candidate in [word.to_string(), format!("{word}x"), word.replacen('a', "b", 1)] {
+                let bytes = candidate.as_bytes();
+                if bytes.is_empty() || bytes.len() > 8 {
+                    continue;
+                }
+                let mut padded = [0u8; KEY_BYTES];
+                padded[..bytes.len()].copy_from_slice(bytes);
+                let key = key_words(&padded);
+                assert_eq!(key[1] | key[2], 0);
+                // Compared field by field: the valence of a non-word is NaN.
+                let facts = |i: WordInfo| (i.valence.to_bits(), i.booster, i.negate, i.word, i.rule);
+                assert_eq!(
+                    facts(LEXICON.get_short(key[0], bytes.len())),
+                    facts(LEXICON.get_words(&key, bytes.len())),
+                    "{candidate}"
+                );
+                short += 1;
+            }
+        }
+        assert!(short > 5000, "{short}");
     }
 
     #[test]
