@@ -458,8 +458,8 @@ impl Lexicon {
 
     /// [`Lexicon::get_words`] of `[word, 0, 0]`, a key of `len <= 8` bytes: the same hash with the
     /// terms of the zero words and the length looked up, and one key word compared (an entry of the
-    /// same length has zeros there too). Most tokens are this short; it saves about 10 of the ~200
-    /// instructions a token cost (callgrind, docs/benchmarks.md).
+    /// same length has zeros there too). Nine tokens in ten are this short; it saves about 13 of the
+    /// ~200 instructions a token cost (callgrind, docs/benchmarks.md).
     #[inline(always)]
     pub(crate) fn get_short(&self, word: u64, len: usize) -> WordInfo {
         let hash = (word ^ self.seed[0]).wrapping_mul(HASH_MULTIPLIERS[0]) ^ self.short_tails[len];
