@@ -218,15 +218,35 @@ impl Analyzer {
                 totals.add(sentiment(i));
             }
         } else {
+            // The "but" rewrite over the lexicon words' sentiments and a zero for the "but" (unless
+            // it is a lexicon word itself), in token order, instead of over all the tokens: the
+            // other tokens' zeros are only ever rewritten into zeros, which change no sum, and
+            // never equal a nonzero value, the only ones whose rewrite matters. The zero keeps the
+            // position of the "but" between the words before it and after it. With 15% of the
+            // movie-review snippets holding a "but": −134 instructions and −0.4 mispredictions per
+            // snippet (callgrind).
             self.sentiments.clear();
-            self.sentiments.resize(n, 0.0);
+            let mut but_slot = None;
             for &i in &self.lexical[..words] {
-                self.sentiments[i] = sentiment(i);
+                if but_slot.is_none() && i >= but {
+                    but_slot = Some(self.sentiments.len());
+                    if i > but {
+                        self.sentiments.push(0.0);
+                    }
+                }
+                self.sentiments.push(sentiment(i));
             }
-            if n <= BUT_NAIVE_MAX {
-                but_check_naive(&mut self.sentiments, but);
+            let bi = match but_slot {
+                Some(slot) => slot,
+                None => {
+                    self.sentiments.push(0.0);
+                    self.sentiments.len() - 1
+                }
+            };
+            if self.sentiments.len() <= BUT_NAIVE_MAX {
+                but_check_naive(&mut self.sentiments, bi);
             } else {
-                but_check_indexed(&mut self.sentiments, but, &mut self.but_index);
+                but_check_indexed(&mut self.sentiments, bi, &mut self.but_index);
             }
             self.sentiments.iter().for_each(|&s| totals.add(s));
         }
@@ -912,6 +932,48 @@ mod tests {
             let mut indexed = values.clone();
             but_check_indexed(&mut indexed, bi, &mut HashMap::new());
             assert_eq!(naive, indexed, "round {round}: {values:?} but at {bi}");
+        }
+    }
+
+    #[test]
+    fn but_check_over_the_lexicon_words_sums_as_over_all_tokens() {
+        // As `score_tokens` builds it: the lexicon words' sentiments (some zero) plus a zero for a
+        // "but" that is not a lexicon word, against the reference rewrite of all the tokens.
+        let palette = [
+            0.0, 1.9, 0.95, 2.85, -1.2, -0.6, 1.425, 3.0, 0.5, 0.75, 1.125, -2.5,
+        ];
+        let mut state = 0x6a09_e667_f3bc_c908;
+        for round in 0..5000 {
+            let n = 1 + (next(&mut state) % 40) as usize;
+            let but = (next(&mut state) % n as u64) as usize;
+            let lexical: Vec<usize> = (0..n).filter(|_| next(&mut state).is_multiple_of(3)).collect();
+            let mut all = vec![0.0; n];
+            for &i in &lexical {
+                all[i] = palette[(next(&mut state) % palette.len() as u64) as usize];
+            }
+            let mut compact = Vec::new();
+            let mut but_slot = None;
+            for &i in &lexical {
+                if but_slot.is_none() && i >= but {
+                    but_slot = Some(compact.len());
+                    if i > but {
+                        compact.push(0.0);
+                    }
+                }
+                compact.push(all[i]);
+            }
+            let bi = but_slot.unwrap_or_else(|| {
+                compact.push(0.0);
+                compact.len() - 1
+            });
+            but_check_naive(&mut all, but);
+            but_check_naive(&mut compact, bi);
+            let totals = |values: &[f64]| {
+                let mut t = Totals::default();
+                values.iter().for_each(|&s| t.add(s));
+                (t.sum.to_bits(), t.pos.to_bits(), t.neg.to_bits(), t.nonzero)
+            };
+            assert_eq!(totals(&all), totals(&compact), "round {round}");
         }
     }
 
