@@ -55,6 +55,42 @@ pub(crate) enum Word {
     Sort,
 }
 
+impl Word {
+    /// Whether a rule other than ALL-CAPS can change the valence of a lexicon word within three
+    /// tokens of this one (before it, or two after it). Together with boosters and negations these
+    /// are the tokens that send a nearby word through the full rules, see `Analyzer::score_tokens`.
+    ///
+    /// Every idiom and multi-word booster has one of its words here: "the shit", "the bomb", "bad
+    /// ass", "bus stop", "yeah right", "beating heart", "kiss of death", "to die for", "just enough",
+    /// "kind of", "sort of". The other rule words only act next to these ("at least", "very
+    /// least", "no … or", "without doubt"), or are boosters or negations themselves ("very",
+    /// "never", "nor", "without"). Frequent words ("the", "of", "to", "for", "at", "or", "but")
+    /// are left out so that they do not send their neighbours through the full rules; "but" has
+    /// its own pass.
+    pub(crate) const fn triggers_rules(self) -> bool {
+        matches!(
+            self,
+            Word::No
+                | Word::Never
+                | Word::So
+                | Word::This
+                | Word::Without
+                | Word::Least
+                | Word::Kind
+                | Word::Sort
+                | Word::Enough
+                | Word::Shit
+                | Word::Bomb
+                | Word::Ass
+                | Word::Bus
+                | Word::Yeah
+                | Word::Beating
+                | Word::Kiss
+                | Word::Die
+        )
+    }
+}
+
 const RULE_WORDS: &[(&str, Word)] = &[
     ("no", Word::No),
     ("or", Word::Or),
@@ -244,13 +280,15 @@ const BOOSTERS: &[(&str, f64)] = &[
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct WordInfo {
     /// The lexicon valence, NaN when the word is not in the lexicon (no entry is NaN).
-    valence: f64,
+    pub(crate) valence: f64,
     /// The `BOOSTER_DICT` increment in units of `B_INCR` (+1 booster, -1 dampener), 0 when absent.
-    booster: i8,
+    pub(crate) booster: i8,
     /// Whether the word is in `NEGATE`.
     pub(crate) negate: bool,
     /// The rule word it is, if any.
     pub(crate) word: Word,
+    /// A booster, a negation or a word that [`Word::triggers_rules`].
+    pub(crate) rule: bool,
 }
 
 impl WordInfo {
@@ -260,22 +298,23 @@ impl WordInfo {
         booster: 0,
         negate: false,
         word: Word::Other,
+        rule: false,
     };
 
     /// The lexicon valence, if the word is in the lexicon.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn valence(&self) -> Option<f64> {
         (!self.valence.is_nan()).then_some(self.valence)
     }
 
     /// Whether the word is in the lexicon.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn in_lexicon(&self) -> bool {
         !self.valence.is_nan()
     }
 
     /// The booster/dampener increment, if the word is in `BOOSTER_DICT`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn booster(&self) -> Option<f64> {
         match self.booster {
             0 => None,
@@ -297,6 +336,7 @@ struct Entry {
     booster: i8,
     negate: bool,
     word: Word,
+    rule: bool,
 }
 
 /// The entry every slot without a word points to: its length 0 matches no token.
@@ -307,6 +347,7 @@ const NO_ENTRY: Entry = Entry {
     booster: 0,
     negate: false,
     word: Word::Other,
+    rule: false,
 };
 
 /// A zero-padded key as words.
@@ -330,13 +371,27 @@ fn seed_words(seed: u64) -> [u64; 4] {
     ]
 }
 
+/// Multipliers of the key words and the length in [`key_hash`].
+const HASH_MULTIPLIERS: [u64; 4] = [
+    0x9e37_79b9_7f4a_7c15,
+    0xc2b2_ae3d_27d4_eb4f,
+    0x1656_67b1_9e37_79f9,
+    0x27d4_eb2f_1656_67c5,
+];
+
 /// Seeded hash of a key; its top bits pick the bucket.
 #[inline(always)]
 fn key_hash(key: &[u64; 3], len: usize, seed: &[u64; 4]) -> u64 {
-    (key[0] ^ seed[0]).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ (key[1] ^ seed[1]).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
-        ^ (key[2] ^ seed[2]).wrapping_mul(0x1656_67b1_9e37_79f9)
-        ^ (len as u64 ^ seed[3]).wrapping_mul(0x27d4_eb2f_1656_67c5)
+    (key[0] ^ seed[0]).wrapping_mul(HASH_MULTIPLIERS[0])
+        ^ (key[1] ^ seed[1]).wrapping_mul(HASH_MULTIPLIERS[1])
+        ^ (key[2] ^ seed[2]).wrapping_mul(HASH_MULTIPLIERS[2])
+        ^ (len as u64 ^ seed[3]).wrapping_mul(HASH_MULTIPLIERS[3])
+}
+
+/// The terms of [`key_hash`] that do not depend on the first key word when the other two are zero,
+/// per key length up to 8.
+fn short_hash_tails(seed: &[u64; 4]) -> [u64; 9] {
+    std::array::from_fn(|len| key_hash(&[0; 3], len, seed) ^ seed[0].wrapping_mul(HASH_MULTIPLIERS[0]))
 }
 
 /// The slot of a key's hash under its bucket's displacement.
@@ -354,6 +409,8 @@ fn slot_of(hash: u64, displacement: u16, slot_shift: u32) -> usize {
 /// VADER's ~7,600 words; only the 40-byte entries (300 KiB) live beyond L1.
 pub(crate) struct Lexicon {
     seed: [u64; 4],
+    /// [`short_hash_tails`] of `seed`.
+    short_tails: [u64; 9],
     /// Displacement per bucket; the bucket is the top `64 - bucket_shift` bits of the key's hash.
     displacements: Vec<u16>,
     bucket_shift: u32,
@@ -395,6 +452,29 @@ impl Lexicon {
             booster: entry.booster,
             negate: entry.negate,
             word: entry.word,
+            rule: entry.rule,
+        }
+    }
+
+    /// [`Lexicon::get_words`] of `[word, 0, 0]`, a key of `len <= 8` bytes: the same hash with the
+    /// terms of the zero words and the length looked up, and one key word compared (an entry of the
+    /// same length has zeros there too). Nine tokens in ten are this short; it saves about 13 of the
+    /// ~200 instructions a token cost (callgrind, docs/benchmarks.md).
+    #[inline(always)]
+    pub(crate) fn get_short(&self, word: u64, len: usize) -> WordInfo {
+        let hash = (word ^ self.seed[0]).wrapping_mul(HASH_MULTIPLIERS[0]) ^ self.short_tails[len];
+        let displacement = self.displacements[(hash >> self.bucket_shift) as usize];
+        let index = self.slots[slot_of(hash, displacement, self.slot_shift)] as usize;
+        let entry = &self.entries[index];
+        let differs = (entry.key[0] ^ word) | (u64::from(entry.len) ^ len as u64);
+        // Arithmetic instead of a branch: entry 0 is NO_ENTRY.
+        let entry = &self.entries[index * usize::from(differs == 0)];
+        WordInfo {
+            valence: entry.valence,
+            booster: entry.booster,
+            negate: entry.negate,
+            word: entry.word,
+            rule: entry.rule,
         }
     }
 
@@ -544,12 +624,14 @@ pub(crate) fn build_with(extra: &[(String, f64)]) -> Lexicon {
                     booster: info.booster,
                     negate: info.negate,
                     word: info.word,
+                    rule: info.booster != 0 || info.negate || info.word.triggers_rules(),
                 }
             }),
     );
     let table = PerfectHash::build(&entries);
     let mut lexicon = Lexicon {
         seed: table.seed,
+        short_tails: short_hash_tails(&table.seed),
         displacements: table.displacements,
         bucket_shift: table.bucket_shift,
         slots: table.slots,
@@ -646,6 +728,38 @@ mod tests {
         }
         let unknown = LEXICON.get(b"go\0");
         assert!(!unknown.in_lexicon() && unknown.booster().is_none() && unknown.word == Word::Other);
+    }
+
+    #[test]
+    fn short_keys_hash_and_compare_as_full_keys() {
+        let words = VADER_LEXICON
+            .lines()
+            .filter_map(|l| py_strip(l).split('\t').next())
+            .chain(BOOSTERS.iter().map(|b| b.0))
+            .chain(NEGATE.iter().copied())
+            .chain(["", "zz", "goodd", "qqqqqqqq", "kind", "the"]);
+        let mut short = 0;
+        for word in words {
+            for candidate in [word.to_string(), format!("{word}x"), word.replacen('a', "b", 1)] {
+                let bytes = candidate.as_bytes();
+                if bytes.is_empty() || bytes.len() > 8 {
+                    continue;
+                }
+                let mut padded = [0u8; KEY_BYTES];
+                padded[..bytes.len()].copy_from_slice(bytes);
+                let key = key_words(&padded);
+                assert_eq!(key[1] | key[2], 0);
+                // Compared field by field: the valence of a non-word is NaN.
+                let facts = |i: WordInfo| (i.valence.to_bits(), i.booster, i.negate, i.word, i.rule);
+                assert_eq!(
+                    facts(LEXICON.get_short(key[0], bytes.len())),
+                    facts(LEXICON.get_words(&key, bytes.len())),
+                    "{candidate}"
+                );
+                short += 1;
+            }
+        }
+        assert!(short > 5000, "{short}");
     }
 
     #[test]
