@@ -124,7 +124,7 @@ pub async fn status(url: &str) -> Result<ClusterStatus, ClusterError> {
             )
         })
         .collect();
-    jobs.sort_by(|a, b| b.0.cmp(&a.0));
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.0));
     Ok(ClusterStatus {
         scheduler: url.to_string(),
         version: state["version"].as_str().unwrap_or("?").to_string(),
