@@ -32,6 +32,16 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
+/// Cuts the project's nightshift.toml before the fraud jobs and appends `extra`.
+fn keep_only_the_sentiment_job(p: &Path, extra: &str) {
+    let toml = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
+    let cut = toml
+        .find("[jobs.fraud_model]")
+        .expect("the repository's fraud jobs");
+    let cut = toml[..cut].rfind("\n\n").unwrap();
+    std::fs::write(p.join("nightshift.toml"), format!("{}{extra}", &toml[..cut])).unwrap();
+}
+
 #[test]
 fn runs_the_repository_jobs_and_records_them() {
     let dir = project();
@@ -249,12 +259,7 @@ fn the_scheduler_runs_what_is_due_and_exits_0_on_sigterm() {
     let p = dir.path();
     // Only the sentiment job: training a model on today's (empty) quarter fails, as it should, and a
     // failed interval is due again on the next pass.
-    let toml = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    let cut = toml
-        .find("[jobs.fraud_model]")
-        .expect("the repository's fraud jobs");
-    let cut = toml[..cut].rfind("\n\n").unwrap();
-    std::fs::write(p.join("nightshift.toml"), &toml[..cut]).unwrap();
+    keep_only_the_sentiment_job(p, "");
     // --once: the latest due interval (today's, empty on the demo lake) runs and is recorded.
     let r = run_in(p, &["schedule", "--once"], &[], None);
     r.ok();
@@ -297,13 +302,7 @@ fn the_scheduler_runs_what_is_due_and_exits_0_on_sigterm() {
 fn the_scheduler_runs_jobs_on_the_cluster_named_in_the_settings() {
     let dir = project();
     let p = dir.path();
-    let toml = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    let cut = toml
-        .find("[jobs.fraud_model]")
-        .expect("the repository's fraud jobs");
-    let cut = toml[..cut].rfind("\n\n").unwrap();
-    let with_cluster = format!("{}\n\n[cluster]\nurl = \"standalone\"\n", &toml[..cut]);
-    std::fs::write(p.join("nightshift.toml"), with_cluster).unwrap();
+    keep_only_the_sentiment_job(p, "\n\n[cluster]\nurl = \"standalone\"\n");
     let r = run_in(p, &["schedule", "--once"], &[], None);
     r.ok();
     assert!(
