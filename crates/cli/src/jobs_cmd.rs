@@ -357,8 +357,9 @@ pub async fn schedule(
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let (stop, stopping) = (stop.clone(), stopping.clone());
+        let signal = shutdown_signal();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signal.await;
             tracing::info!("shutdown requested: no new work");
             stopping.store(true, std::sync::atomic::Ordering::SeqCst);
             stop.notify_one();
@@ -420,23 +421,22 @@ pub async fn schedule(
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. The SIGTERM listener is registered here, before the caller goes
+/// on, not when the returned future is first polled: a signal sent in between (a test's SIGTERM
+/// right after the first "scheduler idle" line, on a loaded machine) was otherwise swallowed, and
+/// the scheduler slept on.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
