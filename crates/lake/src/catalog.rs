@@ -255,81 +255,50 @@ async fn register_published(
     let name = reference.to_string();
     let folder = output.parts.join("/");
     let url = location.join(&format!("{folder}/"));
-    let (version, paths) = match latest_manifest(store, &output.manifests).await {
-        Ok(Some(latest)) => latest,
+    let (files, wanted, problem) = match latest_manifest(store, &output.manifests).await {
         Ok(None) => return Ok(None),
         // One unreadable manifest makes that report unreadable, not the lake.
-        Err(e) => {
-            let target = TableTarget {
-                reference,
-                published: Some((HashSet::new(), Some(e))),
-            };
-            let info = register_table(
-                ctx,
-                store,
-                location,
-                &name,
-                &url,
-                Vec::new(),
-                &[],
-                None,
-                false,
-                target,
-            );
-            return info.await.map(Some);
+        Err(e) => (Vec::new(), HashSet::new(), Some(e)),
+        Ok(Some((version, paths))) => {
+            if paths.is_empty() {
+                tracing::info!(table = %name, version, "published output has no files; not registered");
+                return Ok(None);
+            }
+            let base: Vec<String> = location
+                .prefix()
+                .parts()
+                .map(|p| p.as_ref().to_string())
+                .chain(output.parts.iter().cloned())
+                .collect();
+            let wanted: HashSet<Path> = paths
+                .iter()
+                .map(|rel| Path::from_iter(base.iter().map(String::as_str).chain(rel.split('/'))))
+                .collect();
+            let files: Vec<TableFile> = output
+                .files
+                .into_iter()
+                .filter(|f| wanted.contains(&f.meta.location))
+                .collect();
+            let missing = wanted
+                .iter()
+                .find(|w| !files.iter().any(|f| &f.meta.location == *w))
+                .map(|w| LakeError::BadFile {
+                    path: w.to_string(),
+                    reason: format!(
+                        "version {version} of the output names this file but it is missing; the folder \
+                         was changed outside nightshift: rerun the job that writes it"
+                    ),
+                });
+            (files, wanted, missing)
         }
     };
-    if paths.is_empty() {
-        tracing::info!(table = %name, version, "published output has no files; not registered");
-        return Ok(None);
-    }
-    let base: Vec<String> = location
-        .prefix()
-        .parts()
-        .map(|p| p.as_ref().to_string())
-        .chain(output.parts.iter().cloned())
-        .collect();
-    let wanted: HashSet<Path> = paths
-        .iter()
-        .map(|rel| Path::from_iter(base.iter().map(String::as_str).chain(rel.split('/'))))
-        .collect();
-    let files: Vec<TableFile> = output
-        .files
-        .into_iter()
-        .filter(|f| wanted.contains(&f.meta.location))
-        .collect();
-    let missing = wanted
-        .iter()
-        .find(|w| !files.iter().any(|f| &f.meta.location == *w))
-        .map(|w| LakeError::BadFile {
-            path: w.to_string(),
-            reason: format!(
-                "version {version} of the output names this file but it is missing; the folder was \
-                 changed outside nightshift: rerun the job that writes it"
-            ),
-        });
-    let published = Published {
-        parts: output.parts,
-        files,
-        manifests: Vec::new(),
+    let target = TableTarget {
+        reference,
+        published: Some((wanted, problem)),
     };
-    let info = register_table(
-        ctx,
-        store,
-        location,
-        &name,
-        &url,
-        published.files,
-        &[],
-        None,
-        false,
-        TableTarget {
-            reference,
-            published: Some((wanted, missing)),
-        },
-    )
-    .await?;
-    Ok(Some(info))
+    register_table(ctx, store, location, &name, &url, files, &[], None, false, target)
+        .await
+        .map(Some)
 }
 
 async fn register_declared(
