@@ -2,15 +2,11 @@
 //! scheduler's REST API and its job-metrics RPC. Never from `/api/job/{id}/config`, which holds
 //! every option the client set.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ballista_core::execution_plans::DistributedQueryExec;
 use ballista_core::serde::protobuf::operator_metric::Metric;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::protobuf::{GetJobMetricsParams, GetJobMetricsResult};
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion_proto::protobuf::LogicalPlanNode;
 use serde_json::Value;
 
 use crate::ClusterError;
@@ -82,10 +78,7 @@ async fn get_json(client: &reqwest::Client, base: &str, path: &str) -> Result<Va
 pub async fn status(url: &str) -> Result<ClusterStatus, ClusterError> {
     crate::check_reachable(url, Duration::from_secs(10)).await?;
     let base = http_url(url);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| ClusterError::Start(e.to_string()))?;
+    let client = client()?;
     let state = get_json(&client, &base, "/api/state").await?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -106,7 +99,25 @@ pub async fn status(url: &str) -> Result<ClusterStatus, ClusterError> {
         })
         .collect();
     executors.sort_by(|a, b| a.address.cmp(&b.address));
-    let jobs = get_json(&client, &base, "/api/jobs").await?;
+    let jobs = jobs(&client, &base).await?;
+    Ok(ClusterStatus {
+        scheduler: url.to_string(),
+        version: state["version"].as_str().unwrap_or("?").to_string(),
+        executors,
+        jobs,
+    })
+}
+
+fn client() -> Result<reqwest::Client, ClusterError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| ClusterError::Start(e.to_string()))
+}
+
+/// The jobs the scheduler at `base` (`http://host:port`) holds, newest first.
+async fn jobs(client: &reqwest::Client, base: &str) -> Result<Vec<JobStatus>, ClusterError> {
+    let jobs = get_json(client, base, "/api/jobs").await?;
     let mut jobs: Vec<(u64, JobStatus)> = jobs
         .as_array()
         .map(Vec::as_slice)
@@ -125,20 +136,7 @@ pub async fn status(url: &str) -> Result<ClusterStatus, ClusterError> {
         })
         .collect();
     jobs.sort_by_key(|j| std::cmp::Reverse(j.0));
-    Ok(ClusterStatus {
-        scheduler: url.to_string(),
-        version: state["version"].as_str().unwrap_or("?").to_string(),
-        executors,
-        jobs: jobs.into_iter().map(|(_, j)| j).collect(),
-    })
-}
-
-/// The Ballista job a finished plan ran as, if it ran on a cluster.
-pub fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
-    if let Some(d) = plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>() {
-        return d.job_id().map(|id| id.to_string());
-    }
-    plan.children().into_iter().find_map(job_id)
+    Ok(jobs.into_iter().map(|(_, j)| j).collect())
 }
 
 /// Seconds of compute the executors spent on job `job_id`: the sum of every operator's
@@ -171,9 +169,12 @@ pub async fn executor_cpu_seconds(url: &str, job_id: &str) -> Result<f64, Cluste
 
 /// [`executor_cpu_seconds`] summed over every job named `name` that the scheduler still holds.
 pub async fn named_jobs_cpu_seconds(url: &str, name: &str) -> Result<f64, ClusterError> {
-    let status = status(url).await?;
     let mut total = 0.0;
-    for job in status.jobs.iter().filter(|j| j.name == name) {
+    for job in jobs(&client()?, &http_url(url))
+        .await?
+        .iter()
+        .filter(|j| j.name == name)
+    {
         total += executor_cpu_seconds(url, &job.id).await?;
     }
     Ok(total)

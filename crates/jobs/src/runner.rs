@@ -425,14 +425,15 @@ impl Runner {
             }
         };
         let (cpu1, peak) = process_usage();
-        if let Some(s) = self.engine.executor_cpu_seconds(&run_label(job, &run_id)).await {
-            counts.executor_cpu_seconds = s;
-        }
         let secs = clock.elapsed().as_secs_f64();
         record.ended_at = Some(self.clock.now().to_rfc3339());
         record.duration_seconds = secs;
         record.cpu_seconds = (cpu1 - cpu0).max(0.0);
-        record.executor_cpu_seconds = counts.executor_cpu_seconds;
+        record.executor_cpu_seconds = self
+            .engine
+            .executor_cpu_seconds(&run_label(job, &run_id))
+            .await
+            .unwrap_or(0.0);
         record.peak_memory_bytes = peak;
         record.error_records = counts.failed;
         match result {
@@ -714,8 +715,6 @@ struct RecordCounts {
     evaluated: u64,
     failed: u64,
     quarantined_at: Option<String>,
-    /// Not a record count, but tallied per attempt with them: the cluster executors' CPU seconds.
-    executor_cpu_seconds: f64,
 }
 
 impl RecordCounts {
