@@ -13,7 +13,7 @@ mod status;
 
 pub use codec::NightshiftLogicalCodec;
 pub use nodes::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
-pub use status::{ClusterStatus, ExecutorStatus, JobStatus, executor_cpu_seconds, http_url, job_id, status};
+pub use status::{ClusterStatus, ExecutorStatus, JobStatus, executor_cpu_seconds, http_url, status};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +32,8 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::PhysicalExtensionCodec;
 use nightshift_core::{CoreError, RecordErrors, Session, Settings, StateUpgrade};
 use nightshift_fraud::ModelRegistry;
 use nightshift_lake::LakeLocation;
@@ -149,12 +151,20 @@ impl NodeKit {
         Ok(BallistaFunctionRegistry::from(&state))
     }
 
-    /// The plan codecs.
+    /// The plan codecs: [`NightshiftLogicalCodec`] for logical plans (the lake's own tables),
+    /// Ballista's own for physical plans.
     pub fn codec(&self) -> BallistaCodec {
-        BallistaCodec::new(
-            Arc::new(NightshiftLogicalCodec::default()),
-            Arc::new(ballista_core::serde::BallistaPhysicalExtensionCodec::default()),
-        )
+        BallistaCodec::new(self.logical_codec(), self.physical_codec())
+    }
+
+    /// The logical half of [`Self::codec`].
+    pub fn logical_codec(&self) -> Arc<dyn LogicalExtensionCodec> {
+        Arc::new(NightshiftLogicalCodec::default())
+    }
+
+    /// The physical half of [`Self::codec`].
+    pub fn physical_codec(&self) -> Arc<dyn PhysicalExtensionCodec> {
+        Arc::new(ballista_core::serde::BallistaPhysicalExtensionCodec::default())
     }
 
     /// The process-wide model registry the scoring functions use.

@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ballista_core::config::TaskSchedulingPolicy;
-use ballista_core::serde::BallistaPhysicalExtensionCodec;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
-use crate::{ClusterError, NightshiftLogicalCodec, NodeKit};
+use crate::{ClusterError, NodeKit};
 
 /// Executors pull tasks when they have free slots. Killing one of two executors mid-job (the test
 /// `an_executor_killed_mid_job_loses_nothing`) left the job waiting forever in Ballista 55.0.0 with
@@ -58,8 +57,8 @@ pub async fn run_scheduler(kit: &NodeKit, options: &SchedulerOptions) -> Result<
         expire_dead_executor_interval_seconds: timeout.min(15),
         override_session_builder: Some(kit.session_builder()),
         override_config_producer: Some(kit.config_producer()),
-        override_logical_codec: Some(Arc::new(NightshiftLogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(BallistaPhysicalExtensionCodec::default())),
+        override_logical_codec: Some(kit.logical_codec()),
+        override_physical_codec: Some(kit.physical_codec()),
         ..SchedulerConfig::default()
     };
     config.validate()?;
@@ -125,8 +124,8 @@ pub async fn run_executor(kit: &NodeKit, options: &ExecutorOptions) -> Result<()
         override_function_registry: Some(Arc::new(kit.function_registry()?)),
         override_config_producer: Some(kit.config_producer()),
         override_runtime_producer: Some(kit.runtime_producer()),
-        override_logical_codec: Some(Arc::new(NightshiftLogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(BallistaPhysicalExtensionCodec::default())),
+        override_logical_codec: Some(kit.logical_codec()),
+        override_physical_codec: Some(kit.physical_codec()),
         ..ExecutorProcessConfig::default()
     };
     if let Some(dir) = &options.work_dir {
