@@ -5,10 +5,10 @@
 //! logs the secret key, even at debug level.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Run, bin, run_in};
+use crate::common::{Run, command, run_in};
 use crate::s3::{BUCKET, KEY_ID, SECRET, http, start_moto, upload_dir};
 
 fn free_port() -> u16 {
@@ -27,14 +27,8 @@ struct Node {
 
 impl Node {
     fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)], log: PathBuf) -> Self {
-        let mut cmd = Command::new(bin());
-        cmd.args(args).current_dir(cwd).stdin(Stdio::null());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("NIGHTSHIFT_") || k.starts_with("AWS_") || k == "RUST_LOG" {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.envs(env.iter().copied());
+        let mut cmd = command(cwd, args, env);
+        cmd.stdin(Stdio::null());
         let file = std::fs::File::create(&log).unwrap();
         cmd.stdout(file.try_clone().unwrap()).stderr(file);
         Node {
@@ -473,21 +467,21 @@ fn an_executor_killed_mid_job_loses_nothing() {
     assert!(expected.stdout.lines().count() == 8, "{}", expected.stdout);
 
     // The run on the cluster, and executor 0 killed with SIGKILL once the job is running.
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "--config",
-        "cluster.toml",
-        "--cluster",
-        &url,
-        "run",
-        "pairs",
-        "--date",
-        "2024-06-03",
-    ])
-    .current_dir(p)
-    .envs(ENV)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = command(
+        p,
+        &[
+            "--config",
+            "cluster.toml",
+            "--cluster",
+            &url,
+            "run",
+            "pairs",
+            "--date",
+            "2024-06-03",
+        ],
+        &ENV,
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let run = cmd.spawn().unwrap();
     let c = &cluster;
     wait_for(

@@ -39,23 +39,29 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_nightshift"))
 }
 
-/// Runs the binary in `cwd` with a clean NIGHTSHIFT_* environment.
-pub fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+/// The binary with `args` in `cwd`, without this process's NIGHTSHIFT_*, AWS_* and RUST_LOG
+/// variables, and with `env`.
+pub fn command(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
-    cmd.args(args).current_dir(cwd).stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args).current_dir(cwd);
     for (k, _) in std::env::vars() {
         if k.starts_with("NIGHTSHIFT_") || k.starts_with("AWS_") || k == "RUST_LOG" {
             cmd.env_remove(k);
         }
     }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+/// Runs the binary in `cwd` with a clean NIGHTSHIFT_* environment.
+pub fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut cmd = command(cwd, args, env);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("start nightshift");
     if let Some(input) = stdin {
         child
