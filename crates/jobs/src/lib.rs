@@ -2,6 +2,7 @@
 //! run ledger.
 #![deny(missing_docs)]
 
+mod daemon;
 mod error;
 mod lease;
 mod ledger;
@@ -10,6 +11,7 @@ mod runner;
 mod schedule;
 mod spec;
 
+pub use daemon::{Daemon, DaemonClock, DaemonConfig, DaemonEvent};
 pub use error::JobError;
 pub use lease::Lease;
 pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
