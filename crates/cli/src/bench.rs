@@ -6,12 +6,30 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use nightshift_core::{Params, Session, Settings};
 
+use crate::args::BenchCommand;
+use crate::failure::Failure;
+
+/// Runs the benchmark `command` names and prints its table.
+pub async fn run(command: BenchCommand) -> Result<(), Failure> {
+    let results = match command {
+        BenchCommand::Sentiment { rows, days, repeat } => sentiment(rows, days, repeat as usize).await?,
+        BenchCommand::Cluster {
+            reviews,
+            transactions,
+            repeat,
+        } => cluster(reviews, transactions, repeat as usize).await?,
+        BenchCommand::Fraud { rows, trees, repeat } => fraud(rows, trees as usize, repeat as usize).await?,
+    };
+    print(&results);
+    Ok(())
+}
+
 /// One measured run.
-pub struct Measurement {
-    pub label: String,
-    pub partitions: usize,
-    pub seconds: f64,
-    pub rows: usize,
+struct Measurement {
+    label: String,
+    partitions: usize,
+    seconds: f64,
+    rows: usize,
 }
 
 impl Measurement {
@@ -28,7 +46,7 @@ const BASELINE: &str = "SELECT review_date, length(review_text) % 3 AS bucket, c
                         FROM reviews GROUP BY 1, 2";
 
 /// Generates `rows` reviews and times the report on 1 and on every core, with the baseline.
-pub async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Measurement>> {
+async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Measurement>> {
     let dir = tempfile::tempdir().context("cannot create a temp folder for the benchmark lake")?;
     let lake = dir.path().join("lake");
     let opts = nightshift_datasets::GenerateOptions {
@@ -71,7 +89,7 @@ pub async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Meas
 }
 
 /// Prints the measurements as a table.
-pub fn print(results: &[Measurement]) {
+fn print(results: &[Measurement]) {
     println!(
         "{:<32} {:>10} {:>12} {:>10} {:>16} {:>16}",
         "query", "partitions", "rows", "seconds", "rows/s", "rows/s per core"
@@ -102,7 +120,7 @@ const FRAUD_COLUMNS: &str = "amount, latitude, longitude, region, time_of_day, m
 
 /// Generates `rows` transactions, trains a `trees`-tree forest on them through `CREATE MODEL`, then
 /// scores every row with `predict`, beside a DataFusion baseline that reads the same 15 columns.
-pub async fn fraud(rows: usize, trees: usize, repeat: usize) -> Result<Vec<Measurement>> {
+async fn fraud(rows: usize, trees: usize, repeat: usize) -> Result<Vec<Measurement>> {
     let dir = tempfile::tempdir().context("cannot create a temp folder for the benchmark lake")?;
     let lake = dir.path().join("lake");
     let opts = nightshift_datasets::GenerateOptions {
@@ -191,7 +209,7 @@ struct Mode {
 /// `transactions` generated transactions (with a 50-tree model trained first): locally, on Ballista
 /// standalone (one executor, a slot per core), and on 1 and 2 executors of one slot each, all in this
 /// process and over loopback gRPC. Rows per second per core is the sizing figure.
-pub async fn cluster(reviews: usize, transactions: usize, repeat: usize) -> Result<Vec<Measurement>> {
+async fn cluster(reviews: usize, transactions: usize, repeat: usize) -> Result<Vec<Measurement>> {
     let dir = tempfile::tempdir().context("cannot create a temp folder for the benchmark lake")?;
     let lake = dir.path().join("lake");
     nightshift_datasets::generate(&nightshift_datasets::GenerateOptions {

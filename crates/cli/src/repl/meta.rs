@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use crate::output::Format;
+use crate::args::Format;
 
 /// A parsed meta-command.
 #[derive(Debug, Clone, PartialEq, Eq)]

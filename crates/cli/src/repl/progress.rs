@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::output::{human_bytes, thousands};
+
 const FIRST_AFTER: Duration = Duration::from_secs(1);
 const EVERY: Duration = Duration::from_millis(250);
 
@@ -105,52 +107,8 @@ fn describe(rows: usize, bytes: usize, elapsed: Duration) -> String {
         "{:.1} s · {} rows · {} read · Ctrl-C cancels",
         elapsed.as_secs_f64(),
         thousands(rows),
-        human_bytes(bytes)
+        human_bytes(bytes as u64)
     )
-}
-
-pub(crate) fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub(crate) fn human_bytes(n: usize) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// A writer that clears the progress line before the first byte of the result.
-pub(crate) struct ClearFirst<'a, W> {
-    pub progress: &'a Progress,
-    pub inner: W,
-}
-
-impl<W: Write> Write for ClearFirst<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.progress.finish();
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]
@@ -158,12 +116,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    fn the_line_reads_well() {
         let d = describe(1500, 2048, Duration::from_millis(1300));
         assert_eq!(d, "1.3 s · 1,500 rows · 2.0 KiB read · Ctrl-C cancels");
     }

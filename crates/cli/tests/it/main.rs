@@ -1,10 +1,11 @@
 //! Black-box tests of the `nightshift` binary: exit codes, messages, formats, config errors,
-//! read-only mode, broken files, spilling and S3.
+//! read-only mode, broken files, spilling, S3 and shell completions.
 
 mod broken_files;
 mod cluster;
 mod cluster_procs;
 mod common;
+mod completions;
 mod config;
 mod jobs;
 mod lexicon;

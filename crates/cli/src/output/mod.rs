@@ -1,63 +1,25 @@
-//! Result printing: table, csv, tsv, json, ndjson and parquet, to stdout or a file.
+//! Result printing: the formats (table, csv, tsv, json, ndjson, parquet), and the one way each
+//! destination is written: stdout, or a file through a temporary file beside it.
+
+mod file;
+mod table;
+mod units;
 
 use std::io::Write;
-use std::path::Path;
 
-use anyhow::{Result, bail};
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-use clap::ValueEnum;
-use comfy_table::{Cell, ContentArrangement, Table, presets};
 use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A table for people (NULL shown as NULL, long values cut).
-    Table,
-    /// Comma-separated values with a header.
-    Csv,
-    /// Tab-separated values with a header.
-    Tsv,
-    /// One JSON array of objects.
-    Json,
-    /// One JSON object per line.
-    Ndjson,
-    /// Parquet (needs -o FILE).
-    Parquet,
-    /// From the -o file's extension, else table.
-    Auto,
-}
-
-impl Format {
-    /// Resolves `auto` from the output file's extension.
-    pub fn resolve(self, out: Option<&Path>) -> Result<Format> {
-        if self != Format::Auto {
-            if self == Format::Parquet && out.is_none() {
-                bail!("--format parquet needs an output file: add -o FILE.parquet");
-            }
-            return Ok(self);
-        }
-        let ext = out
-            .and_then(|p| p.extension())
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        Ok(match ext.as_deref() {
-            None => Format::Table,
-            Some("csv") => Format::Csv,
-            Some("tsv") => Format::Tsv,
-            Some("json") => Format::Json,
-            Some("ndjson" | "jsonl") => Format::Ndjson,
-            Some("parquet") => Format::Parquet,
-            Some(_) => Format::Table,
-        })
-    }
-}
+pub use self::file::{FileMode, write_file};
+use self::table::write_table;
+pub use self::units::{human_bytes, thousands};
+use crate::args::{Format, OutputArgs};
+use crate::failure::Failure;
 
 /// Where results go and how.
 pub struct Printer {
@@ -67,15 +29,13 @@ pub struct Printer {
     pub maxrows: usize,
 }
 
-const MAX_CELL_CHARS: usize = 60;
-
 impl Printer {
     /// Streams one result into `out` (stdout or a file). Returns the number of rows.
     pub async fn write_stream(
         &self,
         mut stream: SendableRecordBatchStream,
         out: &mut (dyn Write + Send),
-    ) -> Result<usize> {
+    ) -> anyhow::Result<usize> {
         let schema = stream.schema();
         let mut rows = 0usize;
         match self.format {
@@ -154,55 +114,56 @@ impl Printer {
     }
 }
 
-/// Renders batches as a table with NULLs shown and wide cells cut.
-pub fn write_table(
-    out: &mut dyn Write,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    total_rows: usize,
-    shown_rows: usize,
-) -> Result<()> {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    table.set_header(schema.fields().iter().map(|f| Cell::new(f.name())));
-    let options = FormatOptions::default().with_null("NULL");
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for row in 0..batch.num_rows() {
-            let cells = formatters.iter().map(|f| {
-                let s = f.value(row).to_string();
-                Cell::new(truncate(&s))
-            });
-            table.add_row(cells);
-        }
-    }
-    writeln!(out, "{table}")?;
-    if shown_rows < total_rows {
-        writeln!(
-            out,
-            "{total_rows} rows ({shown_rows} shown; --maxrows 0 shows all)"
-        )?;
-    } else {
-        writeln!(out, "{total_rows} row{}", if total_rows == 1 { "" } else { "s" })?;
-    }
-    Ok(())
+/// Streams a result to stdout through a buffer; `before_output` runs before its first byte (the
+/// REPL clears its progress line there). A broken pipe comes back as an error like any other:
+/// callers decide with [`crate::failure::is_broken_pipe`], by one rule, that it is success.
+pub async fn write_stdout(
+    printer: &Printer,
+    stream: SendableRecordBatchStream,
+    before_output: &(dyn Fn() + Sync),
+) -> anyhow::Result<usize> {
+    let mut out = BeforeWrites {
+        before: before_output,
+        inner: std::io::BufWriter::new(std::io::stdout()),
+    };
+    let rows = printer.write_stream(stream, &mut out).await?;
+    out.flush()?;
+    Ok(rows)
 }
 
-fn truncate(s: &str) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
-    if one_line.chars().count() <= MAX_CELL_CHARS {
-        return one_line;
+/// A writer that calls `before` ahead of every write (it does its work once, then returns at once).
+struct BeforeWrites<'a, W> {
+    before: &'a (dyn Fn() + Sync),
+    inner: W,
+}
+
+impl<W: Write> Write for BeforeWrites<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (self.before)();
+        self.inner.write(buf)
     }
-    let mut t: String = one_line.chars().take(MAX_CELL_CHARS - 1).collect();
-    t.push('…');
-    t
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Prints one batch as `output` says: to its `-o` file or to stdout.
+pub async fn print_batch(batch: RecordBatch, output: &OutputArgs) -> Result<(), Failure> {
+    let printer = Printer {
+        format: output
+            .format
+            .resolve(output.output.as_deref())
+            .map_err(Failure::Usage)?,
+        maxrows: output.maxrows,
+    };
+    let stream = Box::pin(RecordBatchStreamAdapter::new(
+        batch.schema(),
+        futures::stream::once(async move { Ok(batch) }),
+    ));
+    match &output.output {
+        Some(path) => write_file(&printer, stream, path, FileMode::Replace).await?,
+        None => write_stdout(&printer, stream, &|| {}).await?,
+    };
+    Ok(())
 }

@@ -1,91 +1,26 @@
 //! `nightshift jobs | run | runs | schedule`: the CLI side of nightshift-jobs.
 
 use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nightshift_core::Session;
 use nightshift_jobs::{
-    JobSet, Ledger, ProgressFn, RunProgress, RunRecord, RunState, Runner, Selection, SystemClock,
+    Daemon, DaemonConfig, DaemonEvent, Engine, JobSet, Ledger, ProgressFn, RunProgress, RunRecord, RunState,
+    Runner, Selection, SystemClock,
 };
-use std::io::IsTerminal;
 
-use crate::{Failure, OutputArgs};
-
-/// Arguments of `nightshift run`.
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Jobs to run (with --all or --due, none means every job).
-    #[arg(value_name = "JOB")]
-    jobs: Vec<String>,
-    /// Run every job.
-    #[arg(long)]
-    all: bool,
-    /// Run every interval due since the last one committed in the ledger.
-    #[arg(long, conflicts_with_all = ["date", "from"])]
-    due: bool,
-    /// Run the interval of this date (YYYY-MM-DD).
-    #[arg(long, value_parser = crate::parse_date, conflicts_with_all = ["from", "to"])]
-    date: Option<chrono::NaiveDate>,
-    /// Backfill from this date (with --to), oldest first.
-    #[arg(long, value_parser = crate::parse_date, requires = "to")]
-    from: Option<chrono::NaiveDate>,
-    /// Backfill up to this date, inclusive.
-    #[arg(long, value_parser = crate::parse_date, requires = "from")]
-    to: Option<chrono::NaiveDate>,
-    /// Print the plan (intervals, inputs, outputs) and write nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// No progress bar, even on a terminal (there is none with --log-format json or when stderr is
-    /// not a terminal).
-    #[arg(long)]
-    pub no_progress: bool,
-}
-
-/// Arguments of `nightshift runs`.
-#[derive(Debug, Args)]
-pub struct RunsArgs {
-    /// Only this job's runs.
-    #[arg(long, value_name = "JOB")]
-    job: Option<String>,
-    /// The last N runs (0 shows all).
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    last: usize,
-    #[command(flatten)]
-    output: OutputArgs,
-}
-
-/// Arguments of `nightshift schedule`.
-#[derive(Debug, Args)]
-pub struct ScheduleArgs {
-    /// Check once for due intervals, run them, and exit.
-    #[arg(long)]
-    once: bool,
-}
-
-/// Registers `nightshift.runs` in every session the CLI builds; a lake without a ledger gets an
-/// empty table, and a ledger that cannot be read only logs a warning.
-pub async fn register_runs(session: &Session) {
-    let Ok(store) = session
-        .context()
-        .runtime_env()
-        .object_store(session.catalog().location().store_url())
-    else {
-        return;
-    };
-    let ledger = Ledger::new(store, &session.catalog().location().prefix());
-    if let Err(e) = ledger.register(session.context()).await {
-        tracing::warn!(error = %e, "nightshift.runs is not available");
-    }
-}
+use crate::args::{OutputArgs, RunArgs, RunsArgs, ScheduleArgs};
+use crate::failure::Failure;
+use crate::output::{human_bytes, print_batch};
 
 fn job_set(session: &Session) -> Result<JobSet, Failure> {
-    JobSet::from_settings(session.settings()).map_err(|e| Failure::Usage(e.into()))
+    JobSet::from_settings(session.settings()).map_err(Failure::usage)
 }
 
 fn runner(session: &Session) -> Result<Runner, Failure> {
@@ -95,9 +30,10 @@ fn runner(session: &Session) -> Result<Runner, Failure> {
             "no jobs are declared: add [jobs.NAME] tables to nightshift.toml (see docs/jobs.md)"
         )));
     }
-    Runner::new(session, jobs, Arc::new(SystemClock)).map_err(|e| Failure::Usage(e.into()))
+    Runner::new(session, jobs, Arc::new(SystemClock)).map_err(Failure::usage)
 }
 
+/// `nightshift jobs`: each job with its schedule, last run and next fire time.
 pub async fn jobs(session: &Session, output: &OutputArgs) -> Result<(), Failure> {
     let runner = runner(session)?;
     let runs = runner.ledger().runs().await?;
@@ -129,22 +65,7 @@ pub async fn jobs(session: &Session, output: &OutputArgs) -> Result<(), Failure>
         ],
     )
     .map_err(|e| Failure::Query(e.into()))?;
-    crate::commands::print_batch(batch, output).await
-}
-
-fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
+    print_batch(batch, output).await
 }
 
 /// The one-line KPI summary of a run.
@@ -194,11 +115,9 @@ fn progress_bar(runs: usize) -> (ProgressBar, ProgressFn) {
     (bar, f)
 }
 
-pub async fn run(
-    session: &Session,
-    args: RunArgs,
-    engine: Arc<dyn nightshift_jobs::Engine>,
-) -> Result<(), Failure> {
+/// `nightshift run`: the selected intervals in order, a dependency's failure skipping its
+/// dependents for that interval.
+pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> Result<(), Failure> {
     let mut runner = runner(session)?.with_engine(engine);
     if args.jobs.is_empty() && !args.all && !args.due {
         return Err(Failure::Usage(anyhow!(
@@ -227,7 +146,7 @@ pub async fn run(
     let plan = runner
         .plan(&args.jobs, &selection)
         .await
-        .map_err(|e| Failure::Usage(e.into()))?;
+        .map_err(Failure::usage)?;
     if args.dry_run {
         for p in &plan {
             let params: Vec<String> = nightshift_jobs::interval_params(&p.job, &p.interval)
@@ -328,6 +247,7 @@ pub async fn run(
     }
 }
 
+/// `nightshift runs`: the ledger's last runs.
 pub async fn runs(session: &Session, args: RunsArgs) -> Result<(), Failure> {
     let store = session
         .context()
@@ -342,98 +262,50 @@ pub async fn runs(session: &Session, args: RunsArgs) -> Result<(), Failure> {
         runs.drain(..runs.len() - args.last);
     }
     let batch = nightshift_jobs::runs_batch(&runs)?;
-    crate::commands::print_batch(batch, &args.output).await
+    print_batch(batch, &args.output).await
 }
 
-pub async fn schedule(
-    session: &Session,
-    args: ScheduleArgs,
-    engine: Arc<dyn nightshift_jobs::Engine>,
-) -> Result<(), Failure> {
+/// `nightshift schedule`: the scheduler daemon of nightshift-jobs on the system clock, stopped by
+/// SIGTERM or Ctrl-C; each run's summary goes to stdout.
+pub async fn schedule(session: &Session, args: ScheduleArgs, engine: Arc<dyn Engine>) -> Result<(), Failure> {
     let runner = runner(session)?.with_engine(engine);
-    let grace = runner.jobs().scheduler.grace_period;
-    let poll = runner.jobs().scheduler.poll_interval;
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let (stop, stopping) = (stop.clone(), stopping.clone());
-        let signal = shutdown_signal();
-        tokio::spawn(async move {
-            signal.await;
-            tracing::info!("shutdown requested: no new work");
-            stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-            stop.notify_one();
-        });
-    }
-    loop {
-        let plan = runner.plan(&[], &Selection::Due).await?;
-        for p in &plan {
-            if stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                break;
+    let config = DaemonConfig {
+        once: args.once,
+        ..DaemonConfig::from_settings(&runner.jobs().scheduler)
+    };
+    let daemon = Daemon::new(runner, Arc::new(SystemClock), config);
+    daemon
+        .run(shutdown_signal(), |event| match event {
+            DaemonEvent::Ran(r) => println!("{}", summary(&r)),
+            DaemonEvent::Skipped { .. } => {}
+            DaemonEvent::Failed { job, run_date, error } => eprintln!("{job} {run_date}: {error}"),
+            DaemonEvent::Abandoned { job, run_date, grace } => {
+                eprintln!("{job} {run_date} abandoned after the {grace:?} grace period")
             }
-            let run = runner.run_due(&p.job, &p.interval);
-            tokio::pin!(run);
-            let record = tokio::select! {
-                r = &mut run => Some(r),
-                _ = stop.notified() => {
-                    // Let the running job finish within the grace period, else abandon it: nothing
-                    // is published without its manifest, so the previous output stays intact.
-                    match tokio::time::timeout(grace, &mut run).await {
-                        Ok(r) => Some(r),
-                        Err(_) => {
-                            eprintln!("{} {} abandoned after the {:?} grace period", p.job.name, p.interval.run_date, grace);
-                            None
-                        }
-                    }
-                }
-            };
-            match record {
-                Some(Ok(Some(r))) => println!("{}", summary(&r)),
-                Some(Ok(None)) => {
-                    tracing::info!(job = %p.job.name, run_date = %p.interval.run_date, "already run or running elsewhere")
-                }
-                Some(Err(e)) => eprintln!("{} {}: {e}", p.job.name, p.interval.run_date),
-                None => {}
-            }
-        }
-        if args.once || stopping.load(std::sync::atomic::Ordering::SeqCst) {
-            return Ok(());
-        }
-        let now = chrono::Utc::now();
-        let next = runner
-            .jobs()
-            .jobs
-            .iter()
-            .map(|j| j.schedule.next_fire(now))
-            .min()
-            .map(|t| (t - now).to_std().unwrap_or_default())
-            .unwrap_or(poll)
-            .min(poll)
-            .max(Duration::from_millis(200));
-        tracing::info!(sleep_ms = next.as_millis() as u64, "scheduler idle");
-        tokio::select! {
-            _ = tokio::time::sleep(next) => {}
-            _ = stop.notified() => return Ok(()),
-        }
-        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
-            return Ok(());
-        }
-    }
+        })
+        .await?;
+    Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C. The SIGTERM listener is registered here, before the caller goes
-/// on, not when the returned future is first polled: a signal sent in between (a test's SIGTERM
-/// right after the first "scheduler idle" line, on a loaded machine) was otherwise swallowed, and
-/// the scheduler slept on.
+/// Resolves on SIGTERM or Ctrl-C. Both listeners are registered here, before the caller goes on,
+/// not when the returned future is first polled: a signal sent in between (a test's SIGTERM right
+/// after the first "scheduler idle" line, on a loaded machine) was otherwise swallowed, and the
+/// scheduler slept on.
 fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let listeners = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
     async move {
         #[cfg(unix)]
-        if let Some(mut term) = term {
+        if let (Some(mut term), Some(mut interrupt)) = listeners {
             tokio::select! {
                 _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt.recv() => {}
             }
             return;
         }
