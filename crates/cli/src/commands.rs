@@ -99,7 +99,9 @@ fn load_settings(g: &crate::GlobalArgs) -> Result<Settings, Failure> {
 fn core_failure(e: nightshift_core::CoreError) -> Failure {
     match e {
         nightshift_core::CoreError::Config(c) => Failure::Usage(c.into()),
-        nightshift_core::CoreError::Engine(m) => Failure::Usage(anyhow!(m)),
+        e @ (nightshift_core::CoreError::EngineOption { .. }
+        | nightshift_core::CoreError::SpillDir { .. }
+        | nightshift_core::CoreError::Runtime(_)) => Failure::Usage(e.into()),
         e @ nightshift_core::CoreError::Lexicon(_) => Failure::Usage(e.into()),
         other => Failure::Query(anyhow::Error::new(other).context("failed to load the lake")),
     }
