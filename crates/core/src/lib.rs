@@ -1,6 +1,7 @@
 //! The core of nightshift: settings, the session builder, statement splitting and parameters.
 #![deny(missing_docs)]
 
+mod config_error;
 mod error;
 mod logging;
 mod model_sql;
@@ -9,7 +10,9 @@ mod params;
 mod session;
 mod settings;
 mod statements;
+mod toml_reader;
 
+pub use config_error::IssueOrigin;
 pub use error::CoreError;
 pub use logging::{LogFormat, init_logging};
 pub use model_sql::referenced_tables;
@@ -24,3 +27,4 @@ pub use settings::{
     JobsSource, ModelSettings, Overrides, Settings, UdfSettings, parse_size, parse_sql_type,
 };
 pub use statements::{SplitError, Statement, split_statements};
+pub use toml_reader::TomlReader;
