@@ -1,6 +1,7 @@
 //! The core of nightshift: settings, the session builder, statement splitting and parameters.
 #![deny(missing_docs)]
 
+mod config_error;
 mod engine;
 mod error;
 mod functions;
@@ -11,7 +12,9 @@ mod params;
 mod session;
 mod settings;
 mod statements;
+mod toml_reader;
 
+pub use config_error::IssueOrigin;
 pub use engine::{Engine, EngineError, LocalEngine};
 pub use error::CoreError;
 pub use functions::{functions, register_functions};
@@ -28,3 +31,4 @@ pub use settings::{
     JobsSource, ModelSettings, Overrides, Settings, UdfSettings, parse_size, parse_sql_type,
 };
 pub use statements::{SplitError, Statement, split_statements};
+pub use toml_reader::TomlReader;
