@@ -13,45 +13,62 @@ pub struct ManifestFile {
     /// Path relative to the output folder.
     pub path: String,
     /// Rows in the file.
+    #[serde(default)]
     pub rows: u64,
     /// Bytes of the file.
+    #[serde(default)]
     pub bytes: u64,
     /// Start of the interval whose run wrote it (RFC 3339).
+    #[serde(default)]
     pub interval_start: String,
 }
 
-/// A committed version of an output.
+/// A committed version of an output. Readers need only `version` and the files' paths; the rest
+/// describes the run and defaults when absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// 1, 2, 3… in commit order.
     pub version: u64,
     /// The job.
+    #[serde(default)]
     pub job: String,
     /// The run that committed this version.
+    #[serde(default)]
     pub run_id: String,
     /// The run's interval.
+    #[serde(default)]
     pub interval_start: String,
     /// The run's interval end.
+    #[serde(default)]
     pub interval_end: String,
     /// The run's `$run_date`.
+    #[serde(default)]
     pub run_date: String,
     /// When it was committed.
+    #[serde(default)]
     pub committed_at: String,
     /// `overwrite_interval`, `append` or `replace`.
+    #[serde(default)]
     pub mode: String,
     /// The complete file set of this version.
     pub files: Vec<ManifestFile>,
     /// Rows over all files.
+    #[serde(default)]
     pub rows: u64,
     /// Bytes over all files.
+    #[serde(default)]
     pub bytes: u64,
     /// The Arrow schema of the data files, as text.
+    #[serde(default)]
     pub schema: String,
     /// SHA-256 of the job's SQL text (`sha256:<hex>`).
+    #[serde(default)]
     pub sql_hash: String,
     /// Models the run used (`name@version`).
+    #[serde(default)]
     pub model_versions: Vec<String>,
     /// Input files the run read.
+    #[serde(default)]
     pub input_files: Vec<String>,
 }
 
