@@ -1,3 +1,5 @@
+//! The generator's typed error, [`DatasetError`].
+
 use std::io;
 use std::path::PathBuf;
 

@@ -1,3 +1,5 @@
+//! The generator's entry point: every day of both tables written in parallel, then committed.
+
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,3 +1,5 @@
+//! The generator's options and summary, and the plan of days and rows validated from them.
+
 use std::path::PathBuf;
 
 use chrono::{Datelike, Days, NaiveDate};

@@ -9,9 +9,9 @@ use anyhow::anyhow;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use indicatif::{ProgressBar, ProgressStyle};
-use nightshift_core::Session;
+use nightshift_core::{Engine, Session};
 use nightshift_jobs::{
-    Daemon, DaemonConfig, DaemonEvent, Engine, JobSet, Ledger, ProgressFn, RunProgress, RunRecord, RunState,
+    Daemon, DaemonConfig, DaemonEvent, JobSet, Ledger, ProgressFn, RunProgress, RunRecord, RunState,
     Runner, Selection, SystemClock,
 };
 

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use anyhow::anyhow;
-use nightshift_core::{Overrides, Session, Settings};
-use nightshift_jobs::{Engine, Ledger};
+use nightshift_core::{Engine, LocalEngine, Overrides, Session, Settings};
+use nightshift_jobs::Ledger;
 
 use crate::args::GlobalArgs;
 use crate::failure::Failure;
@@ -27,7 +26,9 @@ pub fn load_settings(g: &GlobalArgs) -> Result<Settings, Failure> {
 fn core_failure(e: nightshift_core::CoreError) -> Failure {
     match e {
         nightshift_core::CoreError::Config(c) => Failure::Usage(c.into()),
-        nightshift_core::CoreError::Engine(m) => Failure::Usage(anyhow!(m)),
+        e @ (nightshift_core::CoreError::EngineOption { .. }
+        | nightshift_core::CoreError::SpillDir { .. }
+        | nightshift_core::CoreError::Runtime(_)) => Failure::Usage(e.into()),
         e @ nightshift_core::CoreError::Lexicon(_) => Failure::Usage(e.into()),
         other => Failure::Query(anyhow::Error::new(other).context("failed to load the lake")),
     }
@@ -51,7 +52,7 @@ pub async fn session_and_engine(g: &GlobalArgs) -> Result<(Session, Arc<dyn Engi
     let (session, engine) = match cluster {
         None => (
             Session::new(settings).await.map_err(core_failure)?,
-            Arc::new(nightshift_jobs::LocalEngine) as Arc<dyn Engine>,
+            Arc::new(LocalEngine) as Arc<dyn Engine>,
         ),
         Some(url) => cluster_session(settings, &url).await?,
     };

@@ -34,8 +34,9 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::PhysicalExtensionCodec;
-use nightshift_core::{CoreError, RecordErrors, Session, Settings, StateUpgrade};
-use nightshift_fraud::ModelRegistry;
+use nightshift_core::{
+    CoreError, Engine, EngineError, ModelPins, ModelRegistry, RecordErrors, Session, Settings, StateUpgrade,
+};
 use nightshift_lake::LakeLocation;
 
 /// Errors of cluster set-up.
@@ -87,18 +88,11 @@ impl NodeKit {
         let models = nightshift_core::model_registry(&scratch, settings, &location)?;
         // The scheduler re-plans what the client checked; executors load the versions it shipped.
         models.plan_leniently();
-        nightshift_core::register_functions(&scratch, settings)?;
-        nightshift_core::register_model_functions(&scratch, &models);
-        let ours: Vec<Arc<ScalarUDF>> = scratch
-            .state()
-            .scalar_functions()
-            .values()
-            .filter(|f| nightshift_udf_names().contains(&f.name()))
-            .cloned()
-            .collect();
+        // The same list the local session registers: nothing to keep in step by hand.
+        let udfs = nightshift_core::functions(settings, &models)?;
         Ok(Self {
             runtime,
-            udfs: ours,
+            udfs,
             models,
         })
     }
@@ -133,10 +127,14 @@ impl NodeKit {
     }
 
     /// The configuration a node starts from: Ballista's, with nightshift's options
-    /// (`nightshift.on_record_error`, `nightshift.models`), so that the values the client ships with
+    /// (`nightshift.on_record_error`, `nightshift_models.*`), so that the values the client ships with
     /// each task are applied rather than dropped.
     pub fn config_producer(&self) -> ConfigProducer {
-        Arc::new(|| ballista_config().with_option_extension(RecordErrors::default()))
+        Arc::new(|| {
+            ballista_config()
+                .with_option_extension(RecordErrors::default())
+                .with_option_extension(ModelPins::default())
+        })
     }
 
     /// The executor's runtime: one per process, with the lake's stores.
@@ -180,18 +178,6 @@ impl NodeKit {
 fn ballista_config() -> SessionConfig {
     SessionConfig::new_with_ballista()
         .set_bool(ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED, false)
-}
-
-/// nightshift's own function names (sentiment and model scoring): what every node must have.
-pub fn nightshift_udf_names() -> Vec<&'static str> {
-    vec![
-        "sentiment_score",
-        "sentiment_label",
-        "sentiment",
-        "predict",
-        "predict_label",
-        "fraud_score",
-    ]
 }
 
 /// Starts a scheduler and `executors` executors (each with `slots` task slots) inside this process,
@@ -266,7 +252,7 @@ pub async fn connect(settings: Settings, url: &str) -> Result<Session, ClusterEr
 }
 
 /// Job runs on a Ballista cluster: each run's session is a client of the scheduler at `url`;
-/// staging, validation and the manifest stay in this process (see [`nightshift_jobs::Engine`]).
+/// staging, validation and publishing stay in this process (see [`nightshift_core::Engine`]).
 #[derive(Debug, Clone)]
 pub struct ClusterEngine {
     url: String,
@@ -284,7 +270,7 @@ impl ClusterEngine {
     }
 }
 
-impl nightshift_jobs::Engine for ClusterEngine {
+impl Engine for ClusterEngine {
     fn name(&self) -> String {
         self.label.clone()
     }
@@ -297,11 +283,14 @@ impl nightshift_jobs::Engine for ClusterEngine {
         &self,
         settings: Settings,
         label: String,
-    ) -> futures::future::BoxFuture<'_, Result<Session, CoreError>> {
+    ) -> futures::future::BoxFuture<'_, Result<Session, EngineError>> {
         Box::pin(async move {
             let session = connect(settings, &self.url).await.map_err(|e| match e {
-                ClusterError::Core(c) => c,
-                other => CoreError::Engine(other.to_string()),
+                ClusterError::Core(c) => EngineError::Session(c),
+                other => EngineError::Cluster {
+                    url: self.url.clone(),
+                    source: Box::new(other),
+                },
             })?;
             // Every statement of the run is a Ballista job of this name (`cluster status` shows it).
             session
@@ -311,7 +300,7 @@ impl nightshift_jobs::Engine for ClusterEngine {
                 .config_mut()
                 .options_mut()
                 .set("ballista.job.name", &label)
-                .map_err(CoreError::DataFusion)?;
+                .map_err(|e| EngineError::Session(CoreError::DataFusion(e)))?;
             Ok(session)
         })
     }

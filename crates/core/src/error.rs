@@ -1,3 +1,7 @@
+//! The core's error type: settings, the lake, engine set-up, parameters, read-only refusals, models.
+
+use std::path::PathBuf;
+
 use datafusion::error::DataFusionError;
 use nightshift_lake::LakeError;
 
@@ -30,9 +34,32 @@ pub enum CoreError {
         /// What was refused.
         what: String,
     },
-    /// An engine setting could not be applied.
-    #[error("engine setup failed: {0}")]
-    Engine(String),
+    /// A `datafusion.*` option of the settings could not be applied (a usage error: exit code 2).
+    #[error("engine setup failed: {key} = {value}: {}", .source.strip_backtrace())]
+    EngineOption {
+        /// The option.
+        key: String,
+        /// The value it was given.
+        value: String,
+        /// DataFusion's reason.
+        #[source]
+        source: DataFusionError,
+    },
+    /// The spill folder (`[engine] spill_dir`) cannot be created.
+    #[error("engine setup failed: cannot create spill folder '{}': {source}", .path.display())]
+    SpillDir {
+        /// The folder.
+        path: PathBuf,
+        /// The file system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The runtime (memory pool, disk manager) could not be built.
+    #[error("engine setup failed: {}", .0.strip_backtrace())]
+    Runtime(#[source] DataFusionError),
+    /// A model statement needs the lake's model store, and this session has none.
+    #[error("this session has no model store")]
+    NoModelStore,
     /// A model statement could not be parsed.
     #[error("model statement: {0}")]
     ModelSyntax(String),

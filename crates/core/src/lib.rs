@@ -1,7 +1,10 @@
 //! The core of nightshift: settings, the session builder, statement splitting and parameters.
 #![deny(missing_docs)]
 
+mod config_error;
+mod engine;
 mod error;
+mod functions;
 mod logging;
 mod model_sql;
 mod models;
@@ -9,18 +12,23 @@ mod params;
 mod session;
 mod settings;
 mod statements;
+mod toml_reader;
 
+pub use config_error::IssueOrigin;
+pub use engine::{Engine, EngineError, LocalEngine};
 pub use error::CoreError;
+pub use functions::{functions, register_functions};
+pub use nightshift_fraud::{ModelPins, ModelRegistry};
 pub use logging::{LogFormat, init_logging};
 pub use model_sql::referenced_tables;
 pub use nightshift_udf_common::{OnRecordError, RecordError, RecordErrors};
 pub use params::Params;
 pub use session::{
-    Session, StateUpgrade, model_registry, register_functions, register_model_functions, runtime_env,
-    session_config, session_config_with,
+    Session, StateUpgrade, model_registry, runtime_env, session_config, session_config_with,
 };
 pub use settings::{
     ClusterSettings, ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings,
     JobsSource, ModelSettings, Overrides, Settings, UdfSettings, parse_size, parse_sql_type,
 };
 pub use statements::{SplitError, Statement, split_statements};
+pub use toml_reader::TomlReader;

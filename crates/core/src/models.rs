@@ -16,6 +16,15 @@ use crate::model_sql::ModelStatement;
 use crate::params::Params;
 use crate::session::Session;
 
+/// The parts of a `CREATE MODEL` statement.
+struct CreateModel<'a> {
+    name: &'a str,
+    or_replace: bool,
+    if_not_exists: bool,
+    options: &'a [(String, String)],
+    query: &'a str,
+}
+
 impl Session {
     /// Executes a model statement; `sql` is its text, stored with a trained model.
     pub(crate) async fn model_statement(
@@ -32,8 +41,14 @@ impl Session {
                 options,
                 query,
             } => {
-                self.create_model(&name, or_replace, if_not_exists, &options, &query, sql, params)
-                    .await
+                let stmt = CreateModel {
+                    name: &name,
+                    or_replace,
+                    if_not_exists,
+                    options: &options,
+                    query: &query,
+                };
+                self.create_model(stmt, sql, params).await
             }
             ModelStatement::Evaluate { name, query } => self.evaluate_model(&name, &query, params).await,
             ModelStatement::Show => self.show_models().await,
@@ -45,20 +60,22 @@ impl Session {
     fn model_store(&self) -> Result<&nightshift_fraud::ModelStore, CoreError> {
         self.models()
             .store()
-            .ok_or_else(|| CoreError::Engine("this session has no model store".into()))
+            .ok_or(CoreError::NoModelStore)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn create_model(
         &self,
-        name: &str,
-        or_replace: bool,
-        if_not_exists: bool,
-        pairs: &[(String, String)],
-        query: &str,
+        stmt: CreateModel<'_>,
         sql: &str,
         params: &Params,
     ) -> Result<DataFrame, CoreError> {
+        let CreateModel {
+            name,
+            or_replace,
+            if_not_exists,
+            options: pairs,
+            query,
+        } = stmt;
         if self.settings().read_only {
             return Err(CoreError::ReadOnly {
                 what: "CREATE MODEL".into(),

@@ -13,11 +13,12 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
-use nightshift_fraud::{ModelRegistry, ModelStore};
+use nightshift_fraud::{ModelPins, ModelRegistry, ModelStore};
 use nightshift_lake::{Catalog, LakeLocation};
 use nightshift_udf_common::{OnRecordError, RecordErrors};
 
 use crate::error::CoreError;
+use crate::functions::register_functions;
 use crate::params::Params;
 use crate::settings::{Settings, normalize};
 
@@ -41,7 +42,8 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
     // `SET nightshift.on_record_error = 'null'`; jobs set it from their `on_record_error`.
     let mut config = base
         .with_information_schema(true)
-        .with_option_extension(RecordErrors::default());
+        .with_option_extension(RecordErrors::default())
+        .with_option_extension(ModelPins::default());
     if let Some(n) = settings.engine.target_partitions {
         config = config.with_target_partitions(n);
     }
@@ -63,7 +65,11 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
     }
     for (k, v) in &settings.engine.datafusion {
         opts.set(k, v)
-            .map_err(|e| CoreError::Engine(format!("{k} = {v}: {}", e.strip_backtrace())))?;
+            .map_err(|source| CoreError::EngineOption {
+                key: k.clone(),
+                value: v.clone(),
+                source,
+            })?;
     }
     Ok(config)
 }
@@ -72,8 +78,9 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
 pub fn runtime_env(settings: &Settings) -> Result<Arc<RuntimeEnv>, CoreError> {
     let mode = match &settings.engine.spill_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                CoreError::Engine(format!("cannot create spill folder '{}': {e}", dir.display()))
+            std::fs::create_dir_all(dir).map_err(|source| CoreError::SpillDir {
+                path: dir.clone(),
+                source,
             })?;
             DiskManagerMode::Directories(vec![dir.clone()])
         }
@@ -87,25 +94,7 @@ pub fn runtime_env(settings: &Settings) -> Result<Arc<RuntimeEnv>, CoreError> {
     }
     builder
         .build_arc()
-        .map_err(|e| CoreError::Engine(e.strip_backtrace()))
-}
-
-/// Registers every nightshift function (sentiment, …) in a context, with the project's lexicon
-/// overrides. Also what a remote executor must install, so that a function is never available in one
-/// place and missing in another.
-pub fn register_functions(ctx: &SessionContext, settings: &Settings) -> Result<(), CoreError> {
-    let overrides = match &settings.udfs.sentiment_lexicon {
-        Some(path) => {
-            let o = nightshift_sentiment::LexiconOverrides::load(path)?;
-            tracing::info!(file = %path.display(), words = o.len(), "sentiment lexicon overrides loaded");
-            Some(Arc::new(o))
-        }
-        None => None,
-    };
-    for f in nightshift_sentiment::functions_with(overrides) {
-        ctx.register_udf(f.as_ref().clone());
-    }
-    Ok(())
+        .map_err(CoreError::Runtime)
 }
 
 /// The model registry of a lake: models live under `_models/` at the lake root, and `fraud_score`
@@ -121,13 +110,6 @@ pub fn model_registry(
         Some(ModelStore::new(store, prefix)),
         settings.models.fraud.clone(),
     ))
-}
-
-/// Registers the scoring functions (`predict`, `predict_label`, `fraud_score`) over `registry`.
-pub fn register_model_functions(ctx: &SessionContext, registry: &Arc<ModelRegistry>) {
-    for f in nightshift_fraud::functions(registry.clone()) {
-        ctx.register_udf(f.as_ref().clone());
-    }
 }
 
 impl std::fmt::Debug for Session {
@@ -171,10 +153,9 @@ impl Session {
             }
         };
         let ctx = nightshift_lake::enable_url_tables(ctx);
-        register_functions(&ctx, &settings)?;
         let catalog = Catalog::load(&ctx, &settings.lake).await?;
         let models = model_registry(&ctx, &settings, catalog.location())?;
-        register_model_functions(&ctx, &models);
+        register_functions(&ctx, &settings, &models)?;
         Ok(Self {
             ctx,
             settings,
@@ -208,15 +189,13 @@ impl Session {
     }
 
     /// Records in the session options the versions that model names without a version mean now
-    /// (`nightshift.models`), so that a plan run elsewhere (Ballista executors) scores with the same
-    /// versions as the client planned with. The policy and sink in force are kept.
+    /// (`nightshift_models.versions`), so that a plan run elsewhere (Ballista executors) scores with
+    /// the same versions as the client planned with.
     fn ship_model_versions(&self) {
-        let versions = self.models.planned_versions();
+        let pins = ModelPins::new(&self.models.planned_versions(), self.models.default_fraud_model());
         let state = self.ctx.state_ref();
         let mut state = state.write();
-        let extensions = &mut state.config_mut().options_mut().extensions;
-        let current = extensions.get::<RecordErrors>().cloned().unwrap_or_default();
-        extensions.insert(current.with_models(&versions, self.models.default_fraud_model()));
+        state.config_mut().options_mut().extensions.insert(pins);
     }
 
     /// The lake catalog.

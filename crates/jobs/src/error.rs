@@ -1,3 +1,5 @@
+//! The jobs crate's error type; each variant keeps the cause it wraps.
+
 use datafusion::error::DataFusionError;
 
 use crate::spec::SpecError;
@@ -12,6 +14,9 @@ pub enum JobError {
     /// Settings or session set-up failed.
     #[error(transparent)]
     Core(#[from] nightshift_core::CoreError),
+    /// The run's engine could not hand out a session (a cluster that failed or is unreachable).
+    #[error(transparent)]
+    Session(#[from] nightshift_core::EngineError),
     /// A statement of the job's SQL failed (a SQL or data error: never retried).
     #[error("job '{job}': statement at {location} failed: {message}")]
     Sql {
@@ -23,20 +28,52 @@ pub enum JobError {
         message: String,
     },
     /// An object store call failed (transient: retried).
-    #[error("object store error at '{path}': {message}")]
+    #[error("object store error at '{path}': {source}")]
     Store {
         /// The object.
         path: String,
-        /// What happened.
-        message: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
     },
     /// A local file operation failed (transient: retried).
-    #[error("i/o error at '{path}': {message}")]
+    #[error("i/o error at '{path}': {source}")]
     Io {
         /// The file or folder.
         path: String,
-        /// What happened.
-        message: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON object nightshift wrote (a manifest, a lease, a run record) cannot be read back: it is
+    /// torn or was edited. Not transient: retrying reads the same bytes.
+    #[error("'{path}' is not a valid {what}: {source}")]
+    Corrupt {
+        /// The object.
+        path: String,
+        /// What it should be (`manifest`, `lease`).
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A record could not be encoded as JSON.
+    #[error("cannot encode the {what}: {source}")]
+    Encode {
+        /// What (`manifest`, `run record`, `lease`).
+        what: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A written file failed validation: its footer cannot be read back.
+    #[error("output: validation of '{path}' failed: {source}")]
+    Validation {
+        /// The file, relative to the output folder.
+        path: String,
+        /// The lake's reading of the footer.
+        #[source]
+        source: nightshift_lake::LakeError,
     },
     /// The output could not be written or validated.
     #[error("output: {message}")]

@@ -33,10 +33,10 @@ pub struct Lease {
     ttl: chrono::Duration,
 }
 
-fn store_err(path: &Path, e: object_store::Error) -> JobError {
+fn store_err(path: &Path, source: object_store::Error) -> JobError {
     JobError::Store {
         path: path.to_string(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -68,9 +68,10 @@ async fn current(store: &dyn ObjectStore, dir: &Path) -> Result<Option<(u64, Lea
         .bytes()
         .await
         .map_err(|e| store_err(&path, e))?;
-    let record = serde_json::from_slice(&bytes).map_err(|e| JobError::Store {
+    let record = serde_json::from_slice(&bytes).map_err(|source| JobError::Corrupt {
         path: path.to_string(),
-        message: format!("not a lease: {e}"),
+        what: "lease",
+        source,
     })?;
     Ok(Some((generation, record)))
 }
@@ -79,9 +80,7 @@ async fn current(store: &dyn ObjectStore, dir: &Path) -> Result<Option<(u64, Lea
 /// settled by reading the generation back.
 async fn create(store: &dyn ObjectStore, dir: &Path, g: u64, record: &LeaseRecord) -> Result<bool, JobError> {
     let path = dir.clone().join(format!("{g:020}.json"));
-    let body = serde_json::to_vec(record).map_err(|e| JobError::Output {
-        message: format!("cannot encode a lease: {e}"),
-    })?;
+    let body = serde_json::to_vec(record).map_err(|source| JobError::Encode { what: "lease", source })?;
     let opts = PutOptions {
         mode: PutMode::Create,
         ..Default::default()

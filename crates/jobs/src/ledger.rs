@@ -128,15 +128,16 @@ impl Ledger {
     /// Writes (or rewrites) a run's record.
     pub async fn record(&self, r: &RunRecord) -> Result<(), JobError> {
         let path = self.path(r);
-        let body = serde_json::to_vec_pretty(r).map_err(|e| JobError::Output {
-            message: format!("cannot encode the run record: {e}"),
+        let body = serde_json::to_vec_pretty(r).map_err(|source| JobError::Encode {
+            what: "run record",
+            source,
         })?;
         self.store
             .put(&path, PutPayload::from(body))
             .await
-            .map_err(|e| JobError::Store {
+            .map_err(|source| JobError::Store {
                 path: path.to_string(),
-                message: e.to_string(),
+                source,
             })?;
         Ok(())
     }
@@ -148,9 +149,9 @@ impl Ledger {
             .list(Some(&self.dir))
             .try_collect()
             .await
-            .map_err(|e| JobError::Store {
+            .map_err(|source| JobError::Store {
                 path: self.dir.to_string(),
-                message: e.to_string(),
+                source,
             })?;
         let mut out = Vec::new();
         for m in metas {

@@ -2,10 +2,12 @@
 //! run ledger.
 #![deny(missing_docs)]
 
+mod clock;
 mod daemon;
 mod error;
 mod lease;
 mod ledger;
+mod progress;
 mod publisher;
 mod runner;
 mod schedule;
@@ -16,10 +18,10 @@ pub use error::JobError;
 pub use lease::Lease;
 pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
 pub use nightshift_core::OnRecordError;
-pub use publisher::{Manifest, ManifestFile, Output, RunFacts, Staged};
-pub use runner::{
-    Clock, Engine, LocalEngine, PlannedRun, ProgressFn, RunProgress, Runner, Selection, SystemClock,
-    interval_params,
-};
+pub use nightshift_lake::{Manifest, ManifestFile};
+pub use publisher::{Commit, Output, RunFacts, Staged};
+pub use clock::{Clock, SystemClock};
+pub use progress::{ProgressFn, RunProgress};
+pub use runner::{PlannedRun, Runner, Selection, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
 pub use spec::{JobSet, JobSpec, SchedulerSettings, SpecError, WriteMode, parse_duration};

@@ -27,7 +27,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use serde::{Deserialize, Serialize};
+
+use nightshift_lake::{MANIFESTS, Manifest, ManifestFile};
 
 use crate::error::JobError;
 use crate::schedule::Interval;
@@ -37,54 +38,18 @@ use crate::spec::WriteMode;
 const ROW_GROUP_ROWS: usize = 512 * 1024;
 /// A file is closed and the next one started beyond this many rows.
 const FILE_ROWS: usize = 8 * ROW_GROUP_ROWS;
-const MANIFESTS: &str = "_manifests";
 
-/// One data file of a published output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestFile {
-    /// Path relative to the output folder.
-    pub path: String,
-    /// Rows in the file.
-    pub rows: u64,
-    /// Bytes of the file.
-    pub bytes: u64,
-    /// Start of the interval whose run wrote it (RFC 3339).
-    pub interval_start: String,
-}
-
-/// A committed version of an output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// 1, 2, 3… in commit order.
-    pub version: u64,
+/// Which run commits, for which interval, in which write mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Commit<'a> {
     /// The job.
-    pub job: String,
-    /// The run that committed this version.
-    pub run_id: String,
+    pub job: &'a str,
+    /// The committing run.
+    pub run_id: &'a str,
     /// The run's interval.
-    pub interval_start: String,
-    /// The run's interval end.
-    pub interval_end: String,
-    /// The run's `$run_date`.
-    pub run_date: String,
-    /// When it was committed.
-    pub committed_at: String,
-    /// `overwrite_interval`, `append` or `replace`.
-    pub mode: String,
-    /// The complete file set of this version.
-    pub files: Vec<ManifestFile>,
-    /// Rows over all files.
-    pub rows: u64,
-    /// Bytes over all files.
-    pub bytes: u64,
-    /// The Arrow schema of the data files, as text.
-    pub schema: String,
-    /// SHA-256 of the job's SQL text (`sha256:<hex>`).
-    pub sql_hash: String,
-    /// Models the run used (`name@version`).
-    pub model_versions: Vec<String>,
-    /// Input files the run read.
-    pub input_files: Vec<String>,
+    pub interval: &'a Interval,
+    /// How the run's files join the previous version's.
+    pub mode: WriteMode,
 }
 
 /// What a run wrote, before it is published.
@@ -121,10 +86,10 @@ pub struct Output {
     local: Option<PathBuf>,
 }
 
-fn store_err(path: &Path, e: object_store::Error) -> JobError {
+fn store_err(path: &Path, source: object_store::Error) -> JobError {
     JobError::Store {
         path: path.to_string(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -182,9 +147,10 @@ impl Output {
             .bytes()
             .await
             .map_err(|e| store_err(path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| JobError::Store {
+        serde_json::from_slice(&bytes).map_err(|source| JobError::Corrupt {
             path: path.to_string(),
-            message: format!("the manifest is not valid: {e}"),
+            what: "manifest",
+            source,
         })
     }
 
@@ -335,8 +301,9 @@ impl Output {
             let meta = self.store.head(&path).await.map_err(|e| store_err(&path, e))?;
             let footer = nightshift_lake::read_footer(self.store.as_ref(), &self.store_url, &meta)
                 .await
-                .map_err(|e| JobError::Output {
-                    message: format!("validation of '{}' failed: {e}", f.path),
+                .map_err(|source| JobError::Validation {
+                    path: f.path.clone(),
+                    source,
                 })?;
             if footer.rows != f.rows {
                 return Err(JobError::Output {
@@ -378,17 +345,19 @@ impl Output {
     /// interval's files replaced (`overwrite_interval`), kept (`append`) or all replaced (`replace`).
     /// `still_owner` is asked right before the commit (a lease check): a writer that lost its lease
     /// must not publish.
-    #[allow(clippy::too_many_arguments)]
     pub async fn publish(
         &self,
-        job: &str,
-        run_id: &str,
-        interval: &Interval,
-        mode: WriteMode,
+        commit: Commit<'_>,
         staged: &Staged,
         facts: &RunFacts,
         still_owner: &(dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync),
     ) -> Result<Manifest, JobError> {
+        let Commit {
+            job,
+            run_id,
+            interval,
+            mode,
+        } = commit;
         let istart = interval.start.to_rfc3339();
         for _attempt in 0..8 {
             let previous = self.latest().await?;
@@ -427,8 +396,9 @@ impl Output {
                 model_versions: facts.model_versions.clone(),
                 input_files: facts.input_files.clone(),
             };
-            let body = serde_json::to_vec_pretty(&manifest).map_err(|e| JobError::Output {
-                message: format!("cannot encode the manifest: {e}"),
+            let body = serde_json::to_vec_pretty(&manifest).map_err(|source| JobError::Encode {
+                what: "manifest",
+                source,
             })?;
             if !still_owner().await {
                 return Err(JobError::LeaseLost {
@@ -658,9 +628,9 @@ fn remove_upload_staging(
                 && suffix.chars().all(|c| c.is_ascii_digit())
                 && !run_of(base).is_some_and(in_flight)
             {
-                std::fs::remove_file(&p).map_err(|e| JobError::Io {
+                std::fs::remove_file(&p).map_err(|source| JobError::Io {
                     path: p.display().to_string(),
-                    message: e.to_string(),
+                    source,
                 })?;
                 n += 1;
             }
@@ -683,10 +653,7 @@ fn current_view(dir: &std::path::Path) -> Option<u64> {
 fn switch_view(dir: &std::path::Path, manifest: &Manifest) -> Result<(), JobError> {
     let io = |p: &std::path::Path| {
         let p = p.display().to_string();
-        move |e: std::io::Error| JobError::Io {
-            path: p,
-            message: e.to_string(),
-        }
+        move |source: std::io::Error| JobError::Io { path: p, source }
     };
     let version = manifest.version;
     if current_view(dir).is_some_and(|v| v >= version) {
@@ -750,9 +717,9 @@ fn switch_view(dir: &std::path::Path, manifest: &Manifest) -> Result<(), JobErro
 /// fsyncs every file and folder under `root`, children first.
 #[cfg(unix)]
 fn sync_tree(root: &std::path::Path) -> Result<(), JobError> {
-    let entries = std::fs::read_dir(root).map_err(|e| JobError::Io {
+    let entries = std::fs::read_dir(root).map_err(|source| JobError::Io {
         path: root.display().to_string(),
-        message: e.to_string(),
+        source,
     })?;
     for e in entries.flatten() {
         let p = e.path();
@@ -768,7 +735,7 @@ fn sync_tree(root: &std::path::Path) -> Result<(), JobError> {
 fn sync_path(p: &std::path::Path) -> Result<(), JobError> {
     let io = |e: std::io::Error| JobError::Io {
         path: p.display().to_string(),
-        message: format!("fsync failed: {e}"),
+        source: std::io::Error::new(e.kind(), format!("fsync failed: {e}")),
     };
     std::fs::File::open(p).map_err(io)?.sync_all().map_err(io)
 }

@@ -1,3 +1,5 @@
+//! The lake's typed error, [`LakeError`], and the schema conflict it can carry.
+
 use datafusion::error::DataFusionError;
 
 /// Errors raised while discovering, validating or registering lake tables.

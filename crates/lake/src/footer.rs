@@ -1,3 +1,5 @@
+//! Parquet footers: a file's schema and row count, read and validated without its data pages.
+
 use std::panic::AssertUnwindSafe;
 
 use datafusion::arrow::datatypes::Schema;

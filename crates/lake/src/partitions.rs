@@ -1,3 +1,5 @@
+//! Hive partition folders (`key=value`): split a segment, infer a column type, check a value.
+
 use chrono_free::is_date;
 
 use crate::spec::PartitionType;

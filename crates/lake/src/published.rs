@@ -18,36 +18,10 @@ use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, T
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
-use serde::Deserialize;
 
 use crate::error::LakeError;
-
-/// The folder holding an output's committed manifests (`<version>.json`, created once each).
-pub const MANIFESTS: &str = "_manifests";
-
-/// What the catalog needs of a job manifest (the jobs crate owns the full format).
-#[derive(Debug, Deserialize)]
-struct ManifestFiles {
-    version: u64,
-    files: Vec<ManifestFile>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ManifestFile {
-    path: String,
-}
-
-/// The newest `<version>.json` among the objects under an output's `_manifests/`, with its version:
-/// what readers of a published output trust (the jobs publisher and the catalog alike).
-pub fn latest_manifest_object(manifests: &[ObjectMeta]) -> Option<(u64, &ObjectMeta)> {
-    manifests
-        .iter()
-        .filter_map(|m| {
-            let name = m.location.filename()?;
-            name.strip_suffix(".json")?.parse::<u64>().ok().map(|v| (v, m))
-        })
-        .max_by_key(|(v, _)| *v)
-}
+pub(crate) use crate::manifest::MANIFESTS;
+use crate::manifest::{Manifest, latest_manifest_object};
 
 /// The latest manifest among `manifests` (the objects under `<output>/_manifests/`): its version and
 /// the paths of its files relative to the output folder. `None` when there is none.
@@ -70,7 +44,7 @@ pub async fn latest_manifest(
         .bytes()
         .await
         .map_err(|e| bad(e.to_string()))?;
-    let m: ManifestFiles = serde_json::from_slice(&bytes).map_err(|e| {
+    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
         bad(format!(
             "not a nightshift manifest ({e}); the job's next run rewrites it"
         ))

@@ -1,3 +1,5 @@
+//! Schema merging: a table's file schemas merged into one, or a conflict naming both files.
+
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 use crate::error::{LakeError, SchemaConflict};

@@ -1,3 +1,5 @@
+//! The lake's settings: root, storage options, and declared tables with partitions and columns.
+
 use datafusion::arrow::datatypes::DataType;
 
 /// Where the lake is and how to reach it.

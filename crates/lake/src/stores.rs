@@ -1,3 +1,5 @@
+//! Object stores: the lake root parsed into store and prefix, the store built and registered.
+
 use std::sync::Arc;
 
 use datafusion::execution::object_store::ObjectStoreUrl;

@@ -121,18 +121,10 @@ impl RecordErrorSink {
 /// of one `RecordErrors` shares its sink on purpose: DataFusion clones the options into each query,
 /// and the sink is where the query's failed records come back to the caller (it is append-only
 /// output, not configuration). Sessions without the extension behave as `fail`.
-///
-/// It also carries `nightshift.models`, the concrete model versions (`name@vN`, comma-separated) the
-/// client resolved "latest" to when it planned the statement, and `nightshift.fraud_model`, the
-/// client's default fraud model: on a Ballista cluster the options travel with every task, so every
-/// executor scores with the versions the client planned with, not with whatever is newest when the
-/// task runs. (Both share this extension because DataFusion keys extensions by their prefix.)
 #[derive(Debug, Clone, Default)]
 pub struct RecordErrors {
     policy: OnRecordError,
     sink: Arc<RecordErrorSink>,
-    models: String,
-    fraud_model: String,
 }
 
 impl RecordErrors {
@@ -141,29 +133,7 @@ impl RecordErrors {
         Self {
             policy,
             sink: Arc::default(),
-            models: String::new(),
-            fraud_model: String::new(),
         }
-    }
-
-    /// The same options with the model versions the statement was planned with (`name@vN` each)
-    /// and the default fraud model's name.
-    pub fn with_models(mut self, versions: &[String], fraud_model: Option<&str>) -> Self {
-        self.models = versions.join(",");
-        self.fraud_model = fraud_model.unwrap_or_default().to_string();
-        self
-    }
-
-    /// The version planned for model `name` (`name@vN`), if the client pinned one.
-    pub fn model_version(&self, name: &str) -> Option<&str> {
-        self.models
-            .split(',')
-            .find(|r| r.split_once('@').is_some_and(|(n, _)| n == name))
-    }
-
-    /// The client's default fraud model, if it shipped one.
-    pub fn fraud_model(&self) -> Option<&str> {
-        Some(self.fraud_model.as_str()).filter(|s| !s.is_empty())
     }
 
     /// The extension installed in `options`, if any.
@@ -206,8 +176,6 @@ impl RecordErrors {
 }
 
 const KEY: &str = "on_record_error";
-const MODELS: &str = "models";
-const FRAUD_MODEL: &str = "fraud_model";
 
 impl ConfigExtension for RecordErrors {
     const PREFIX: &'static str = "nightshift";
@@ -234,28 +202,7 @@ impl ExtensionOptions for RecordErrors {
                     .map_err(|e: String| DataFusionError::Configuration(format!("nightshift.{KEY} = {e}")))?;
                 Ok(())
             }
-            MODELS => {
-                for r in value.split(',').filter(|r| !r.is_empty()) {
-                    if !r
-                        .split_once('@')
-                        .is_some_and(|(n, v)| !n.is_empty() && v.starts_with('v'))
-                    {
-                        return config_err!(
-                            "nightshift.{MODELS} = '{value}': expected name@vN, comma-separated"
-                        );
-                    }
-                }
-                self.models = value.to_string();
-                Ok(())
-            }
-            FRAUD_MODEL => {
-                self.fraud_model = value.to_string();
-                Ok(())
-            }
-            _ => config_err!(
-                "unknown option nightshift.{key}: the nightshift options are nightshift.{KEY}, \
-                 nightshift.{MODELS} and nightshift.{FRAUD_MODEL}"
-            ),
+            _ => config_err!("unknown option nightshift.{key}: the nightshift option is nightshift.{KEY}"),
         }
     }
 
@@ -266,17 +213,6 @@ impl ExtensionOptions for RecordErrors {
                 value: Some(self.policy.to_string()),
                 description: "What a record a nightshift function cannot evaluate does: fail (the default), \
                               null (NULL, counted) or quarantine (NULL, kept for _errors/)",
-            },
-            ConfigEntry {
-                key: format!("{}.{MODELS}", Self::PREFIX),
-                value: Some(self.models.clone()),
-                description: "The model versions (name@vN, comma-separated) the statement was planned with; \
-                              set by nightshift before each statement so that cluster executors score with them",
-            },
-            ConfigEntry {
-                key: format!("{}.{FRAUD_MODEL}", Self::PREFIX),
-                value: Some(self.fraud_model.clone()),
-                description: "The default fraud model fraud_score() uses; set by nightshift from [models] fraud",
             },
         ]
     }
@@ -306,15 +242,6 @@ mod tests {
         assert!(err.to_string().contains("fail, null or quarantine"), "{err}");
         let err = options.set("nightshift.other", "1").unwrap_err();
         assert!(err.to_string().contains("nightshift.on_record_error"), "{err}");
-        options.set("nightshift.models", "m@v3,fraud@v12").unwrap();
-        options.set("nightshift.fraud_model", "fraud").unwrap();
-        let err = options.set("nightshift.models", "m3").unwrap_err();
-        assert!(err.to_string().contains("name@vN"), "{err}");
-        let pinned = RecordErrors::from_config(&options).unwrap();
-        assert_eq!(pinned.model_version("fraud"), Some("fraud@v12"));
-        assert_eq!(pinned.model_version("m"), Some("m@v3"));
-        assert_eq!(pinned.model_version("fra"), None);
-        assert_eq!(pinned.fraud_model(), Some("fraud"));
 
         let ours = RecordErrors::from_config(&options).unwrap().clone();
         assert_eq!(ours.policy(), OnRecordError::Quarantine);

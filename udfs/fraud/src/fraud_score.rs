@@ -56,7 +56,7 @@ impl FraudScoreFunc {
     /// At execution: the default model of the client that planned the statement (shipped in the
     /// options), else this process's own.
     fn executed_model_ref(&self, options: &datafusion::config::ConfigOptions) -> Result<String, FraudError> {
-        match nightshift_udf_common::RecordErrors::from_config(options).and_then(|o| o.fraud_model()) {
+        match crate::pins::ModelPins::from_config(options).and_then(|o| o.fraud_model()) {
             Some(name) => Ok(name.to_owned()),
             None => self.model_ref(),
         }

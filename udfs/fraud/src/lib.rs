@@ -18,6 +18,7 @@ mod fraud_score;
 mod metrics;
 mod model;
 mod options;
+mod pins;
 mod predict;
 mod predict_label;
 mod registry;
@@ -37,6 +38,7 @@ pub use crate::{
     metrics::{Metrics, evaluate},
     model::{Model, ModelMeta},
     options::{ClassWeight, HOLDOUT_COLUMN, Holdout, MAX_BINS, MaxFeatures, ModelOptions, TrainOptions},
+    pins::ModelPins,
     predict::PredictFunc,
     predict_label::PredictLabelFunc,
     registry::{ModelRegistry, parse_reference},

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use datafusion::config::ConfigOptions;
-use nightshift_udf_common::RecordErrors;
 
 use crate::store::check_name;
 use crate::{FraudError, Model, ModelStore};
@@ -160,7 +159,7 @@ impl ModelRegistry {
     }
 
     /// What `name` without a version means in this session, for each model it has loaded: the
-    /// concrete `name@vN`, sorted. The client ships these with a statement (`nightshift.models`)
+    /// concrete `name@vN`, sorted. The client ships these with a statement (`nightshift_models.versions`)
     /// so that cluster executors resolve `name` to the same version.
     pub fn planned_versions(&self) -> Vec<String> {
         let mut refs: Vec<String> = self
@@ -186,11 +185,11 @@ impl ModelRegistry {
     }
 
     /// The model for a scoring call at execution time: the version the planning client shipped in
-    /// the options (`nightshift.models`) for a reference without one, from the cache, else the
+    /// the options (`nightshift_models.versions`) for a reference without one, from the cache, else the
     /// store (blocking on it from inside the runtime, for executors that did not plan the
     /// statement: each process loads a version once and keeps it by `name@vN`).
     pub(crate) fn resolve(&self, name_ref: &str, options: &ConfigOptions) -> Result<Arc<Model>, FraudError> {
-        let shipped = RecordErrors::from_config(options)
+        let shipped = crate::pins::ModelPins::from_config(options)
             .filter(|_| !name_ref.contains('@'))
             .and_then(|o| o.model_version(name_ref));
         let name_ref = shipped.unwrap_or(name_ref);

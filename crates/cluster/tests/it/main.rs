@@ -2,7 +2,7 @@
 //! statements give the same results as a local session, with every nightshift function installed on
 //! every node.
 
-use nightshift_cluster::{NodeKit, connect, nightshift_udf_names, start_standalone};
+use nightshift_cluster::{NodeKit, connect, start_standalone};
 use nightshift_core::{Params, Session, Settings};
 
 async fn project() -> (tempfile::TempDir, Settings) {
@@ -67,17 +67,40 @@ async fn the_daily_sentiment_report_is_the_same_on_the_cluster() {
     assert!(!plan.contains("distributed_plan"), "{plan}");
 }
 
+/// The functions a context has beyond plain DataFusion's, sorted.
+fn added_functions(state: &datafusion::execution::SessionState) -> Vec<String> {
+    let plain = datafusion::prelude::SessionContext::new().state();
+    let mut names: Vec<String> = state
+        .scalar_functions()
+        .keys()
+        .filter(|k| !plain.scalar_functions().contains_key(*k))
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn every_node_installs_every_nightshift_function() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (_dir, settings) = project().await;
+        // What a local session actually has, not a list kept beside the code.
+        let local = Session::new(settings.clone()).await.unwrap();
+        let expected = added_functions(&local.context().state());
+        for f in ["sentiment_score", "sentiment", "predict", "fraud_score"] {
+            assert!(expected.iter().any(|e| e == f), "the local session lacks {f}: {expected:?}");
+        }
         let kit = NodeKit::new(&settings).unwrap();
-        let mut expected: Vec<String> = nightshift_udf_names().iter().map(|s| s.to_string()).collect();
-        expected.sort();
         assert_eq!(kit.function_names(), expected);
+        // The scheduler plans with the kit's session state; executors resolve with its registry.
+        let scheduler = kit.session_state(datafusion::prelude::SessionConfig::new()).unwrap();
         let registry = kit.function_registry().unwrap();
         for name in &expected {
+            assert!(
+                scheduler.scalar_functions().contains_key(name),
+                "the scheduler lacks {name}"
+            );
             assert!(
                 registry.scalar_functions.contains_key(name),
                 "executors lack {name}"

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
-use nightshift_jobs::{Interval, Output, RunFacts, Schedule, WriteMode};
+use nightshift_jobs::{Commit, Interval, Output, RunFacts, Schedule, WriteMode};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
@@ -41,7 +41,17 @@ async fn publish(out: &Output, run_id: &str, interval: &Interval, rows: u64, mod
     out.validate(&mut staged).await.unwrap();
     let yes = || -> futures::future::BoxFuture<'static, bool> { Box::pin(async { true }) };
     let m = out
-        .publish("t", run_id, interval, mode, &staged, &RunFacts::default(), &yes)
+        .publish(
+            Commit {
+                job: "t",
+                run_id,
+                interval,
+                mode,
+            },
+            &staged,
+            &RunFacts::default(),
+            &yes,
+        )
         .await
         .unwrap();
     out.collect_garbage(&|_| false).await.unwrap();

@@ -1,0 +1,390 @@
+//! One run's execution: attempts with retries and the timeout, the statements of the job's SQL file,
+//! writing, validating and publishing the result, and the run's ledger record with its KPIs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::future::BoxFuture;
+use nightshift_core::{LocalEngine, OnRecordError, Params, split_statements};
+
+use super::Runner;
+use super::record_errors::RecordCounts;
+use crate::error::JobError;
+use crate::ledger::{RunRecord, RunState, process_usage};
+use crate::progress::RunProgress;
+use crate::publisher::{Commit, RunFacts};
+use crate::schedule::Interval;
+use crate::spec::JobSpec;
+
+/// `sha256:<hex>` of the job's SQL text, for the manifest: which SQL produced a version.
+fn sql_hash(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+impl Runner {
+    #[tracing::instrument(level = "info", skip_all, fields(job = %job.name, run_date = %interval.run_date))]
+    pub(super) async fn run_inner(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        run_id: String,
+        owner: &(dyn Fn() -> BoxFuture<'static, bool> + Send + Sync),
+    ) -> RunRecord {
+        let started = self.clock.now();
+        let mut record = new_record(run_id.clone(), job, interval, started.to_rfc3339());
+        record.executed_on = self.engine.name();
+        if let Err(e) = self.ledger.record(&record).await {
+            tracing::warn!(error = %e, "cannot record the run start");
+        }
+        let clock = Instant::now();
+        let (cpu0, _) = process_usage();
+        let mut backoff = job.retry_backoff;
+        let mut counts = RecordCounts::default();
+        let result = loop {
+            record.attempts += 1;
+            let attempt = self.attempt(job, interval, &run_id, owner, &mut counts);
+            let outcome = match job.timeout {
+                Some(t) => match tokio::time::timeout(t, attempt).await {
+                    Ok(r) => r,
+                    Err(_) => Err(JobError::Timeout {
+                        job: job.name.clone(),
+                        seconds: t.as_secs(),
+                    }),
+                },
+                None => attempt.await,
+            };
+            match outcome {
+                Err(e) if e.is_transient() && record.attempts <= job.retries => {
+                    tracing::warn!(attempt = record.attempts, error = %e, backoff_ms = backoff.as_millis() as u64, "transient failure, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(300));
+                }
+                other => break other,
+            }
+        };
+        let (cpu1, peak) = process_usage();
+        let secs = clock.elapsed().as_secs_f64();
+        record.ended_at = Some(self.clock.now().to_rfc3339());
+        record.duration_seconds = secs;
+        record.cpu_seconds = (cpu1 - cpu0).max(0.0);
+        record.executor_cpu_seconds = self
+            .engine
+            .executor_cpu_seconds(&run_label(job, &run_id))
+            .await
+            .unwrap_or(0.0);
+        record.peak_memory_bytes = peak;
+        record.error_records = counts.failed;
+        match result {
+            Ok(done) => {
+                record.state = if counts.failed > 0 {
+                    // Published, but some records were skipped (NULL) or quarantined.
+                    record.message = Some(counts.summary(job));
+                    RunState::PartiallySucceeded
+                } else {
+                    RunState::Succeeded
+                };
+                record.rows_written = done.rows;
+                record.bytes_written = done.bytes_written;
+                record.bytes_read = done.bytes_read;
+                record.output_version = done.version;
+            }
+            Err(e) => {
+                record.state = match e {
+                    JobError::Cancelled { .. } => RunState::Cancelled,
+                    _ => RunState::Failed,
+                };
+                record.message = Some(e.to_string());
+            }
+        }
+        record.rows_per_second = record.rows_written as f64 / secs.max(1e-9);
+        record.error_rate = counts.rate();
+        record.cost_per_1000_rows = if record.rows_written == 0 {
+            0.0
+        } else {
+            (record.cpu_seconds + record.executor_cpu_seconds) / 3600.0
+                * self.jobs.scheduler.price_per_cpu_hour
+                / record.rows_written as f64
+                * 1000.0
+        };
+        if let Err(e) = self.ledger.record(&record).await {
+            tracing::warn!(error = %e, "cannot record the run end");
+        }
+        tracing::info!(
+            state = record.state.as_str(),
+            rows = record.rows_written,
+            seconds = secs,
+            "run finished"
+        );
+        record
+    }
+
+    async fn attempt(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        run_id: &str,
+        owner: &(dyn Fn() -> BoxFuture<'static, bool> + Send + Sync),
+        counts: &mut RecordCounts,
+    ) -> Result<Done, JobError> {
+        let sql_file = job.sql.display().to_string();
+        let text = std::fs::read_to_string(&job.sql).map_err(|e| JobError::Sql {
+            job: job.name.clone(),
+            location: sql_file.clone(),
+            message: format!("cannot read the SQL file: {e}"),
+        })?;
+        let statements = split_statements(&text).map_err(|e| JobError::Sql {
+            job: job.name.clone(),
+            location: format!("{sql_file}:{}:{}", e.line, e.column),
+            message: e.message.clone(),
+        })?;
+        let params = interval_params(job, interval);
+        self.stage(job, interval, "querying");
+        if self.engine.is_remote() && job.on_record_error != OnRecordError::Fail {
+            return Err(JobError::Engine {
+                job: job.name.clone(),
+                message: format!(
+                    "on_record_error = '{}' needs the failed records back in this process, which a \
+                     Ballista cluster does not return: run this job without --cluster, or use \
+                     on_record_error = 'fail'",
+                    job.on_record_error
+                ),
+            });
+        }
+        // A fresh session per run: a long-lived one caches file listings and misses new inputs.
+        let session = self
+            .engine
+            .session(self.settings.clone(), run_label(job, run_id))
+            .await?;
+        let errors = session.set_on_record_error(job.on_record_error);
+        self.pin_dependency_models(job, interval, &session).await?;
+        *counts = RecordCounts::default();
+        self.ledger.register(session.context()).await?;
+        let mut last = None;
+        let mut facts = RunFacts {
+            sql_hash: sql_hash(&text),
+            ..Default::default()
+        };
+        let n = statements.len();
+        for (i, st) in statements.iter().enumerate() {
+            let location = format!("{sql_file}:{}:{}", st.line, st.column);
+            let sql_err = |e: String| JobError::Sql {
+                job: job.name.clone(),
+                location: location.clone(),
+                message: e,
+            };
+            let df = session
+                .sql(&st.text, &params)
+                .await
+                .map_err(|e| sql_err(e.to_string()))?;
+            collect_inputs(df.logical_plan(), &mut facts.input_files);
+            if i + 1 < n {
+                df.collect().await.map_err(|e| sql_err(e.strip_backtrace()))?;
+            } else {
+                last = Some((df, location));
+            }
+        }
+        // Statements load the models they score with while planning; CREATE MODEL adds its own.
+        facts.model_versions = session.models().loaded();
+        let Some((df, location)) = last else {
+            return Err(JobError::Sql {
+                job: job.name.clone(),
+                location: sql_file,
+                message: "the SQL file holds no statement".into(),
+            });
+        };
+        let task = Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await.map_err(|e| JobError::Sql {
+            job: job.name.clone(),
+            location: location.clone(),
+            message: e.strip_backtrace(),
+        })?;
+        let stream =
+            datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| JobError::Sql {
+                job: job.name.clone(),
+                location: location.clone(),
+                message: e.strip_backtrace(),
+            })?;
+        if stream.schema().fields().is_empty() {
+            // A statement without a result (CREATE MODEL …): nothing to publish.
+            let mut s = stream;
+            use futures::StreamExt;
+            while let Some(b) = s.next().await {
+                b.map_err(|e| JobError::Sql {
+                    job: job.name.clone(),
+                    location: location.clone(),
+                    message: e.strip_backtrace(),
+                })?;
+            }
+            self.settle_record_errors(job, run_id, interval, &errors, counts)
+                .await?;
+            return Ok(Done {
+                rows: 0,
+                bytes_written: 0,
+                bytes_read: bytes_scanned(&plan),
+                version: None,
+            });
+        }
+        let output = self.output(job);
+        self.stage(job, interval, "writing");
+        let mut written = 0;
+        let on_rows = |n| {
+            written += n;
+            self.report(RunProgress::Rows(written));
+        };
+        let mut staged = match output
+            .write(stream, &job.partition_by, run_id, interval, on_rows)
+            .await
+        {
+            Ok(s) => s,
+            Err(JobError::DataFusion(e)) => {
+                return Err(JobError::Sql {
+                    job: job.name.clone(),
+                    location,
+                    message: e.strip_backtrace(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        self.stage(job, interval, "validating");
+        output.validate(&mut staged).await?;
+        self.settle_record_errors(job, run_id, interval, &errors, counts)
+            .await?;
+        self.stage(job, interval, "publishing");
+        let manifest = output
+            .publish(
+                Commit {
+                    job: &job.name,
+                    run_id,
+                    interval,
+                    mode: job.mode,
+                },
+                &staged,
+                &facts,
+                owner,
+            )
+            .await?;
+        // Files of the replaced interval and of killed runs go; files of runs still going stay.
+        let runs = self.ledger.runs().await.unwrap_or_default();
+        let now = self.clock.now();
+        let ttl = chrono::Duration::from_std(self.jobs.scheduler.lease_ttl).unwrap_or_default();
+        let live: Vec<String> = runs
+            .iter()
+            .filter(|r| {
+                r.state == RunState::Running
+                    && r.run_id != run_id
+                    && DateTime::parse_from_rfc3339(&r.started_at)
+                        .is_ok_and(|t| now - t.with_timezone(&Utc) < ttl)
+            })
+            .map(|r| r.run_id.clone())
+            .collect();
+        match output.collect_garbage(&|r| live.iter().any(|l| l == r)).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "removed unpublished and replaced files"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "garbage collection failed; the next run retries it"),
+        }
+        Ok(Done {
+            rows: staged.rows,
+            bytes_written: staged.bytes,
+            bytes_read: bytes_scanned(&plan),
+            version: Some(manifest.version),
+        })
+    }
+}
+
+pub(super) struct Done {
+    rows: u64,
+    bytes_written: u64,
+    bytes_read: u64,
+    version: Option<u64>,
+}
+
+/// `$run_date` (DATE), `$interval_start` and `$interval_end` (TIMESTAMP, UTC), then the job's own.
+pub fn interval_params(job: &JobSpec, interval: &Interval) -> Params {
+    let mut p = Params::new();
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    p.set(
+        "run_date",
+        ScalarValue::Date32(Some((interval.run_date - epoch).num_days() as i32)),
+    );
+    p.set(
+        "interval_start",
+        ScalarValue::TimestampMicrosecond(Some(interval.start.timestamp_micros()), None),
+    );
+    p.set(
+        "interval_end",
+        ScalarValue::TimestampMicrosecond(Some(interval.end.timestamp_micros()), None),
+    );
+    for (k, v) in &job.params {
+        p.set(k, v.clone());
+    }
+    p
+}
+
+fn collect_inputs(plan: &LogicalPlan, out: &mut Vec<String>) {
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && let Some(table) = provider.as_ref().downcast_ref::<ListingTable>()
+        {
+            for url in table.table_paths() {
+                let s = url.as_str().to_string();
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+}
+
+fn bytes_scanned(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let own = plan
+        .metrics()
+        .and_then(|m| m.sum_by_name("bytes_scanned"))
+        .map_or(0, |v| v.as_usize() as u64);
+    own + plan.children().iter().map(|c| bytes_scanned(c)).sum::<u64>()
+}
+
+/// A ledger record of `job` for `interval`, running since `started_at`, with no work counted yet.
+pub(super) fn new_record(run_id: String, job: &JobSpec, interval: &Interval, started_at: String) -> RunRecord {
+    RunRecord {
+        run_id,
+        job: job.name.clone(),
+        run_date: interval.run_date.to_string(),
+        interval_start: interval.start.to_rfc3339(),
+        interval_end: interval.end.to_rfc3339(),
+        state: RunState::Running,
+        attempts: 0,
+        started_at,
+        ended_at: None,
+        duration_seconds: 0.0,
+        rows_written: 0,
+        rows_per_second: 0.0,
+        error_records: 0,
+        error_rate: 0.0,
+        cpu_seconds: 0.0,
+        peak_memory_bytes: 0,
+        bytes_read: 0,
+        bytes_written: 0,
+        cost_per_1000_rows: 0.0,
+        output_version: None,
+        message: None,
+        executed_on: LocalEngine::NAME.to_string(),
+        executor_cpu_seconds: 0.0,
+    }
+}
+
+/// What a run's work is called on a cluster: `nightshift:<job>:<run id>`.
+fn run_label(job: &JobSpec, run_id: &str) -> String {
+    format!("nightshift:{}:{run_id}", job.name)
+}

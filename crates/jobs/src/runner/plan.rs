@@ -1,0 +1,94 @@
+//! Planning: which intervals of which jobs to run (now, due since the ledger's last commit, or a
+//! range of dates), oldest first, each job after its dependencies.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::Runner;
+use crate::error::JobError;
+use crate::ledger::Ledger;
+use crate::schedule::Interval;
+use crate::spec::JobSpec;
+
+/// Which intervals to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// The latest due interval of each job.
+    Now,
+    /// Every interval due since the last committed one in the ledger (at most `catch_up_limit`,
+    /// the newest), or the latest due one for a job that never ran.
+    Due,
+    /// The intervals whose run dates fall in `from..=to`.
+    Dates(NaiveDate, NaiveDate),
+}
+
+/// One planned run.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// The job.
+    pub job: JobSpec,
+    /// The interval.
+    pub interval: Interval,
+}
+
+impl Runner {
+    /// The runs for `names` (all jobs if empty), oldest interval first, each job after its
+    /// dependencies within an interval.
+    pub async fn plan(&self, names: &[String], selection: &Selection) -> Result<Vec<PlannedRun>, JobError> {
+        let jobs: Vec<&JobSpec> = if names.is_empty() {
+            self.jobs.jobs.iter().collect()
+        } else {
+            self.jobs
+                .select(names)
+                .map(|v| v.to_vec())
+                .map_err(|m| JobError::Output { message: m })?
+        };
+        let now = self.clock.now();
+        let runs = if *selection == Selection::Due {
+            self.ledger.runs().await?
+        } else {
+            Vec::new()
+        };
+        let mut plan = Vec::new();
+        for (order, job) in jobs.iter().enumerate() {
+            let s = &job.schedule;
+            let intervals = match selection {
+                Selection::Now => vec![s.latest_due(now)],
+                Selection::Dates(from, to) => s.intervals_for_dates(*from, *to),
+                Selection::Due => {
+                    let latest = s.latest_due(now);
+                    // From the ledger, never from now() alone: a clock stepped back re-runs nothing
+                    // and a clock stepped forward catches up every missed interval.
+                    match Ledger::last_committed(&runs, &job.name)
+                        .and_then(|r| DateTime::parse_from_rfc3339(&r.interval_start).ok())
+                    {
+                        Some(start) => {
+                            let mut out = Vec::new();
+                            let mut iv = s.next(&s.interval_containing(start.with_timezone(&Utc)));
+                            while iv.fire_at <= now {
+                                out.push(iv);
+                                iv = s.next(&iv);
+                            }
+                            let limit = self.jobs.scheduler.catch_up_limit;
+                            if out.len() > limit {
+                                tracing::warn!(job = %job.name, missed = out.len(), limit, "catch-up limited to the newest intervals");
+                                out.drain(..out.len() - limit);
+                            }
+                            out
+                        }
+                        None => vec![latest],
+                    }
+                }
+            };
+            plan.extend(
+                intervals
+                    .into_iter()
+                    .map(|iv| (iv.start, order, (*job).clone(), iv)),
+            );
+        }
+        plan.sort_by_key(|a| (a.0, a.1));
+        Ok(plan
+            .into_iter()
+            .map(|(_, _, job, interval)| PlannedRun { job, interval })
+            .collect())
+    }
+}

@@ -1,0 +1,138 @@
+//! Quantile binning: each feature's training values quantised into at most `max_bins` bins of u8
+//! codes, computed for all features in parallel.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::ingest::Column;
+
+/// Code of a missing value in a binned column.
+pub(crate) const MISSING_BIN: u8 = u8::MAX;
+
+/// One feature quantised: the code of each training row and the upper edge of each bin.
+pub(crate) struct Binned {
+    pub(crate) codes: Vec<u8>,
+    pub(crate) uppers: Vec<f64>,
+}
+
+/// [`bin_one`] of every column over the training rows, on up to `threads` threads.
+pub(crate) fn bin_features(
+    columns: &[Column],
+    train_rows: &[u32],
+    max_bins: usize,
+    threads: usize,
+) -> Vec<Binned> {
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<Binned>> = (0..columns.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.min(columns.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let f = next.fetch_add(1, Ordering::Relaxed);
+                        if f >= columns.len() {
+                            break;
+                        }
+                        mine.push((f, bin_one(&columns[f].values, train_rows, max_bins)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        for h in handles {
+            for (f, b) in h.join().unwrap_or_default() {
+                out[f] = Some(b);
+            }
+        }
+    });
+    out.into_iter()
+        .map(|b| {
+            b.unwrap_or(Binned {
+                codes: Vec::new(),
+                uppers: vec![f64::INFINITY],
+            })
+        })
+        .collect()
+}
+
+/// Quantile bins over the training values: each distinct value its own bin when there are at most
+/// `max_bins`, else cuts at (adaptive) equal-count quantiles. An edge lies halfway between the
+/// largest value of its bin and the smallest of the next; the last edge is +inf.
+fn bin_one(values: &[f64], rows: &[u32], max_bins: usize) -> Binned {
+    let mut sorted: Vec<f64> = rows
+        .iter()
+        .map(|&r| values[r as usize])
+        .filter(|v| !v.is_nan())
+        .collect();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let mut distinct: Vec<(f64, usize)> = Vec::new();
+    for &v in &sorted {
+        match distinct.last_mut() {
+            Some((d, c)) if *d == v => *c += 1,
+            _ => distinct.push((v, 1)),
+        }
+    }
+    let mut uppers = Vec::new();
+    if distinct.len() <= max_bins {
+        for w in distinct.windows(2) {
+            uppers.push(midpoint(w[0].0, w[1].0));
+        }
+    } else {
+        let total = sorted.len();
+        let mut acc = 0usize;
+        let mut target = total as f64 / max_bins as f64;
+        for i in 0..distinct.len() - 1 {
+            acc += distinct[i].1;
+            if acc as f64 >= target {
+                uppers.push(midpoint(distinct[i].0, distinct[i + 1].0));
+                if uppers.len() == max_bins - 1 {
+                    break;
+                }
+                let left = (max_bins - uppers.len()) as f64;
+                target = acc as f64 + (total - acc) as f64 / left;
+            }
+        }
+    }
+    uppers.push(f64::INFINITY);
+    let codes = rows
+        .iter()
+        .map(|&r| {
+            let v = values[r as usize];
+            if v.is_nan() {
+                MISSING_BIN
+            } else {
+                uppers.partition_point(|&u| u < v) as u8
+            }
+        })
+        .collect();
+    Binned { codes, uppers }
+}
+
+fn midpoint(a: f64, b: f64) -> f64 {
+    let m = a + (b - a) / 2.0;
+    if m >= b || !m.is_finite() { a } else { m }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_distinct_values_and_quantiles() {
+        let values = vec![3.0, 1.0, f64::NAN, 2.0, 1.0];
+        let rows: Vec<u32> = (0..5).collect();
+        let b = bin_one(&values, &rows, 255);
+        assert_eq!(b.uppers, vec![1.5, 2.5, f64::INFINITY]);
+        assert_eq!(b.codes, vec![2, 0, MISSING_BIN, 1, 0]);
+
+        let values: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
+        let rows: Vec<u32> = (0..10_000).collect();
+        let b = bin_one(&values, &rows, 16);
+        assert_eq!(b.uppers.len(), 16);
+        let mut counts = [0usize; 16];
+        for &c in &b.codes {
+            counts[c as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| (600..=650).contains(&c)), "{counts:?}");
+    }
+}

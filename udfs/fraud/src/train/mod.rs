@@ -1,0 +1,80 @@
+//! Training a random forest from a stream of record batches.
+//!
+//! 1. The stream is read batch by batch into one `f64` vector per feature (categories as codes),
+//!    the labels and the holdout mask: no row structs.
+//! 2. On blocking threads: categories are coded in sorted order (those seen in training rows),
+//!    every feature is quantised into at most `max_bins` quantile bins (u8 codes, 255 =
+//!    missing), and the trees are grown in parallel from per-node histograms.
+//! 3. The holdout rows are scored through the finished forest, exactly as `predict` would.
+//!
+//! The steps live in their own modules: `ingest` reads the stream, `binning` quantises the
+//! features, `grow` grows one tree, and `fit` drives the forest from binning to the holdout
+//! metrics.
+
+mod binning;
+mod fit;
+mod grow;
+mod ingest;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::execution::SendableRecordBatchStream;
+
+use crate::{FraudError, Model, ModelOptions};
+
+pub use self::ingest::read_labels;
+
+/// Where training is, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainStage {
+    /// Reading the query's record batches.
+    Reading,
+    /// Quantising features into bins.
+    Binning,
+    /// Growing trees.
+    Trees,
+    /// Scoring the holdout rows.
+    Evaluating,
+    /// Done.
+    Done,
+}
+
+/// A progress report of [`train`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrainProgress {
+    /// The current stage.
+    pub stage: TrainStage,
+    /// Rows read so far.
+    pub rows_read: u64,
+    /// Trees grown so far.
+    pub trees_done: usize,
+    /// Trees to grow.
+    pub trees_total: usize,
+}
+
+/// Trains a model on `stream`: every column except the target (and the holdout column) is a
+/// feature. The CPU work runs on blocking threads using every core; `progress` is called as it goes.
+pub async fn train(
+    stream: SendableRecordBatchStream,
+    options: &ModelOptions,
+    progress: Arc<dyn Fn(TrainProgress) + Send + Sync>,
+) -> Result<Model, FraudError> {
+    let started = Instant::now();
+    let trees_total = options.train.trees;
+    let set = ingest::ingest(stream, options, progress.as_ref()).await?;
+    let options = options.clone();
+    let rows_read = set.labels.len() as u64;
+    let progress2 = progress.clone();
+    let fit = tokio::task::spawn_blocking(move || fit::fit(set, options, started, progress2));
+    let model = fit
+        .await
+        .map_err(|e| FraudError::Training(format!("training thread failed: {e}")))??;
+    progress(TrainProgress {
+        stage: TrainStage::Done,
+        rows_read,
+        trees_done: trees_total,
+        trees_total,
+    });
+    Ok(model)
+}
