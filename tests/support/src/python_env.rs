@@ -55,15 +55,18 @@ impl PythonEnv {
     /// [`provision`](Self::provision) for a test: panics with the whole chain of causes.
     #[track_caller]
     pub fn require(name: &str, requirements: &[&str]) -> Self {
-        Self::provision(name, requirements).unwrap_or_else(|e| {
-            let mut message = e.to_string();
-            let mut cause = std::error::Error::source(&e);
-            while let Some(c) = cause {
-                message.push_str(&format!(": {c}"));
-                cause = c.source();
+        match Self::provision(name, requirements) {
+            Ok(env) => env,
+            Err(e) => {
+                let mut message = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    message.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                panic!("{message}")
             }
-            panic!("{message}")
-        })
+        }
     }
 
     /// Makes the environment afresh; the caller holds the lock.
