@@ -34,10 +34,10 @@ fn bench(c: &mut Criterion) {
         ("movie_reviews", "movie_reviews.parquet"),
         ("tweets", "tweets.parquet"),
     ] {
-        let texts: Vec<String> = corpus::read_corpus(file)
-            .into_iter()
-            .map(|row| row.text)
-            .collect();
+        let Some(rows) = corpus::read_corpus(file) else {
+            continue;
+        };
+        let texts: Vec<String> = rows.into_iter().map(|row| row.text).collect();
         let utf8: ArrayRef = Arc::new(StringArray::from_iter_values(&texts));
         let view: ArrayRef = Arc::new(StringViewArray::from_iter_values(&texts));
 

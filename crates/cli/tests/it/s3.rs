@@ -3,8 +3,10 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+use nightshift_test_support::PythonEnv;
 
 use crate::common::{demo_lake, run_in};
 
@@ -24,24 +26,37 @@ impl Drop for Moto {
     }
 }
 
+/// moto's S3 server, from PyPI, in the Python environment the tests provision under the target folder.
+const MOTO: &str = "moto[server]>=5,<6";
+
+/// Starts moto's S3 server on a free loopback port, provisioning it first if needed.
 pub(crate) fn start_moto() -> Moto {
+    let python = PythonEnv::require("moto", &[MOTO]);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new("python3")
+    let mut command = python.command();
+    command
         .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    let child = command
         .spawn()
-        .expect("start moto (python3 -m pip install 'moto[server]'; .ci/run does it)");
-    let moto = Moto { child, port };
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.python().display()));
+    let mut moto = Moto { child, port };
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = moto.child.try_wait() {
+            panic!(
+                "moto exited ({status}) before listening on port {port}; `{} -m moto.server` shows why",
+                python.python().display()
+            );
+        }
         assert!(
             Instant::now() < deadline,
-            "moto did not start on port {port}: is moto[server] installed?"
+            "moto did not start on port {port} within 30 s"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

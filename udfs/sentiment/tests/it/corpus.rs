@@ -1,4 +1,7 @@
 //! Access to the shared VADER ground-truth corpora (never copied into the project).
+//!
+//! A fresh clone has no shared folder: then the tests that read a corpus print why on stderr and
+//! return early, or fail with `NIGHTSHIFT_REQUIRE_SHARED=1` (see `nightshift_test_support::shared_file`).
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -19,22 +22,14 @@ pub struct Row {
     pub compound: f64,
 }
 
-/// The shared folder: `$NIGHTSHIFT_SHARED`, else `shared/` beside the workspace root.
-pub fn shared_dir() -> PathBuf {
-    match std::env::var_os("NIGHTSHIFT_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
+/// Path of a corpus file, e.g. `tweets.parquet`, or `None` (after saying why) when it is absent.
+pub fn corpus_path(file: &str) -> Option<PathBuf> {
+    nightshift_test_support::shared_file(&format!("datasets/vader/{file}"))
 }
 
-/// Path of a corpus file, e.g. `tweets.parquet`.
-pub fn corpus_path(file: &str) -> PathBuf {
-    shared_dir().join("datasets/vader").join(file)
-}
-
-/// Reads a corpus file fully.
-pub fn read_corpus(file: &str) -> Vec<Row> {
-    let path = corpus_path(file);
+/// Reads a corpus file fully, or `None` (after saying why) when it is absent.
+pub fn read_corpus(file: &str) -> Option<Vec<Row>> {
+    let path = corpus_path(file)?;
     let reader = File::open(&path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     let reader = ParquetRecordBatchReaderBuilder::try_new(reader)
         .and_then(|builder| builder.build())
@@ -74,5 +69,5 @@ pub fn read_corpus(file: &str) -> Vec<Row> {
             });
         }
     }
-    rows
+    Some(rows)
 }

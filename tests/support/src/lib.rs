@@ -1,0 +1,15 @@
+//! Helpers shared by nightshift's test suites, so that `cargo test --workspace` passes on a fresh clone.
+//!
+//! - [`shared_file`]: a file of the shared corpora (outside the repository), or a skip message when
+//!   they are absent; `NIGHTSHIFT_REQUIRE_SHARED=1` turns absence into a failure (CI sets it).
+//! - [`PythonEnv`]: a Python virtual environment under the cargo target folder with the packages a
+//!   test needs from PyPI (moto's S3 server, the reference vaderSentiment), made once and reused.
+#![deny(missing_docs)]
+
+mod python_env;
+mod shared;
+
+pub use crate::{
+    python_env::{PythonEnv, PythonEnvError},
+    shared::{REQUIRE_SHARED_VAR, SHARED_VAR, shared_dir, shared_file},
+};
