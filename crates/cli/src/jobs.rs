@@ -11,8 +11,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use indicatif::{ProgressBar, ProgressStyle};
 use nightshift_core::{Engine, Session};
 use nightshift_jobs::{
-    Daemon, DaemonConfig, DaemonEvent, JobSet, Ledger, ProgressFn, RunProgress, RunRecord, RunState,
-    Runner, Selection, SystemClock,
+    Daemon, DaemonConfig, DaemonEvent, JobSet, Ledger, ProgressFn, RunProgress, RunRecord, RunState, Runner,
+    Selection, SystemClock,
 };
 
 use crate::args::{OutputArgs, RunArgs, RunsArgs, ScheduleArgs};

@@ -18,14 +18,12 @@ pub use config_error::IssueOrigin;
 pub use engine::{Engine, EngineError, LocalEngine};
 pub use error::CoreError;
 pub use functions::{functions, register_functions};
-pub use nightshift_fraud::{ModelPins, ModelRegistry};
 pub use logging::{LogFormat, init_logging};
 pub use model_sql::referenced_tables;
+pub use nightshift_fraud::{ModelPins, ModelRegistry};
 pub use nightshift_udf_common::{OnRecordError, RecordError, RecordErrors};
 pub use params::Params;
-pub use session::{
-    Session, StateUpgrade, model_registry, runtime_env, session_config, session_config_with,
-};
+pub use session::{Session, StateUpgrade, model_registry, runtime_env, session_config, session_config_with};
 pub use settings::{
     ClusterSettings, ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings,
     JobsSource, ModelSettings, Overrides, Settings, UdfSettings, parse_size, parse_sql_type,

@@ -58,9 +58,7 @@ impl Session {
     }
 
     fn model_store(&self) -> Result<&nightshift_fraud::ModelStore, CoreError> {
-        self.models()
-            .store()
-            .ok_or(CoreError::NoModelStore)
+        self.models().store().ok_or(CoreError::NoModelStore)
     }
 
     async fn create_model(

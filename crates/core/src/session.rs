@@ -64,12 +64,11 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
             per_sort.clamp(64 << 10, opts.execution.sort_spill_reservation_bytes);
     }
     for (k, v) in &settings.engine.datafusion {
-        opts.set(k, v)
-            .map_err(|source| CoreError::EngineOption {
-                key: k.clone(),
-                value: v.clone(),
-                source,
-            })?;
+        opts.set(k, v).map_err(|source| CoreError::EngineOption {
+            key: k.clone(),
+            value: v.clone(),
+            source,
+        })?;
     }
     Ok(config)
 }
@@ -92,9 +91,7 @@ pub fn runtime_env(settings: &Settings) -> Result<Arc<RuntimeEnv>, CoreError> {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         builder = builder.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }
-    builder
-        .build_arc()
-        .map_err(CoreError::Runtime)
+    builder.build_arc().map_err(CoreError::Runtime)
 }
 
 /// The model registry of a lake: models live under `_models/` at the lake root, and `fraud_score`

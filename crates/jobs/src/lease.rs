@@ -80,7 +80,10 @@ async fn current(store: &dyn ObjectStore, dir: &Path) -> Result<Option<(u64, Lea
 /// settled by reading the generation back.
 async fn create(store: &dyn ObjectStore, dir: &Path, g: u64, record: &LeaseRecord) -> Result<bool, JobError> {
     let path = dir.clone().join(format!("{g:020}.json"));
-    let body = serde_json::to_vec(record).map_err(|source| JobError::Encode { what: "lease", source })?;
+    let body = serde_json::to_vec(record).map_err(|source| JobError::Encode {
+        what: "lease",
+        source,
+    })?;
     let opts = PutOptions {
         mode: PutMode::Create,
         ..Default::default()

@@ -13,15 +13,15 @@ mod runner;
 mod schedule;
 mod spec;
 
+pub use clock::{Clock, SystemClock};
 pub use daemon::{Daemon, DaemonClock, DaemonConfig, DaemonEvent};
 pub use error::JobError;
 pub use lease::Lease;
 pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
 pub use nightshift_core::OnRecordError;
 pub use nightshift_lake::{Manifest, ManifestFile};
-pub use publisher::{Commit, Output, RunFacts, Staged};
-pub use clock::{Clock, SystemClock};
 pub use progress::{ProgressFn, RunProgress};
+pub use publisher::{Commit, Output, RunFacts, Staged};
 pub use runner::{PlannedRun, Runner, Selection, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
 pub use spec::{JobSet, JobSpec, SchedulerSettings, SpecError, WriteMode, parse_duration};

@@ -83,4 +83,3 @@ pub fn latest_manifest_object(manifests: &[ObjectMeta]) -> Option<(u64, &ObjectM
         })
         .max_by_key(|(v, _)| *v)
 }
-

@@ -89,12 +89,17 @@ fn every_node_installs_every_nightshift_function() {
         let local = Session::new(settings.clone()).await.unwrap();
         let expected = added_functions(&local.context().state());
         for f in ["sentiment_score", "sentiment", "predict", "fraud_score"] {
-            assert!(expected.iter().any(|e| e == f), "the local session lacks {f}: {expected:?}");
+            assert!(
+                expected.iter().any(|e| e == f),
+                "the local session lacks {f}: {expected:?}"
+            );
         }
         let kit = NodeKit::new(&settings).unwrap();
         assert_eq!(kit.function_names(), expected);
         // The scheduler plans with the kit's session state; executors resolve with its registry.
-        let scheduler = kit.session_state(datafusion::prelude::SessionConfig::new()).unwrap();
+        let scheduler = kit
+            .session_state(datafusion::prelude::SessionConfig::new())
+            .unwrap();
         let registry = kit.function_registry().unwrap();
         for name in &expected {
             assert!(

@@ -356,7 +356,12 @@ fn bytes_scanned(plan: &Arc<dyn ExecutionPlan>) -> u64 {
 }
 
 /// A ledger record of `job` for `interval`, running since `started_at`, with no work counted yet.
-pub(super) fn new_record(run_id: String, job: &JobSpec, interval: &Interval, started_at: String) -> RunRecord {
+pub(super) fn new_record(
+    run_id: String,
+    job: &JobSpec,
+    interval: &Interval,
+    started_at: String,
+) -> RunRecord {
     RunRecord {
         run_id,
         job: job.name.clone(),
