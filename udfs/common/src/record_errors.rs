@@ -207,14 +207,12 @@ impl ExtensionOptions for RecordErrors {
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        vec![
-            ConfigEntry {
-                key: format!("{}.{KEY}", Self::PREFIX),
-                value: Some(self.policy.to_string()),
-                description: "What a record a nightshift function cannot evaluate does: fail (the default), \
+        vec![ConfigEntry {
+            key: format!("{}.{KEY}", Self::PREFIX),
+            value: Some(self.policy.to_string()),
+            description: "What a record a nightshift function cannot evaluate does: fail (the default), \
                               null (NULL, counted) or quarantine (NULL, kept for _errors/)",
-            },
-        ]
+        }]
     }
 }
 

@@ -118,7 +118,9 @@ mod tests {
     fn pins_are_set_through_config_options_and_checked() {
         let mut options = ConfigOptions::new();
         options.extensions.insert(ModelPins::default());
-        options.set("nightshift_models.versions", "m@v3,fraud@v12").unwrap();
+        options
+            .set("nightshift_models.versions", "m@v3,fraud@v12")
+            .unwrap();
         options.set("nightshift_models.fraud_model", "fraud").unwrap();
         let err = options.set("nightshift_models.versions", "m3").unwrap_err();
         assert!(err.to_string().contains("name@vN"), "{err}");
