@@ -7,6 +7,7 @@ use anyhow::anyhow;
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use nightshift_core::Session;
+use nightshift_core::TableFormat;
 
 use crate::args::OutputArgs;
 use crate::failure::Failure;
@@ -22,6 +23,7 @@ pub fn tables_batch(session: &Session) -> anyhow::Result<RecordBatch> {
     let infos: Vec<_> = session.catalog().tables().collect();
     let schema = Arc::new(Schema::new(vec![
         Field::new("table", DataType::Utf8, false),
+        Field::new("format", DataType::Utf8, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("files", DataType::UInt64, false),
         Field::new("bytes", DataType::UInt64, false),
@@ -39,6 +41,9 @@ pub fn tables_batch(session: &Session) -> anyhow::Result<RecordBatch> {
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(
             infos.iter().map(|t| t.name.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            infos.iter().map(|t| t.format.to_string()),
         )),
         Arc::new(UInt64Array::from_iter_values(infos.iter().map(|t| t.rows))),
         Arc::new(UInt64Array::from_iter_values(
@@ -77,6 +82,11 @@ pub async fn describe_batch(session: &Session, table: &str) -> anyhow::Result<Re
     let info = session.catalog().table(table);
     if let Some(err) = info.and_then(|i| i.error.as_ref()) {
         eprintln!("warning: {err}");
+    }
+    if let Some(i) = info
+        && let TableFormat::Delta { version } = i.format
+    {
+        eprintln!("{table}: Delta table at version {version} ({})", i.location);
     }
     let schema = provider.schema();
     let is_partition = |name: &str| info.is_some_and(|i| i.partitions.iter().any(|p| p.name == name));

@@ -1,8 +1,9 @@
 //! How nightshift's own tables cross the wire to a Ballista scheduler.
 //!
 //! DataFusion serialises plain listing tables itself; the lake's other tables come here:
-//! - a job report ([`PublishedTable`]): its folder's listing table plus the files of the latest
-//!   manifest, so that the scheduler reads exactly the published version;
+//! - a Delta table, job reports included ([`DeltaSnapshotTable`]): its folder's listing table plus
+//!   the files of the version this process read, so that the scheduler scans exactly that version
+//!   with DataFusion's Parquet scan ([`FileSetTable`]);
 //! - a glob table ([`GlobTable`]): its listing table plus the pattern, which DataFusion's own
 //!   encoding drops (it would read the whole folder);
 //! - a table that cannot be read ([`BrokenTable`]): its message, so the scheduler fails with it.
@@ -16,6 +17,8 @@ use ballista_core::serde::BallistaLogicalExtensionCodec;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DataFusionError, Result, TableReference};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::TaskContext;
@@ -24,7 +27,9 @@ use datafusion::logical_expr::{
 };
 use datafusion_proto::logical_plan::{AsLogicalPlan, LogicalExtensionCodec};
 use datafusion_proto::protobuf::LogicalPlanNode;
-use nightshift_lake::{BrokenTable, GlobTable, PublishedTable};
+use nightshift_lake::{BrokenTable, DeltaSnapshotTable, GlobTable};
+
+use crate::file_set::FileSetTable;
 use object_store::path::Path;
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -34,7 +39,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Header {
-    Published { files: Vec<String> },
+    Files { files: Vec<String> },
     Glob { glob: String },
     Broken { message: String },
 }
@@ -78,6 +83,33 @@ impl NightshiftLogicalCodec {
         }
         Ok(provider)
     }
+}
+
+/// The listing table of a Delta table's folder with the same columns as delta-rs's provider (its
+/// partition columns from the hive folders delta-rs writes, percent-decoded by DataFusion as
+/// delta-rs encodes them).
+fn delta_listing(t: &DeltaSnapshotTable) -> Result<Arc<dyn TableProvider>> {
+    let schema = t.schema();
+    let partitions = t.partition_columns();
+    let file_schema = datafusion::arrow::datatypes::Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| !partitions.iter().any(|p| p == f.name()))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let partition_cols = partitions
+        .iter()
+        .map(|p| Ok((p.clone(), schema.field_with_name(p)?.data_type().clone())))
+        .collect::<Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols);
+    let config = ListingTableConfig::new(ListingTableUrl::parse(t.url())?)
+        .with_listing_options(options)
+        .with_schema(Arc::new(file_schema));
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// A listing table's schema without its partition columns (what its configuration takes).
@@ -135,10 +167,16 @@ impl LogicalExtensionCodec for NightshiftLogicalCodec {
         let (header, rest) = read(buf)?;
         Ok(match header {
             Header::Broken { message } => Arc::new(BrokenTable::new(message, schema)),
-            Header::Published { files } => {
+            Header::Files { files } => {
                 let listing = self.decode_listing(rest, ctx)?;
-                let files = files.into_iter().map(Path::from).collect();
-                Arc::new(PublishedTable::new(listing, files))
+                let files = files
+                    .iter()
+                    .map(|f| {
+                        Path::parse(f)
+                            .map_err(|e| plan_error(format!("table '{table_ref}': bad file path: {e}")))
+                    })
+                    .collect::<Result<_>>()?;
+                Arc::new(FileSetTable::new(listing, files))
             }
             Header::Glob { glob } => {
                 let provider = self.decode_listing(rest, ctx)?;
@@ -169,11 +207,19 @@ impl LogicalExtensionCodec for NightshiftLogicalCodec {
         buf: &mut Vec<u8>,
     ) -> Result<()> {
         let mut rest = Vec::new();
-        if let Some(t) = node.downcast_ref::<PublishedTable>() {
-            self.encode_listing(table_ref, t.inner().clone(), &mut rest)?;
-            let mut files: Vec<String> = t.files().iter().map(|p| p.to_string()).collect();
+        if let Some(t) = node.downcast_ref::<DeltaSnapshotTable>() {
+            let files = t.files().ok_or_else(|| {
+                plan_error(format!(
+                    "table '{table_ref}' (version {}) has deletion vectors, which only delta-rs reads, \
+                     and delta-rs cannot send its scan to a cluster: query it without --cluster, or \
+                     rewrite the table without deletion vectors",
+                    t.version()
+                ))
+            })?;
+            self.encode_listing(table_ref, delta_listing(t)?, &mut rest)?;
+            let mut files: Vec<String> = files.iter().map(|p| p.to_string()).collect();
             files.sort();
-            write(&Header::Published { files }, &rest, buf)
+            write(&Header::Files { files }, &rest, buf)
         } else if let Some(t) = node.downcast_ref::<GlobTable>() {
             let glob = t
                 .listing()

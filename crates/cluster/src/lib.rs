@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod codec;
+mod file_set;
 mod nodes;
 mod status;
 

@@ -21,6 +21,7 @@ pub use functions::{functions, register_functions};
 pub use logging::{LogFormat, init_logging};
 pub use model_sql::referenced_tables;
 pub use nightshift_fraud::{ModelPins, ModelRegistry};
+pub use nightshift_lake::{TableFormat, TableInfo};
 pub use nightshift_udf_common::{OnRecordError, RecordError, RecordErrors};
 pub use params::Params;
 pub use session::{Session, StateUpgrade, model_registry, runtime_env, session_config, session_config_with};

@@ -74,7 +74,7 @@ pub enum DaemonEvent {
         error: JobError,
     },
     /// Shutdown was requested and the run did not finish within the grace period. Nothing was
-    /// published: an output changes only with its manifest, so the previous version stays.
+    /// published: an output changes only with its Delta commit, so the previous version stays.
     Abandoned {
         /// The job.
         job: String,
@@ -412,7 +412,15 @@ mod tests {
         assert_eq!(outline(&events), [row("first", "2024-06-01", "succeeded")]);
         assert!(clock.waits().is_empty(), "it went idle instead of stopping");
         let job = daemon.runner().jobs().get("first").unwrap().clone();
-        assert!(daemon.runner().output(&job).latest().await.unwrap().is_some());
+        assert!(
+            daemon
+                .runner()
+                .output(&job)
+                .latest_version()
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test]
@@ -431,7 +439,15 @@ mod tests {
             .unwrap();
         assert_eq!(outline(&events), [row("first", "2024-06-01", "abandoned")]);
         let job = daemon.runner().jobs().get("first").unwrap().clone();
-        assert!(daemon.runner().output(&job).latest().await.unwrap().is_none());
+        assert!(
+            daemon
+                .runner()
+                .output(&job)
+                .latest_version()
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -45,13 +45,13 @@ pub enum JobError {
         #[source]
         source: std::io::Error,
     },
-    /// A JSON object nightshift wrote (a manifest, a lease, a run record) cannot be read back: it is
+    /// A JSON object nightshift reads (a Delta commit, a lease, a run record) cannot be read back: it is
     /// torn or was edited. Not transient: retrying reads the same bytes.
     #[error("'{path}' is not a valid {what}: {source}")]
     Corrupt {
         /// The object.
         path: String,
-        /// What it should be (`manifest`, `lease`).
+        /// What it should be (`Delta commit`, `lease`).
         what: &'static str,
         /// The parser's error.
         #[source]
@@ -60,11 +60,20 @@ pub enum JobError {
     /// A record could not be encoded as JSON.
     #[error("cannot encode the {what}: {source}")]
     Encode {
-        /// What (`manifest`, `run record`, `lease`).
+        /// What (`commit info`, `run record`, `lease`).
         what: &'static str,
         /// The encoder's error.
         #[source]
         source: serde_json::Error,
+    },
+    /// delta-rs failed on the output table: reading its log, writing its files or committing.
+    #[error("Delta table '{path}': {source}")]
+    Delta {
+        /// The table's folder.
+        path: String,
+        /// What delta-rs reported.
+        #[source]
+        source: Box<deltalake_core::DeltaTableError>,
     },
     /// A written file failed validation: its footer cannot be read back.
     #[error("output: validation of '{path}' failed: {source}")]
@@ -152,14 +161,24 @@ pub enum JobError {
 }
 
 impl JobError {
-    /// Whether retrying may help: object store and I/O failures; never SQL or data errors.
+    /// Whether retrying may help: object store and I/O failures (delta-rs's included); never SQL,
+    /// data or commit-protocol errors.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            JobError::Store { .. }
-                | JobError::Io { .. }
-                | JobError::Parquet(parquet::errors::ParquetError::External(_))
-                | JobError::DataFusion(DataFusionError::ObjectStore(_) | DataFusionError::IoError(_))
-        )
+        match self {
+            JobError::Delta { source, .. } => matches!(
+                source.as_ref(),
+                deltalake_core::DeltaTableError::ObjectStore { .. }
+                    | deltalake_core::DeltaTableError::Transaction {
+                        source: deltalake_core::kernel::transaction::TransactionError::ObjectStore { .. }
+                    }
+            ),
+            _ => matches!(
+                self,
+                JobError::Store { .. }
+                    | JobError::Io { .. }
+                    | JobError::Parquet(parquet::errors::ParquetError::External(_))
+                    | JobError::DataFusion(DataFusionError::ObjectStore(_) | DataFusionError::IoError(_))
+            ),
+        }
     }
 }

@@ -85,7 +85,7 @@ pub struct RunRecord {
     pub bytes_written: u64,
     /// `cpu_seconds / 3600 * price_per_cpu_hour / rows * 1000`.
     pub cost_per_1000_rows: f64,
-    /// The manifest version published, if any.
+    /// The Delta version the run committed, if it published.
     pub output_version: Option<u64>,
     /// The error of a failed run.
     pub message: Option<String>,

@@ -1,5 +1,5 @@
-//! Scheduled SQL jobs for nightshift: job specs, schedules, the runner, the atomic publisher and the
-//! run ledger.
+//! Scheduled SQL jobs for nightshift: job specs, schedules, the runner, the publisher of reports
+//! as Delta Lake tables (through delta-rs) and the run ledger.
 #![deny(missing_docs)]
 
 mod clock;
@@ -7,6 +7,7 @@ mod daemon;
 mod error;
 mod lease;
 mod ledger;
+mod legacy;
 mod progress;
 mod publisher;
 mod runner;
@@ -19,9 +20,8 @@ pub use error::JobError;
 pub use lease::Lease;
 pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
 pub use nightshift_core::OnRecordError;
-pub use nightshift_lake::{Manifest, ManifestFile};
 pub use progress::{ProgressFn, RunProgress};
-pub use publisher::{Commit, Output, RunFacts, Staged};
+pub use publisher::{COMMIT_INFO_KEY, Commit, Output, RunFacts, RunInfo, Staged, TAG_INTERVAL, TAG_RUN};
 pub use runner::{PlannedRun, Runner, Selection, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
-pub use spec::{JobSet, JobSpec, SchedulerSettings, SpecError, WriteMode, parse_duration};
+pub use spec::{DEFAULT_RETAIN, JobSet, JobSpec, SchedulerSettings, SpecError, WriteMode, parse_duration};

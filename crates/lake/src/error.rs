@@ -55,6 +55,33 @@ pub enum LakeError {
         #[source]
         source: Box<LakeError>,
     },
+    /// A Delta table's log cannot be read, or asks for something delta-rs cannot do.
+    #[error("Delta table '{location}': {reason}")]
+    Delta {
+        /// The table's folder.
+        location: String,
+        /// What went wrong, and what to do.
+        reason: String,
+    },
+    /// A folder holds a table format the lake cannot read; it is not read as loose Parquet.
+    #[error(
+        "'{location}' is an {format} table, which nightshift cannot read: its Parquet files are not          read as a plain folder because the table's metadata decides which of them are current.          Convert it to Delta Lake or move it out of the lake"
+    )]
+    UnsupportedFormat {
+        /// The table's folder.
+        location: String,
+        /// The format.
+        format: &'static str,
+    },
+    /// A job report still in nightshift's pre-Delta layout (`_manifests/`).
+    #[error(
+        "'{location}' is a report in nightshift's pre-Delta layout (_manifests/), which is no longer \
+         read: the next `nightshift run` of the job that writes it converts it to a Delta table in place"
+    )]
+    LegacyReport {
+        /// The report's folder.
+        location: String,
+    },
     /// An error from DataFusion.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),

@@ -75,6 +75,18 @@ impl PartitionType {
         }
     }
 
+    /// The closest partition type of an Arrow type (of a Delta table's partition column): dates and
+    /// integers as such, anything else shown as text.
+    pub fn of(data_type: &DataType) -> Self {
+        match data_type {
+            DataType::Date32 | DataType::Date64 => PartitionType::Date,
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => PartitionType::Int,
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => PartitionType::Int,
+            DataType::Dictionary(_, value) => Self::of(value),
+            _ => PartitionType::String,
+        }
+    }
+
     /// Parses the names used in settings: `date`, `int`/`integer`/`bigint`, `string`/`varchar`/`text`.
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {

@@ -44,9 +44,10 @@ fn an_unreachable_scheduler_is_a_clear_error() {
     );
 }
 
-/// The lake's own kinds of table reach the cluster intact: a job report is read through its
-/// manifest (a stray file beside it is not), a glob table keeps its pattern, a report with a
-/// corrupt manifest fails with the same message, and the in-process ledger says to query it here.
+/// The lake's own kinds of table reach the cluster intact: a job report (a Delta table) is read at
+/// the version this process read (a stray file beside it is not), a glob table keeps its pattern, a
+/// report with a torn Delta log fails with the same message, and the in-process ledger says to
+/// query it here.
 #[test]
 fn reports_globs_and_broken_tables_read_the_same_on_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,7 +75,7 @@ fn reports_globs_and_broken_tables_read_the_same_on_the_cluster() {
         None,
     )
     .ok();
-    // A file no manifest names, as a killed run leaves behind.
+    // A file no Delta version names, as a killed run leaves behind.
     let day = p.join("datasets/lake/reports/daily_sentiment/review_date=2024-06-02");
     let published = std::fs::read_dir(&day).unwrap().next().unwrap().unwrap().path();
     std::fs::copy(&published, day.join("part-stray.parquet")).unwrap();
@@ -132,24 +133,23 @@ fn reports_globs_and_broken_tables_read_the_same_on_the_cluster() {
         ],
     );
 
-    let manifests = p.join("datasets/lake/reports/daily_sentiment/_manifests");
-    let latest = std::fs::read_dir(&manifests)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    std::fs::write(&latest, "{ not json").unwrap();
+    let report = p.join("datasets/lake/reports/daily_sentiment");
+    let latest = *crate::common::delta_versions(&report).last().unwrap();
+    std::fs::write(
+        report.join("_delta_log").join(format!("{latest:020}.json")),
+        "{ not json",
+    )
+    .unwrap();
     let q = ["sql", "-c", "SELECT count(*) FROM reports.daily_sentiment"];
     let local = run_in(p, &q, &[], None);
     let mut on_cluster = vec!["--cluster", "standalone"];
     on_cluster.extend(q);
     let remote = run_in(p, &on_cluster, &[], None);
-    local.fails_with(1, &["_manifests"]);
-    remote.fails_with(1, &["_manifests"]);
+    local.fails_with(1, &["reports/daily_sentiment"]);
+    remote.fails_with(1, &["reports/daily_sentiment"]);
     // The cluster wraps the scheduler's planning error; the reason is the same.
     let tail = &local.stderr[local.stderr.rfind("failed to read table").unwrap()..];
     let reason = tail.lines().next().unwrap();
-    assert!(reason.contains("not a nightshift manifest"), "{reason}");
+    assert!(reason.contains("Delta table"), "{reason}");
     assert!(remote.stderr.contains(reason), "{}", remote.stderr);
 }

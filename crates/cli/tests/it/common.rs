@@ -158,3 +158,37 @@ pub fn copy_repo_queries(dir: &Path) {
         std::fs::copy(e.path(), dir.join("queries").join(e.file_name())).expect("copy a query");
     }
 }
+
+/// The versions committed to the Delta table in `dir` (the numbers of `_delta_log/<n>.json`), oldest
+/// first; empty when there is no table.
+pub fn delta_versions(dir: &Path) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(dir.join("_delta_log")) else {
+        return Vec::new();
+    };
+    let mut versions: Vec<u64> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".json")?.parse().ok()
+        })
+        .collect();
+    versions.sort();
+    versions
+}
+
+/// What nightshift recorded about its run in the commit info of version `version` of the Delta
+/// table in `dir` (`commitInfo.nightshift`).
+pub fn run_info(dir: &Path, version: u64) -> serde_json::Value {
+    let path = dir.join("_delta_log").join(format!("{version:020}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|a| a.get("commitInfo").map(|c| c["nightshift"].clone()))
+        .unwrap_or_else(|| panic!("no commitInfo in {}", path.display()))
+}
+
+/// Whether a run published anything to the Delta table in `dir`: a version after the one that
+/// created the table.
+pub fn published(dir: &Path) -> bool {
+    delta_versions(dir).iter().any(|v| *v > 0)
+}

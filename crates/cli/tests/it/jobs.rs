@@ -58,14 +58,11 @@ fn runs_the_repository_jobs_and_records_them() {
     };
     at("daily_sentiment 2024-06-03 succeeded");
     assert!(at("fraud_model 2024-04-01 succeeded") < at("fraud_scoring 2024-06-03 succeeded"));
-    // Each report's manifest records the model versions it was made with.
+    // Each report's Delta commit records the model versions it was made with.
     for report in ["fraud_model", "fraud_scoring"] {
-        let path = p
-            .join("datasets/lake/reports")
-            .join(report)
-            .join("_manifest.json");
-        let manifest: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let table = p.join("datasets/lake/reports").join(report);
+        let latest = *crate::common::delta_versions(&table).last().unwrap();
+        let manifest = crate::common::run_info(&table, latest);
         assert_eq!(
             manifest["model_versions"],
             serde_json::json!(["fraud@v1"]),
@@ -208,9 +205,11 @@ fn a_failed_run_exits_1_and_keeps_the_previous_report() {
         "{}",
         r.stdout
     );
-    let manifest =
-        std::fs::read_to_string(p.join("datasets/lake/reports/daily_sentiment/_manifest.json")).unwrap();
-    assert!(manifest.contains("\"version\": 1"), "{manifest}");
+    // The previous version stays the latest: version 0 created the table, version 1 is the first run.
+    assert_eq!(
+        crate::common::delta_versions(&p.join("datasets/lake/reports/daily_sentiment")),
+        [0, 1]
+    );
 }
 
 #[test]
@@ -396,10 +395,9 @@ fn scoring_uses_the_model_of_its_dependency_not_a_newer_one() {
     )
     .ok();
     run_in(p, &["run", "fraud_scoring", "--date", "2024-06-03"], &[], None).ok();
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(p.join("datasets/lake/reports/fraud_scoring/_manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let scoring = p.join("datasets/lake/reports/fraud_scoring");
+    let manifest =
+        crate::common::run_info(&scoring, *crate::common::delta_versions(&scoring).last().unwrap());
     assert_eq!(
         manifest["model_versions"],
         serde_json::json!(["fraud@v1"]),

@@ -1,5 +1,5 @@
 //! Black-box tests of the `nightshift` binary: exit codes, messages, formats, config errors,
-//! read-only mode, broken files, spilling, S3 and shell completions.
+//! read-only mode, broken files, spilling, S3, Delta Lake tables and shell completions.
 
 mod broken_files;
 mod cluster;
@@ -7,6 +7,7 @@ mod cluster_procs;
 mod common;
 mod completions;
 mod config;
+mod delta;
 mod jobs;
 mod lexicon;
 mod models;

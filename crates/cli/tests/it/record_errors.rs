@@ -87,7 +87,7 @@ fn fail_is_the_default_and_names_the_function_the_byte_and_the_policy() {
     ] {
         assert!(r.stdout.contains(needle), "no {needle:?} in\n{}", r.stdout);
     }
-    assert!(!dir.path().join("lake/reports/strict/_manifest.json").exists());
+    assert!(!crate::common::published(&dir.path().join("lake/reports/strict")));
     // Outside jobs the same error, with the same hint.
     let r = run_in(
         dir.path(),
@@ -150,7 +150,7 @@ fn quarantine_keeps_the_exact_bytes_beside_the_report() {
         "{}",
         r.stdout
     );
-    assert!(p.join("lake/reports/quarantined/_SUCCESS").exists());
+    assert!(crate::common::published(&p.join("lake/reports/quarantined")));
     let errors = csv(
         p,
         "SELECT job, run_date, function, value_text, encode(value, 'hex') AS hex, message \
@@ -216,7 +216,7 @@ fn max_error_rate_fails_the_run_and_publishes_nothing_but_keeps_the_records() {
         "{}",
         r.stdout
     );
-    assert!(!p.join("lake/reports/capped/_manifest.json").exists());
+    assert!(!crate::common::published(&p.join("lake/reports/capped")));
     assert_eq!(
         csv(p, "SELECT count(*) AS n FROM 'lake/reports/capped/_errors/'"),
         "n\n1\n"

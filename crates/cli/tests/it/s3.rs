@@ -138,7 +138,7 @@ fn s3_lake_discovery_partitions_queries_and_no_secret_in_logs() {
     );
     tables.ok();
     assert!(
-        tables.stdout.contains("transactions,4000,4,"),
+        tables.stdout.contains("transactions,parquet,4000,4,"),
         "{}",
         tables.stdout
     );

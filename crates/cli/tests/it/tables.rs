@@ -5,17 +5,21 @@ fn tables_lists_rows_files_and_partitions() {
     let r = run(&["tables", "--format", "csv"]);
     r.ok();
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines[0], "table,rows,files,bytes,partitions,location,error");
+    assert_eq!(
+        lines[0],
+        "table,format,rows,files,bytes,partitions,location,error"
+    );
     let tx = lines
         .iter()
         .find(|l| l.starts_with("transactions,"))
         .expect("transactions listed");
     let cols: Vec<&str> = tx.split(',').collect();
-    assert_eq!(cols[1], "4000");
-    assert_eq!(cols[2], "4");
-    assert!(cols[3].parse::<u64>().unwrap() > 0);
-    assert_eq!(cols[4], "tx_date date");
-    assert!(lines.iter().any(|l| l.starts_with("reviews,1000,4,")));
+    assert_eq!(cols[1], "parquet");
+    assert_eq!(cols[2], "4000");
+    assert_eq!(cols[3], "4");
+    assert!(cols[4].parse::<u64>().unwrap() > 0);
+    assert_eq!(cols[5], "tx_date date");
+    assert!(lines.iter().any(|l| l.starts_with("reviews,parquet,1000,4,")));
 }
 
 #[test]
@@ -102,40 +106,25 @@ fn json_logs_are_one_object_per_line_on_stderr() {
     assert!(r.stdout.starts_with("table,rows"), "logs must not reach stdout");
 }
 
-/// Folders that nightshift's job publisher committed (they hold `_manifests/`) are tables read through
-/// their latest manifest, named `folder.sub`: files no manifest names are not part of them, a
-/// corrupt manifest makes only that report unreadable, and plain neighbours stay plain tables.
+/// Reports in nightshift's pre-Delta layout (folders holding `_manifests/`) are refused, with the
+/// way to convert them, until their job's next run converts them: their folder is never read as
+/// loose Parquet (a killed run's leftover file would count), and plain neighbours stay plain tables.
 #[test]
-fn published_reports_are_tables_read_through_their_manifests() {
+fn pre_delta_reports_are_refused_until_their_job_converts_them() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     crate::common::write_parquet(&lake.join("events/a.parquet"), &[1, 2], false, None);
-    crate::common::write_parquet(
-        &lake.join("reports/daily/day=2024-06-01/part-1.parquet"),
-        &[1],
-        false,
-        None,
-    );
     crate::common::write_parquet(&lake.join("reports/flat/part-1.parquet"), &[1], false, None);
     // Left by a run that never committed: in the folder, in no manifest.
     crate::common::write_parquet(&lake.join("reports/flat/part-2.parquet"), &[7, 8, 9], false, None);
-    crate::common::write_parquet(&lake.join("reports/broken/part-1.parquet"), &[1], false, None);
-    crate::common::write_parquet(&lake.join("reports/gone/part-1.parquet"), &[1], false, None);
     crate::common::write_parquet(&lake.join("reports/other/part-1.parquet"), &[1], false, None);
-    let manifests = [
-        (
-            "daily",
-            r#"{"version": 1, "files": [{"path": "day=2024-06-01/part-1.parquet"}]}"#,
-        ),
-        ("flat", r#"{"version": 2, "files": [{"path": "part-1.parquet"}]}"#),
-        ("broken", "{}"),
-        ("gone", r#"{"version": 2, "files": [{"path": "part-9.parquet"}]}"#),
-    ];
-    for (report, manifest) in manifests {
-        let m = lake.join("reports").join(report).join("_manifests");
-        std::fs::create_dir_all(&m).unwrap();
-        std::fs::write(m.join("00000000000000000002.json"), manifest).unwrap();
-    }
+    let m = lake.join("reports/flat/_manifests");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(
+        m.join("00000000000000000002.json"),
+        r#"{"version": 2, "files": [{"path": "part-1.parquet"}]}"#,
+    )
+    .unwrap();
     let run = |args: &[&str]| {
         let mut all = vec!["--lake", lake.to_str().unwrap()];
         all.extend_from_slice(args);
@@ -149,42 +138,15 @@ fn published_reports_are_tables_read_through_their_manifests() {
         .skip(1)
         .map(|l| l.split(',').next().unwrap())
         .collect();
-    // `reports` stays a plain table only through the unpublished `reports/other` folder.
-    assert_eq!(
-        names,
-        [
-            "events",
-            "reports",
-            "reports.broken",
-            "reports.daily",
-            "reports.flat",
-            "reports.gone"
-        ],
+    // `reports` stays a plain table only through the `reports/other` folder.
+    assert_eq!(names, ["events", "reports", "reports.flat"], "{}", r.stdout);
+    assert!(r.stdout.contains("reports,parquet,1,1,"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("reports.flat,nightshift pre-delta report (unsupported),0,0,"),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("reports,1,1,"), "{}", r.stdout);
-    let r = run(&[
-        "sql",
-        "--format",
-        "csv",
-        "-c",
-        "SELECT count(*) AS n, sum(id) AS ids FROM reports.flat",
-        "-c",
-        "SELECT id, day FROM reports.daily",
-    ]);
-    r.ok();
-    assert_eq!(r.stdout, "n,ids\n1,1\nid,day\n1,2024-06-01\n");
-    // A file the manifest names but the folder lacks: that report is unreadable, with the file.
-    run(&["sql", "-c", "SELECT * FROM reports.gone"]).fails_with(
-        1,
-        &["reports/gone/part-9.parquet", "names this file but it is missing"],
-    );
-    run(&["sql", "-c", "SELECT * FROM reports.broken"]).fails_with(
-        1,
-        &[
-            "reports/broken/_manifests/00000000000000000002.json",
-            "not a nightshift manifest",
-        ],
-    );
+    run(&["sql", "-c", "SELECT count(*) FROM reports.flat"])
+        .fails_with(1, &["reports/flat/", "pre-Delta layout", "nightshift run"]);
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::ListingTable;
@@ -13,6 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 use nightshift_core::{LocalEngine, OnRecordError, Params, split_statements};
+use nightshift_lake::DeltaSnapshotTable;
 
 use super::Runner;
 use super::record_errors::RecordCounts;
@@ -23,7 +24,7 @@ use crate::publisher::{Commit, RunFacts};
 use crate::schedule::Interval;
 use crate::spec::JobSpec;
 
-/// `sha256:<hex>` of the job's SQL text, for the manifest: which SQL produced a version.
+/// `sha256:<hex>` of the job's SQL text, for the commit info: which SQL produced a version.
 fn sql_hash(text: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(text.as_bytes());
@@ -260,7 +261,7 @@ impl Runner {
         self.settle_record_errors(job, run_id, interval, &errors, counts)
             .await?;
         self.stage(job, interval, "publishing");
-        let manifest = output
+        let version = output
             .publish(
                 Commit {
                     job: &job.name,
@@ -273,30 +274,20 @@ impl Runner {
                 owner,
             )
             .await?;
-        // Files of the replaced interval and of killed runs go; files of runs still going stay.
-        let runs = self.ledger.runs().await.unwrap_or_default();
-        let now = self.clock.now();
-        let ttl = chrono::Duration::from_std(self.jobs.scheduler.lease_ttl).unwrap_or_default();
-        let live: Vec<String> = runs
-            .iter()
-            .filter(|r| {
-                r.state == RunState::Running
-                    && r.run_id != run_id
-                    && DateTime::parse_from_rfc3339(&r.started_at)
-                        .is_ok_and(|t| now - t.with_timezone(&Utc) < ttl)
-            })
-            .map(|r| r.run_id.clone())
-            .collect();
-        match output.collect_garbage(&|r| live.iter().any(|l| l == r)).await {
-            Ok(n) if n > 0 => tracing::info!(deleted = n, "removed unpublished and replaced files"),
+        // Replaced files older than `retain` and files of killed runs go; every file a version
+        // younger than `retain` references stays, and so do files of runs still writing (they are
+        // younger than the shortest `retain`, an hour).
+        let retain = chrono::Duration::from_std(job.retain).unwrap_or(chrono::Duration::days(7));
+        match output.vacuum(retain).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "vacuum removed unreferenced files"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "garbage collection failed; the next run retries it"),
+            Err(e) => tracing::warn!(error = %e, "vacuum failed; the next run retries it"),
         }
         Ok(Done {
             rows: staged.rows,
             bytes_written: staged.bytes,
             bytes_read: bytes_scanned(&plan),
-            version: Some(manifest.version),
+            version: Some(version),
         })
     }
 }
@@ -334,10 +325,14 @@ fn collect_inputs(plan: &LogicalPlan, out: &mut Vec<String>) {
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
             && let Ok(provider) = source_as_provider(&scan.source)
-            && let Some(table) = provider.as_ref().downcast_ref::<ListingTable>()
         {
-            for url in table.table_paths() {
-                let s = url.as_str().to_string();
+            let mut locations = Vec::new();
+            if let Some(table) = provider.as_ref().downcast_ref::<ListingTable>() {
+                locations.extend(table.table_paths().iter().map(|u| u.as_str().to_string()));
+            } else if let Some(table) = provider.as_ref().downcast_ref::<DeltaSnapshotTable>() {
+                locations.push(format!("{}@v{}", table.url(), table.version()));
+            }
+            for s in locations {
                 if !out.contains(&s) {
                     out.push(s);
                 }

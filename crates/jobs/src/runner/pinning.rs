@@ -12,7 +12,7 @@ use crate::spec::JobSpec;
 impl Runner {
     /// A run uses what its dependencies produced for an interval not newer than its own: for each
     /// dependency, its latest successful run whose interval starts no later than this run's, and the
-    /// model versions that run recorded in its manifest are pinned in the session (so `fraud_score`
+    /// model versions that run recorded in its Delta commit info are pinned in the session (so `fraud_score`
     /// and `predict('fraud', …)` score with them, not with a model trained later, and a rerun of an
     /// old interval gives the same report). A dependency that never succeeded pins nothing; one that
     /// succeeded only for newer intervals fails the run.
@@ -61,8 +61,18 @@ impl Runner {
             let Some(version) = from.output_version else {
                 continue;
             };
-            let manifest = self.output(dep_job).manifest(version).await?;
-            for reference in &manifest.model_versions {
+            let Some(info) = self.output(dep_job).run_info(version).await? else {
+                return Err(JobError::Dependency {
+                    job: job.name.clone(),
+                    message: format!(
+                        "version {version} of its dependency '{dep}' (run {}) has no nightshift commit \
+                         info to read the model versions from (its log entry was cleaned up, or another \
+                         tool wrote it): run `nightshift run {dep} --date {}` again",
+                        from.run_id, interval.run_date
+                    ),
+                });
+            };
+            for reference in &info.model_versions {
                 if let Some((name, v)) = reference.split_once("@v")
                     && let Ok(v) = v.parse::<u32>()
                 {

@@ -11,10 +11,15 @@ use toml::de::{DeTable, DeValue};
 
 use super::duration::duration;
 use super::types::{JobSpec, WriteMode};
+
+/// How long replaced files stay (and earlier versions stay readable) by default: Delta's own default.
+pub const DEFAULT_RETAIN: Duration = Duration::from_secs(7 * 86_400);
+/// The shortest `retain` accepted.
+const MIN_RETAIN: Duration = Duration::from_secs(3600);
 use crate::schedule::Schedule;
 
 const JOB_KEYS: &str = "sql, schedule, output, partition_by, mode, depends_on, retries, retry_backoff, timeout, \
-                        on_record_error, max_error_rate, params";
+                        retain, on_record_error, max_error_rate, params";
 
 /// Reads the table of the job `name`, declared at `origin`; `None` (with the problems recorded) when
 /// it is not usable.
@@ -42,6 +47,7 @@ pub(super) fn parse_job(
         retries: 2,
         retry_backoff: Duration::from_secs(1),
         timeout: None,
+        retain: DEFAULT_RETAIN,
         on_record_error: OnRecordError::default(),
         max_error_rate: None,
         params: Vec::new(),
@@ -124,6 +130,16 @@ pub(super) fn parse_job(
             },
             "retry_backoff" => job.retry_backoff = duration(r, v, &key).unwrap_or(job.retry_backoff),
             "timeout" => job.timeout = duration(r, v, &key).or(job.timeout),
+            "retain" => match duration(r, v, &key) {
+                Some(d) if d >= MIN_RETAIN => job.retain = d,
+                Some(_) => r.issue(
+                    &v.span(),
+                    &key,
+                    "must be at least \"1h\": a vacuum with a shorter retention could delete the files \
+                     of a run still writing, and the versions a reader has just opened",
+                ),
+                None => {}
+            },
             "max_error_rate" => match r.float(v, &key) {
                 Some(rate) if (0.0..=1.0).contains(&rate) => job.max_error_rate = Some(rate),
                 Some(_) => r.issue(&v.span(), &key, "expected a fraction from 0 to 1"),

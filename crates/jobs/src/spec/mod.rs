@@ -17,6 +17,7 @@ use std::path::Path;
 use nightshift_core::{ConfigIssue, Settings};
 
 pub use self::duration::parse_duration;
+pub use self::job::DEFAULT_RETAIN;
 pub use self::types::{JobSpec, SchedulerSettings, WriteMode};
 
 use self::dependencies::check_dependencies;

@@ -20,6 +20,16 @@ pub enum WriteMode {
     Replace,
 }
 
+impl std::fmt::Display for WriteMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteMode::OverwriteInterval => "overwrite_interval",
+            WriteMode::Append => "append",
+            WriteMode::Replace => "replace",
+        })
+    }
+}
+
 /// One job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {
@@ -45,6 +55,9 @@ pub struct JobSpec {
     pub retry_backoff: Duration,
     /// A run that takes longer fails.
     pub timeout: Option<Duration>,
+    /// Replaced files are kept this long, so earlier versions stay readable (time travel); then
+    /// Delta's vacuum, run after each commit, deletes them.
+    pub retain: Duration,
     /// What a record a function cannot evaluate does (`fail`, `null`, `quarantine` to `_errors/`).
     pub on_record_error: OnRecordError,
     /// A run whose share of failed records is larger fails and publishes nothing; `None`: no limit.

@@ -1,11 +1,12 @@
-//! The publisher: versions, modes, and a SIGKILL at random points never breaking the published output.
+//! The publisher: Delta versions, modes, commit info, and a SIGKILL at random points never breaking
+//! the published table.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
-use nightshift_jobs::{Commit, Interval, Output, RunFacts, Schedule, WriteMode};
+use nightshift_jobs::{Commit, Interval, Output, RunFacts, Schedule, TAG_INTERVAL, TAG_RUN, WriteMode};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
@@ -40,57 +41,53 @@ async fn publish(out: &Output, run_id: &str, interval: &Interval, rows: u64, mod
         .unwrap();
     out.validate(&mut staged).await.unwrap();
     let yes = || -> futures::future::BoxFuture<'static, bool> { Box::pin(async { true }) };
-    let m = out
-        .publish(
-            Commit {
-                job: "t",
-                run_id,
-                interval,
-                mode,
-            },
-            &staged,
-            &RunFacts::default(),
-            &yes,
-        )
-        .await
-        .unwrap();
-    out.collect_garbage(&|_| false).await.unwrap();
-    m.version
+    let facts = RunFacts {
+        sql_hash: format!("sha256:{run_id}"),
+        model_versions: vec!["fraud@v2".into()],
+        input_files: vec![],
+    };
+    out.publish(
+        Commit {
+            job: "t",
+            run_id,
+            interval,
+            mode,
+        },
+        &staged,
+        &facts,
+        &yes,
+    )
+    .await
+    .unwrap()
 }
 
-/// Reads the latest published version through its manifest: row count per file and in total.
+/// The latest version read through delta-rs: its rows, checked against the log's statistics.
 async fn read_published(out: &Output) -> u64 {
-    let m = out.latest().await.unwrap().expect("a published version");
+    let table = out.table().await.unwrap().expect("a published version");
+    let facts = nightshift_lake::delta_facts(&table).unwrap();
     let ctx = SessionContext::new();
-    let mut total = 0;
-    for (f, url) in m.files.iter().zip(out.published_files().await.unwrap()) {
-        let n = ctx
-            .read_parquet(url.as_str(), Default::default())
-            .await
-            .unwrap()
-            .count()
-            .await
-            .unwrap() as u64;
-        assert_eq!(n, f.rows, "{}", f.path);
-        total += n;
-    }
-    assert_eq!(total, m.rows);
-    total
+    ctx.register_object_store(
+        &url::Url::parse("file://").unwrap(),
+        Arc::new(LocalFileSystem::new()),
+    );
+    let provider = nightshift_lake::delta_table_provider(&ctx, &table).await.unwrap();
+    let n = ctx.read_table(provider).unwrap().count().await.unwrap() as u64;
+    assert_eq!(Some(n), facts.rows, "rows read vs the log's statistics");
+    n
 }
 
-/// The data files under `dir`, without the readers' view (`current/` and its `_v/` folders).
+/// The data files under `dir` (not the log, not `_errors/`), relative to it.
 fn part_files(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
-            if d == dir && (e.file_name() == "current" || e.file_name() == "_v") {
-                continue;
-            }
             if p.is_dir() {
-                stack.push(p);
-            } else if e.file_name().to_string_lossy().starts_with("part-") {
+                if !e.file_name().to_string_lossy().starts_with('_') {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "parquet") {
                 out.push(p.strip_prefix(dir).unwrap().display().to_string());
             }
         }
@@ -99,35 +96,26 @@ fn part_files(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
-/// What a tool reading `<output>/current/` sees, as a careful reader does it: the link resolved once,
-/// then every Parquet file below read (row counts from the footers). `None` before any publish, or
-/// when the view was removed while being read (a reader slower than two publishes gets an error, never
-/// a mix).
-fn current_rows(dir: &std::path::Path) -> Option<u64> {
-    let view = std::fs::canonicalize(dir.join("current")).ok()?;
-    let mut total = 0;
-    let mut stack = vec![view];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).ok()?.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                let file = std::fs::File::open(&p).ok()?;
-                let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap();
-                use parquet::file::reader::FileReader;
-                total += reader.metadata().file_metadata().num_rows() as u64;
-            }
-        }
-    }
-    Some(total)
+/// The files of the latest version, relative to the table's folder.
+async fn version_files(out: &Output) -> Vec<String> {
+    let table = out.table().await.unwrap().unwrap();
+    let mut files: Vec<String> = table
+        .snapshot()
+        .unwrap()
+        .log_data()
+        .iter()
+        .map(|f| f.object_store_path().to_string())
+        .collect();
+    files.sort();
+    files
 }
 
 #[tokio::test]
 async fn modes_replace_exactly_what_they_should() {
     let dir = tempfile::tempdir().unwrap();
     let out = output(dir.path());
-    assert!(out.latest().await.unwrap().is_none());
+    assert!(out.latest_version().await.unwrap().is_none());
+    // Version 0 creates the table; each run is one commit after it.
     assert_eq!(
         publish(&out, "r1", &day("2024-06-01"), 100, WriteMode::OverwriteInterval).await,
         1
@@ -137,39 +125,67 @@ async fn modes_replace_exactly_what_they_should() {
         2
     );
     assert_eq!(read_published(&out).await, 150);
-    assert_eq!(
-        current_rows(dir.path()),
-        Some(150),
-        "current/ is the latest version"
-    );
-    // Rerunning a day replaces that day only, and the replaced files are removed.
+    // Rerunning a day replaces that day only, and vacuum removes the replaced files.
     assert_eq!(
         publish(&out, "r3", &day("2024-06-01"), 10, WriteMode::OverwriteInterval).await,
         3
     );
     assert_eq!(read_published(&out).await, 60);
-    let m = out.latest().await.unwrap().unwrap();
-    let listed: Vec<String> = m.files.iter().map(|f| f.path.clone()).collect();
+    // Vacuum with no retention leaves exactly the latest version's files.
+    assert!(out.vacuum(chrono::Duration::zero()).await.unwrap() > 0);
+    let listed = version_files(&out).await;
     assert_eq!(part_files(dir.path()), listed);
     assert!(listed.iter().all(|p| p.starts_with("k=")), "{listed:?}");
+    // Each file is tagged with its interval and run.
+    let table = out.table().await.unwrap().unwrap();
+    #[allow(deprecated)] // the add action is the only way to a file's tags in delta-rs 1.1
+    let mut tagged: Vec<(String, String)> = table
+        .snapshot()
+        .unwrap()
+        .log_data()
+        .iter()
+        .map(|f| {
+            let tags = f.add_action().tags.unwrap();
+            (
+                tags[TAG_RUN].clone().unwrap(),
+                tags[TAG_INTERVAL].clone().unwrap(),
+            )
+        })
+        .collect();
+    tagged.sort();
+    tagged.dedup();
+    assert_eq!(
+        tagged,
+        [
+            ("r2".to_string(), day("2024-06-02").start.to_rfc3339()),
+            ("r3".to_string(), day("2024-06-01").start.to_rfc3339())
+        ]
+    );
     publish(&out, "r4", &day("2024-06-02"), 7, WriteMode::Append).await;
     assert_eq!(read_published(&out).await, 67);
-    publish(&out, "r5", &day("2024-06-03"), 3, WriteMode::Replace).await;
+    assert_eq!(
+        publish(&out, "r5", &day("2024-06-03"), 3, WriteMode::Replace).await,
+        5
+    );
     assert_eq!(read_published(&out).await, 3);
-    assert_eq!(current_rows(dir.path()), Some(3));
-    // The two newest views are kept for readers that resolved the link before a switch.
-    let mut views: Vec<String> = std::fs::read_dir(dir.path().join("_v"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    views.sort();
-    assert_eq!(views, [format!("{:020}", 4), format!("{:020}", 5)]);
-    assert!(dir.path().join("_SUCCESS").is_file());
-    let copy: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("_manifest.json")).unwrap()).unwrap();
-    assert_eq!(copy["version"], 5);
-    assert_eq!(copy["rows"], 3);
+    // The commit info says which run made each version.
+    let info = out.run_info(5).await.unwrap().unwrap();
+    assert_eq!(
+        (info.job.as_str(), info.run_id.as_str(), info.mode.as_str()),
+        ("t", "r5", "replace")
+    );
+    assert_eq!(info.run_date, "2024-06-03");
+    assert_eq!(info.sql_hash, "sha256:r5");
+    assert_eq!(info.model_versions, ["fraud@v2"]);
+    assert_eq!(out.run_info(3).await.unwrap().unwrap().run_id, "r3");
+    assert!(
+        out.run_info(0).await.unwrap().is_none(),
+        "version 0 only creates the table"
+    );
+    // Nothing of nightshift's old layout is written.
+    for old in ["_manifests", "_manifest.json", "_SUCCESS", "current", "_v"] {
+        assert!(!dir.path().join(old).exists(), "{old}");
+    }
 }
 
 /// Not a test on its own: the child process of `sigkill_at_random_points_keeps_the_output_readable`,
@@ -225,19 +241,14 @@ async fn sigkill_at_random_points_keeps_the_output_readable() {
         std::thread::sleep(std::time::Duration::from_millis(wait));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
-        // The latest published version is complete and readable, whatever was killed.
+        // The latest version is complete and readable, whatever was killed: one whole run's rows
+        // (the base, or one child run's 20,000 + i), never two runs' files together.
         let rows = read_published(&out).await;
-        let m = out.latest().await.unwrap().unwrap();
-        assert_eq!(rows, m.rows);
-        versions.push(m.version);
-        // So is what a tool reading `current/` sees: one whole version (the base, or one child run's
-        // 20,000 + i rows), possibly the one before the latest if the kill fell between commit and
-        // switch; never two versions' files together.
-        let seen = current_rows(dir.path()).unwrap();
         assert!(
-            seen == 1000 || (20_000..21_000).contains(&seen),
-            "current/ holds {seen} rows"
+            rows == 1000 || (20_000..21_000).contains(&rows),
+            "the latest version holds {rows} rows"
         );
+        versions.push(out.latest_version().await.unwrap().unwrap());
     }
     // The next run cleans up and succeeds: nothing but the published files remain.
     publish(
@@ -249,10 +260,8 @@ async fn sigkill_at_random_points_keeps_the_output_readable() {
     )
     .await;
     assert_eq!(read_published(&out).await, 500);
-    assert_eq!(current_rows(dir.path()), Some(500));
-    let m = out.latest().await.unwrap().unwrap();
-    let listed: Vec<String> = m.files.iter().map(|f| f.path.clone()).collect();
-    assert_eq!(part_files(dir.path()), listed);
+    out.vacuum(chrono::Duration::zero()).await.unwrap();
+    assert_eq!(part_files(dir.path()), version_files(&out).await);
     assert!(
         versions.last().unwrap() > &1,
         "the child never published: {versions:?}"
@@ -266,10 +275,10 @@ fn rand_ms() -> u64 {
         .subsec_nanos() as u64
 }
 
-/// A reader polling `current/` while versions of different sizes are published sees only whole
-/// versions.
+/// A reader opening the table again and again while versions of different sizes are published sees
+/// only whole versions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_of_current_sees_whole_versions_while_publishing() {
+async fn a_reader_sees_whole_versions_while_publishing() {
     let dir = tempfile::tempdir().unwrap();
     let out = output(dir.path());
     let sizes: Vec<u64> = (0..12).map(|i| 1000 + i * 1111).collect();
@@ -285,15 +294,16 @@ async fn a_reader_of_current_sees_whole_versions_while_publishing() {
     let reader = {
         let (dir, stop, sizes) = (dir.path().to_path_buf(), stop.clone(), sizes.clone());
         std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let out = output(&dir);
             let mut reads = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Some(seen) = current_rows(&dir) {
-                    assert!(
-                        sizes.contains(&seen),
-                        "current/ holds {seen} rows: a mix of versions"
-                    );
-                    reads += 1;
-                }
+                let seen = runtime.block_on(read_published(&out));
+                assert!(
+                    sizes.contains(&seen),
+                    "the table holds {seen} rows: a mix of versions"
+                );
+                reads += 1;
             }
             reads
         })
@@ -311,5 +321,5 @@ async fn a_reader_of_current_sees_whole_versions_while_publishing() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let reads = reader.join().unwrap();
     assert!(reads > 0);
-    assert_eq!(current_rows(dir.path()), Some(sizes[11]));
+    assert_eq!(read_published(&out).await, sizes[11]);
 }

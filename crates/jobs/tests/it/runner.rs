@@ -126,14 +126,16 @@ async fn backfill_rerun_ledger_and_catch_up() {
     );
 
     // Rerunning a day gives the same report and the same file count.
-    let before = output.latest().await.unwrap().unwrap();
+    let facts = |t: Option<deltalake_core::DeltaTable>| nightshift_lake::delta_facts(&t.unwrap()).unwrap();
+    let before = facts(output.table().await.unwrap());
     let iv = plan[2].interval;
     let r = runner.run(&job, &iv).await;
     assert_eq!(r.state, RunState::Succeeded);
-    let after = output.latest().await.unwrap().unwrap();
+    let after = facts(output.table().await.unwrap());
     assert_eq!(after.version, before.version + 1);
     assert_eq!(after.rows, before.rows);
-    assert_eq!(after.files.len(), before.files.len());
+    assert_eq!(after.files, before.files);
+    assert_eq!(r.output_version, Some(after.version));
 
     // The ledger holds every run and is queryable as nightshift.runs.
     runner.ledger().register(session.context()).await.unwrap();
@@ -182,7 +184,7 @@ async fn a_sql_error_fails_at_once_with_its_location() {
     let msg = r.message.unwrap();
     assert!(msg.contains("daily.sql:1:1") && msg.contains("nope"), "{msg}");
     let output = runner.output(runner.jobs().get("daily_sentiment").unwrap());
-    assert!(output.latest().await.unwrap().is_none());
+    assert!(output.latest_version().await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,15 +1,17 @@
-//! Discovery: one listing of the lake sorted into plain tables (top-level folders of Parquet files)
-//! and outputs published by jobs (folders holding `_manifests/`).
+//! Discovery: one listing of the lake sorted into plain tables (top-level folders of Parquet files),
+//! Delta tables (folders holding `_delta_log/`, at any depth, job reports included) and folders
+//! the lake refuses to read (Iceberg, Hudi, and reports still in nightshift's pre-Delta layout). A
+//! file inside a Delta or refused folder never becomes part of a plain table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::common::TableReference;
 use futures::StreamExt;
 use object_store::{ObjectMeta, ObjectStore};
 
+use crate::delta::{DELTA_LOG, foreign_format};
 use crate::error::LakeError;
 use crate::partitions::split_hive_segment;
-use crate::published::MANIFESTS;
 use crate::stores::LakeLocation;
 
 /// A file of a table with its hive partition values.
@@ -22,35 +24,28 @@ fn is_hidden(segment: &str) -> bool {
     segment.starts_with('.') || segment.starts_with('_')
 }
 
-/// What a listing of the lake finds: plain tables (top-level folders) and outputs published by jobs.
+/// What a listing of the lake finds: plain tables (top-level folders), Delta tables, and folders in
+/// formats the lake cannot read.
+#[derive(Default)]
 pub(crate) struct Discovered {
     pub(crate) tables: BTreeMap<String, Vec<TableFile>>,
-    pub(crate) published: Vec<Published>,
+    /// Folders holding `_delta_log/`, as path segments below the root.
+    pub(crate) delta: Vec<Vec<String>>,
+    /// Folders of another table format, with the format's name.
+    pub(crate) foreign: Vec<(Vec<String>, &'static str)>,
 }
 
-/// A folder holding `_manifests/`: a job's output, read through its latest manifest.
-pub(crate) struct Published {
-    /// Path segments below the lake root (`["reports", "daily_sentiment"]`).
-    pub(crate) parts: Vec<String>,
-    /// Its Parquet files, published or not; partitions relative to the folder.
-    pub(crate) files: Vec<TableFile>,
-    /// The objects under `_manifests/`.
-    pub(crate) manifests: Vec<ObjectMeta>,
-}
-
-impl Published {
-    /// `reports.daily_sentiment` (schema `reports`), or a bare name for a folder at the root; deeper
-    /// folders join the rest with `_` (`a/b/c` is `a.b_c`).
-    pub(crate) fn reference(&self) -> TableReference {
-        match self.parts.split_first() {
-            Some((only, [])) => TableReference::bare(only.clone()),
-            Some((schema, rest)) => TableReference::partial(schema.clone(), rest.join("_")),
-            None => TableReference::bare(""),
-        }
+/// `reports.daily_sentiment` (schema `reports`) for `reports/daily_sentiment`, or a bare name for a
+/// folder at the root; deeper folders join the rest with `_` (`a/b/c` is `a.b_c`).
+pub(crate) fn reference_of(parts: &[String]) -> TableReference {
+    match parts.split_first() {
+        Some((only, [])) => TableReference::bare(only.clone()),
+        Some((schema, rest)) => TableReference::partial(schema.clone(), rest.join("_")),
+        None => TableReference::bare(""),
     }
 }
 
-/// Lists the lake under its root once and sorts the Parquet files into tables and published outputs.
+/// Lists the lake under its root once and sorts what it holds into plain, Delta and refused tables.
 pub(crate) async fn discover(
     store: &dyn ObjectStore,
     location: &LakeLocation,
@@ -58,9 +53,8 @@ pub(crate) async fn discover(
     let prefix = location.prefix();
     let prefix_parts = prefix.parts().count();
     let mut files: Vec<(Vec<String>, ObjectMeta)> = Vec::new();
-    // Folders written by nightshift's job publisher hold `_manifests/`; only the files a manifest
-    // names are published, so such folders become tables read through their manifests.
-    let mut published: BTreeMap<Vec<String>, Vec<ObjectMeta>> = BTreeMap::new();
+    let mut delta: BTreeSet<Vec<String>> = BTreeSet::new();
+    let mut foreign: BTreeMap<Vec<String>, &'static str> = BTreeMap::new();
     let mut listing = store.list(Some(&prefix));
     while let Some(meta) = listing.next().await {
         let meta = meta.map_err(|source| LakeError::ObjectStore {
@@ -73,9 +67,15 @@ pub(crate) async fn discover(
             .skip(prefix_parts)
             .map(|p| p.as_ref().to_string())
             .collect();
-        if let Some(i) = parts.iter().position(|p| p == MANIFESTS) {
+        if let Some(i) = parts.iter().position(|p| p == DELTA_LOG) {
             if i > 0 && !parts[..i].iter().any(|p| is_hidden(p)) {
-                published.entry(parts[..i].to_vec()).or_default().push(meta);
+                delta.insert(parts[..i].to_vec());
+            }
+            continue;
+        }
+        if let Some((i, format)) = foreign_format(&parts) {
+            if !parts[..i].iter().any(|p| is_hidden(p)) {
+                foreign.insert(parts[..i].to_vec(), format);
             }
             continue;
         }
@@ -89,44 +89,39 @@ pub(crate) async fn discover(
         }
         files.push((parts, meta));
     }
-    let hive = |segments: &[String]| -> Vec<(String, String)> {
-        segments
+    // The outermost of nested Delta folders is the table; a refused folder inside one is its data.
+    let delta: Vec<Vec<String>> = delta
+        .iter()
+        .filter(|d| !delta.iter().any(|o| o.len() < d.len() && d.starts_with(o)))
+        .cloned()
+        .collect();
+    let foreign: Vec<(Vec<String>, &'static str)> = foreign
+        .into_iter()
+        .filter(|(f, _)| !delta.iter().any(|d| f.starts_with(d)))
+        .collect();
+    // A file inside a Delta or refused folder belongs to that table, whatever it is.
+    let claimed: Vec<&Vec<String>> = delta.iter().chain(foreign.iter().map(|(f, _)| f)).collect();
+    let inside = |parts: &[String]| {
+        claimed
+            .iter()
+            .any(|c| parts.len() > c.len() && parts.starts_with(c))
+    };
+    let mut found = Discovered::default();
+    for (parts, meta) in files {
+        if inside(&parts) {
+            continue;
+        }
+        let partitions = parts[1..parts.len() - 1]
             .iter()
             .filter_map(|s| split_hive_segment(s).map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect()
-    };
-    let mut found = Discovered {
-        tables: BTreeMap::new(),
-        published: published
-            .into_iter()
-            .map(|(parts, manifests)| Published {
-                parts,
-                files: Vec::new(),
-                manifests,
-            })
-            .collect(),
-    };
-    for (parts, meta) in files {
-        // The innermost published folder holding the file, if any.
-        let owner = found
-            .published
-            .iter_mut()
-            .filter(|p| p.parts.len() < parts.len() && parts.starts_with(&p.parts))
-            .max_by_key(|p| p.parts.len());
-        match owner {
-            Some(p) => {
-                let partitions = hive(&parts[p.parts.len()..parts.len() - 1]);
-                p.files.push(TableFile { meta, partitions });
-            }
-            None => {
-                let partitions = hive(&parts[1..parts.len() - 1]);
-                found
-                    .tables
-                    .entry(parts[0].clone())
-                    .or_default()
-                    .push(TableFile { meta, partitions });
-            }
-        }
+            .collect();
+        found
+            .tables
+            .entry(parts[0].clone())
+            .or_default()
+            .push(TableFile { meta, partitions });
     }
+    found.delta = delta;
+    found.foreign = foreign;
     Ok(found)
 }

@@ -1,23 +1,31 @@
 //! The lake's tables registered in a DataFusion session: the [`Catalog`] that loads them and what
 //! it knows of each.
 //!
-//! `discover` lists the lake into tables and published outputs, `register` registers each in the
-//! session (declared tables too), `build` makes the listing table from the files and their footers,
-//! and `providers` holds the table types of glob tables and unreadable tables.
+//! `discover` lists the lake into plain, Delta and refused tables, `register` registers plain and
+//! declared tables, `build` makes the listing table from the files and their footers, `delta`
+//! registers Delta tables (and refused folders), `time_travel` wraps the schemas holding Delta tables
+//! so that `name@v3` reads an earlier version, and `providers` holds the table types of glob tables
+//! and unreadable tables.
 
 mod build;
+mod delta;
 mod discover;
 mod providers;
 mod register;
+mod time_travel;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 
-use self::discover::{Discovered, discover};
+use self::delta::{register_delta, register_unsupported};
+use self::discover::{Discovered, discover, reference_of};
 pub use self::providers::{BrokenTable, GlobTable};
-use self::register::{NewTable, TableTarget, register_declared, register_published, register_table};
+use self::register::{NewTable, register_declared, register_table};
+pub use self::time_travel::TimeTravelSchema;
 use crate::error::LakeError;
 use crate::spec::{LakeSpec, PartitionSpec};
 use crate::stores::{LakeLocation, register_object_store};
@@ -43,6 +51,32 @@ pub struct TableInfo {
     pub declared: bool,
     /// Why the table cannot be read, if it cannot. Queries on it fail with this message.
     pub error: Option<String>,
+    /// The table's format.
+    pub format: TableFormat,
+}
+
+/// How a table's files are organised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// A folder (or glob) of Parquet files, hive partitions included.
+    Parquet,
+    /// A Delta Lake table, read at one version of its log.
+    Delta {
+        /// The version read.
+        version: u64,
+    },
+    /// A format the lake refuses to read (Iceberg, Hudi).
+    Unsupported(&'static str),
+}
+
+impl std::fmt::Display for TableFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TableFormat::Parquet => f.write_str("parquet"),
+            TableFormat::Delta { version } => write!(f, "delta v{version}"),
+            TableFormat::Unsupported(name) => write!(f, "{} (unsupported)", name.to_lowercase()),
+        }
+    }
 }
 
 /// The tables of a lake, registered in a DataFusion session.
@@ -61,10 +95,7 @@ impl Catalog {
     pub async fn load(ctx: &SessionContext, spec: &LakeSpec) -> Result<Self, LakeError> {
         let location = LakeLocation::parse(&spec.root)?;
         let store = register_object_store(ctx, &location, &spec.storage)?;
-        let mut found = Discovered {
-            tables: BTreeMap::new(),
-            published: Vec::new(),
-        };
+        let mut found = Discovered::default();
         if spec.discover && location.url().scheme() != "http" && location.url().scheme() != "https" {
             found = discover(store.as_ref(), &location).await?;
         }
@@ -79,24 +110,38 @@ impl Catalog {
                 url: &url,
                 files,
                 declared: None,
-                target: TableTarget::bare(&name),
+                reference: TableReference::bare(name.as_str()),
             };
             let info = register_table(ctx, store.as_ref(), &location, table).await?;
             tables.insert(name, info);
         }
-        for output in found.published {
-            let name = output.reference().to_string();
+        let mut delta_tables = Vec::new();
+        for parts in found.delta {
+            let reference = reference_of(&parts);
+            let name = reference.to_string();
             if spec.tables.iter().any(|t| t.name == name) {
                 continue;
             }
-            if let Some(info) = register_published(ctx, store.as_ref(), &location, output).await? {
-                tables.insert(name, info);
+            let url = location.join(&format!("{}/", parts.join("/")));
+            let info = register_delta(ctx, Arc::clone(&store), &url, reference.clone()).await?;
+            delta_tables.push((reference, url));
+            tables.insert(name, info);
+        }
+        for (parts, format) in found.foreign {
+            let reference = reference_of(&parts);
+            let name = reference.to_string();
+            if spec.tables.iter().any(|t| t.name == name) {
+                continue;
             }
+            let url = location.join(&format!("{}/", parts.join("/")));
+            let info = register_unsupported(ctx, &url, reference, format)?;
+            tables.insert(name, info);
         }
         for t in &spec.tables {
             let info = register_declared(ctx, &location, store.as_ref(), t).await?;
             tables.insert(t.name.clone(), info);
         }
+        TimeTravelSchema::install(ctx, Arc::clone(&store), &delta_tables)?;
         tracing::info!(tables = tables.len(), "lake catalog loaded");
         Ok(Self { location, tables })
     }

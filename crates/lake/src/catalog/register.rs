@@ -1,7 +1,6 @@
-//! Registration: each discovered, published or declared table registered in the session, as a
-//! listing table or, when it cannot be read, as a [`BrokenTable`] that says why.
+//! Registration: each discovered plain or declared table registered in the session, as a listing
+//! table or, when it cannot be read, as a [`BrokenTable`] that says why.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
@@ -10,86 +9,21 @@ use datafusion::common::TableReference;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 
-use super::TableInfo;
 use super::build::build_table;
-use super::discover::{Published, TableFile};
+use super::discover::TableFile;
 use super::providers::{BrokenTable, GlobTable};
+use super::{TableFormat, TableInfo};
 use crate::error::LakeError;
 use crate::footer::{FileFooter, read_footer};
 use crate::partitions::split_hive_segment;
-use crate::published::{PublishedTable, latest_manifest};
 use crate::schema_merge::merge_file_schemas;
 use crate::spec::{PartitionSpec, TableSpec};
 use crate::stores::LakeLocation;
 
 /// How many Parquet footers are read at once.
 const META_CONCURRENCY: usize = 16;
-
-/// Registers a published output as a table over the files of its latest manifest; `None` when
-/// nothing is published yet or the latest version has no files.
-pub(crate) async fn register_published(
-    ctx: &SessionContext,
-    store: &dyn ObjectStore,
-    location: &LakeLocation,
-    output: Published,
-) -> Result<Option<TableInfo>, LakeError> {
-    let reference = output.reference();
-    let name = reference.to_string();
-    let folder = output.parts.join("/");
-    let url = location.join(&format!("{folder}/"));
-    let (files, wanted, problem) = match latest_manifest(store, &output.manifests).await {
-        Ok(None) => return Ok(None),
-        // One unreadable manifest makes that report unreadable, not the lake.
-        Err(e) => (Vec::new(), HashSet::new(), Some(e)),
-        Ok(Some((version, paths))) => {
-            if paths.is_empty() {
-                tracing::info!(table = %name, version, "published output has no files; not registered");
-                return Ok(None);
-            }
-            let base: Vec<String> = location
-                .prefix()
-                .parts()
-                .map(|p| p.as_ref().to_string())
-                .chain(output.parts.iter().cloned())
-                .collect();
-            let wanted: HashSet<Path> = paths
-                .iter()
-                .map(|rel| Path::from_iter(base.iter().map(String::as_str).chain(rel.split('/'))))
-                .collect();
-            let files: Vec<TableFile> = output
-                .files
-                .into_iter()
-                .filter(|f| wanted.contains(&f.meta.location))
-                .collect();
-            let missing = wanted
-                .iter()
-                .find(|w| !files.iter().any(|f| &f.meta.location == *w))
-                .map(|w| LakeError::BadFile {
-                    path: w.to_string(),
-                    reason: format!(
-                        "version {version} of the output names this file but it is missing; the folder \
-                         was changed outside nightshift: rerun the job that writes it"
-                    ),
-                });
-            (files, wanted, missing)
-        }
-    };
-    let target = TableTarget {
-        reference,
-        published: Some((wanted, problem)),
-    };
-    let table = NewTable {
-        name: &name,
-        url: &url,
-        files,
-        declared: None,
-        target,
-    };
-    register_table(ctx, store, location, table).await.map(Some)
-}
 
 /// Registers a table declared in the settings, over the files at its path (or glob).
 pub(crate) async fn register_declared(
@@ -143,7 +77,7 @@ pub(crate) async fn register_declared(
             partitions: &spec.partitions,
             schema,
         }),
-        target: TableTarget::bare(&spec.name),
+        reference: TableReference::bare(spec.name.as_str()),
     };
     register_table(ctx, store, location, table).await
 }
@@ -175,7 +109,8 @@ pub(crate) struct NewTable<'a> {
     pub(crate) files: Vec<TableFile>,
     /// `Some` for a table declared in the settings rather than discovered.
     pub(crate) declared: Option<Declared<'a>>,
-    pub(crate) target: TableTarget,
+    /// The SQL name it is registered under.
+    pub(crate) reference: TableReference,
 }
 
 /// What the settings declare about a table: its partition columns and, optionally, its schema.
@@ -197,7 +132,7 @@ pub(crate) async fn register_table(
         url,
         mut files,
         declared,
-        target,
+        reference,
     } = table;
     let (declared_partitions, declared_schema, declared) = match declared {
         Some(d) => (d.partitions, d.schema, true),
@@ -226,31 +161,26 @@ pub(crate) async fn register_table(
         schema: Arc::new(Schema::empty()),
         declared,
         error: None,
+        format: TableFormat::Parquet,
     };
-    let TableTarget { reference, published } = target;
-    let result = match &published {
-        Some((_, Some(missing))) => Err(bad_file(missing, url)),
-        _ => build_table(
-            ctx,
-            name,
-            url,
-            &files,
-            &footers,
-            declared_partitions,
-            declared_schema,
-        ),
-    };
+    let result = build_table(
+        ctx,
+        name,
+        url,
+        &files,
+        &footers,
+        declared_partitions,
+        declared_schema,
+    );
     let provider: Arc<dyn TableProvider> = match result {
         Ok((table, partitions, rows)) => {
             info.partitions = partitions;
             info.rows = rows;
             info.schema = table.schema();
-            match published {
-                Some((wanted, _)) => Arc::new(PublishedTable::new(Arc::new(table), wanted)),
-                None if table.table_paths().iter().any(|p| p.get_glob().is_some()) => {
-                    Arc::new(GlobTable::new(table))
-                }
-                None => Arc::new(table),
+            if table.table_paths().iter().any(|p| p.get_glob().is_some()) {
+                Arc::new(GlobTable::new(table))
+            } else {
+                Arc::new(table)
             }
         }
         Err(e) => {
@@ -269,6 +199,17 @@ pub(crate) async fn register_table(
             Arc::new(BrokenTable::new(err.to_string(), Arc::clone(&info.schema)))
         }
     };
+    put_table(ctx, reference, provider)?;
+    Ok(info)
+}
+
+/// Registers `provider` as `reference`, replacing a table of that name and creating its schema
+/// (`reports` of `reports.daily`) when the session has none yet.
+pub(crate) fn put_table(
+    ctx: &SessionContext,
+    reference: TableReference,
+    provider: Arc<dyn TableProvider>,
+) -> Result<(), LakeError> {
     if let Some(schema) = reference.schema() {
         let catalog_name = ctx.state().config_options().catalog.default_catalog.clone();
         if let Some(catalog) = ctx.catalog(&catalog_name)
@@ -279,23 +220,7 @@ pub(crate) async fn register_table(
     }
     ctx.deregister_table(reference.clone())?;
     ctx.register_table(reference, provider)?;
-    Ok(info)
-}
-
-/// Where `register_table` puts a table: its SQL reference, and for a published output the files of
-/// its latest manifest (with the first one that is missing, if any).
-pub(crate) struct TableTarget {
-    pub(crate) reference: TableReference,
-    pub(crate) published: Option<(HashSet<Path>, Option<LakeError>)>,
-}
-
-impl TableTarget {
-    pub(crate) fn bare(name: &str) -> Self {
-        Self {
-            reference: TableReference::bare(name),
-            published: None,
-        }
-    }
+    Ok(())
 }
 
 /// `e` (borrowed, and `LakeError` is not `Clone`) as the `BadFile` error of a table: its own file and

@@ -1,6 +1,8 @@
-//! Job reports as tables: a folder that nightshift's job publisher committed (it holds `_manifests/`)
-//! is read through its latest manifest, so a query sees exactly the files of one published version,
-//! never a run's unpublished files nor the replaced files that clean-up has not removed yet.
+//! A listing table restricted to an exact set of files: how a Delta table's version crosses to a
+//! Ballista cluster. delta-rs 1.1 has no codec for its physical scan, so the client sends the
+//! version's file list and the folder's listing table; the scheduler scans exactly those files with
+//! DataFusion's own Parquet scan, which Ballista ships to its executors. Versions with deletion
+//! vectors are refused before they get here (`DeltaSnapshotTable::files`).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -17,50 +19,16 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-use crate::error::LakeError;
-pub(crate) use crate::manifest::MANIFESTS;
-use crate::manifest::{Manifest, latest_manifest_object};
-
-/// The latest manifest among `manifests` (the objects under `<output>/_manifests/`): its version and
-/// the paths of its files relative to the output folder. `None` when there is none.
-pub async fn latest_manifest(
-    store: &dyn ObjectStore,
-    manifests: &[ObjectMeta],
-) -> Result<Option<(u64, Vec<String>)>, LakeError> {
-    let Some((_, latest)) = latest_manifest_object(manifests) else {
-        return Ok(None);
-    };
-    let path = &latest.location;
-    let bad = |reason: String| LakeError::BadFile {
-        path: path.to_string(),
-        reason,
-    };
-    let bytes = store
-        .get(path)
-        .await
-        .map_err(|e| bad(e.to_string()))?
-        .bytes()
-        .await
-        .map_err(|e| bad(e.to_string()))?;
-    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-        bad(format!(
-            "not a nightshift manifest ({e}); the job's next run rewrites it"
-        ))
-    })?;
-    Ok(Some((m.version, m.files.into_iter().map(|f| f.path).collect())))
-}
-
-/// A table over a published output: the folder's listing table, with every scan restricted to the
-/// files the latest manifest names. Pruning, projection and filter pushdown are the listing table's.
+/// A table over a folder's listing table, with every scan restricted to a set of files (one Delta
+/// version's). Pruning, projection and filter pushdown are the listing table's.
 #[derive(Debug)]
-pub struct PublishedTable {
+pub struct FileSetTable {
     inner: Arc<dyn TableProvider>,
     files: Arc<HashSet<Path>>,
 }
 
-impl PublishedTable {
+impl FileSetTable {
     /// `inner` restricted to `files` (object paths).
     pub fn new(inner: Arc<dyn TableProvider>, files: HashSet<Path>) -> Self {
         Self {
@@ -68,20 +36,10 @@ impl PublishedTable {
             files: Arc::new(files),
         }
     }
-
-    /// The table of the whole folder.
-    pub fn inner(&self) -> &Arc<dyn TableProvider> {
-        &self.inner
-    }
-
-    /// The published files (object paths) it is restricted to.
-    pub fn files(&self) -> &HashSet<Path> {
-        &self.files
-    }
 }
 
 #[async_trait]
-impl TableProvider for PublishedTable {
+impl TableProvider for FileSetTable {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
     }
@@ -127,7 +85,7 @@ impl TableProvider for PublishedTable {
                 })
                 .collect();
             // The listing's statistics counted every file in the folder: drop them, so that no
-            // count(*) is answered from files that are not published.
+            // count(*) is answered from files outside the set.
             let unknown = Statistics::new_unknown(config.file_source.table_schema().table_schema());
             let restricted = FileScanConfigBuilder::from(config.clone())
                 .with_file_groups(groups)

@@ -1,0 +1,356 @@
+//! Delta Lake tables in the lake, written by an outside writer (the `deltalake` package from PyPI)
+//! and read by `nightshift`: latest version, time travel, deletes, schema evolution, partition
+//! values of any text; and the folders the lake refuses (Iceberg, unreadable Delta features).
+
+use std::path::Path;
+
+use nightshift_test_support::PythonEnv;
+use serde_json::Value;
+
+use crate::common::{Run, run_in};
+
+/// The outside writer and reader, pinned.
+pub(crate) const DELTALAKE: &[&str] = &["deltalake==1.6.6", "pyarrow==26.0.1", "polars==1.44.2"];
+
+/// Writes `events` (1,000 rows, then overwritten with 10) and `changes` (partitioned by text with
+/// `/`, `%`, `=`, a space, non-ASCII and NULL; then a delete; then an append that adds a column)
+/// into the lake folder `argv[1]`, and prints what deltalake reads back as JSON.
+const WRITE_TABLES: &str = r#"
+import json, sys
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+lake = sys.argv[1]
+
+def ids(n, first):
+    return pa.table({"id": pa.array(range(first, first + n), pa.int64()),
+                     "k": pa.array([f"k{i % 3}" for i in range(n)])})
+
+write_deltalake(f"{lake}/events", ids(1000, 0))
+write_deltalake(f"{lake}/events", ids(10, 5000), mode="overwrite")
+
+values = ["a/b", "café", "50%", "x y", "k=v", None]
+write_deltalake(f"{lake}/changes", pa.table({
+    "id": pa.array(range(12), pa.int64()),
+    "k": pa.array([values[i % 6] for i in range(12)], pa.string()),
+    "amount": pa.array([i * 1.25 for i in range(12)], pa.float64()),
+}), partition_by=["k"])
+DeltaTable(f"{lake}/changes").delete("id < 3")
+write_deltalake(f"{lake}/changes", pa.table({
+    "id": pa.array([100], pa.int64()),
+    "k": pa.array(["café"], pa.string()),
+    "amount": pa.array([99.5], pa.float64()),
+    "note": pa.array(["added later"], pa.string()),
+}), mode="append", schema_mode="merge")
+
+out = {}
+for name in ["events", "changes"]:
+    dt = DeltaTable(f"{lake}/{name}")
+    out[name] = {"version": dt.version(),
+                 "rows": sorted(dt.to_pyarrow_table().to_pylist(), key=lambda r: r["id"])}
+out["events_v0"] = DeltaTable(f"{lake}/events", version=0).to_pyarrow_table().num_rows
+out["changes_v1"] = sorted(r["id"] for r in DeltaTable(f"{lake}/changes", version=1).to_pyarrow_table().to_pylist())
+print(json.dumps(out))
+"#;
+
+fn nightshift(lake: &Path, args: &[&str]) -> Run {
+    let mut all = vec!["--lake", lake.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_in(lake.parent().unwrap(), &all, &[], None)
+}
+
+fn json_rows(run: &Run) -> Vec<Value> {
+    run.ok();
+    match serde_json::from_str(&run.stdout) {
+        Ok(Value::Array(rows)) => rows,
+        other => panic!("not a JSON array: {other:?}\n{}", run.stdout),
+    }
+}
+
+/// A column of a row, NULL when absent.
+fn field<'a>(row: &'a Value, name: &str) -> &'a Value {
+    row.get(name).unwrap_or(&Value::Null)
+}
+
+#[test]
+fn delta_tables_written_by_deltalake_read_the_same_in_nightshift() {
+    let env = PythonEnv::require("deltalake", DELTALAKE);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let out = env
+        .command()
+        .arg("-c")
+        .arg(WRITE_TABLES)
+        .arg(&lake)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "deltalake failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: Value = serde_json::from_slice(&out.stdout).expect("deltalake's answer");
+
+    // The overwrite replaced the 1,000 rows: files removed by a later commit are not read.
+    let rows = json_rows(&nightshift(
+        &lake,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            "SELECT count(*) AS n FROM events",
+        ],
+    ));
+    assert_eq!(rows[0]["n"], 10);
+    // Time travel: version 0 still has them.
+    let rows = json_rows(&nightshift(
+        &lake,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            "SELECT count(*) AS n FROM \"events@v0\"",
+        ],
+    ));
+    assert_eq!(rows[0]["n"], expected["events_v0"]);
+    assert_eq!(rows[0]["n"], 1000);
+
+    // Deletes, partition values of any text and the added column, row by row as deltalake reads them.
+    let rows = json_rows(&nightshift(
+        &lake,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            "SELECT id, k, amount, note FROM changes ORDER BY id",
+        ],
+    ));
+    let want = expected["changes"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), want.len(), "{rows:?}");
+    for (got, want) in rows.iter().zip(want) {
+        for column in ["id", "k", "amount", "note"] {
+            assert_eq!(
+                field(got, column),
+                field(want, column),
+                "{column} of {got} vs {want}"
+            );
+        }
+    }
+    assert!(rows.iter().any(|r| r["k"] == "a/b") && rows.iter().any(|r| r["k"] == "café"));
+    assert!(rows.iter().any(|r| r["k"] == "50%") && rows.iter().any(|r| r["k"].is_null()));
+
+    // A filter on a partition value with `/`, `%` or non-ASCII text finds exactly its rows.
+    for value in ["a/b", "café", "50%", "k=v"] {
+        let sql = format!("SELECT id FROM changes WHERE k = '{value}' ORDER BY id");
+        let got: Vec<Value> = json_rows(&nightshift(&lake, &["sql", "--format", "json", "-c", &sql]))
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect();
+        let want: Vec<Value> = want
+            .iter()
+            .filter(|r| r["k"] == value)
+            .map(|r| r["id"].clone())
+            .collect();
+        assert_eq!(got, want, "k = {value}");
+    }
+
+    // Version 1 is the table right after the delete, before the append.
+    let rows = json_rows(&nightshift(
+        &lake,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            "SELECT id FROM \"changes@v1\" ORDER BY id",
+        ],
+    ));
+    let ids: Vec<Value> = rows.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(Value::Array(ids), expected["changes_v1"]);
+
+    // The catalog shows both as Delta tables at deltalake's version, partitions from the log.
+    let tables = nightshift(&lake, &["tables", "--format", "csv"]);
+    tables.ok();
+    let line = |name: &str| {
+        tables
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{}", tables.stdout))
+            .to_string()
+    };
+    let events = line("events");
+    assert!(
+        events.starts_with(&format!("events,delta v{},10,", expected["events"]["version"])),
+        "{events}"
+    );
+    let changes = line("changes");
+    assert!(
+        changes.starts_with(&format!("changes,delta v{},", expected["changes"]["version"])),
+        "{changes}"
+    );
+    assert!(changes.contains(",k string,"), "{changes}");
+    let described = nightshift(&lake, &["describe", "changes", "--format", "csv"]);
+    described.ok();
+    assert!(described.stdout.contains("note,"), "{}", described.stdout);
+    assert!(
+        described.stderr.contains("Delta table at version"),
+        "{}",
+        described.stderr
+    );
+
+    // A version the table does not have, and a suffix that is no version, are clear errors.
+    nightshift(&lake, &["sql", "-c", "SELECT * FROM \"events@v9\""]).fails_with(1, &["events"]);
+    nightshift(&lake, &["sql", "-c", "SELECT * FROM \"events@yesterday\""])
+        .fails_with(1, &["neither a version", "@v3"]);
+}
+
+/// One Parquet file with a column `id`, copied from the output of a query.
+fn write_some_parquet(lake: &Path, file: &Path) {
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let r = nightshift(
+        lake,
+        &["sql", "-c", "SELECT 1 AS id", "-o", file.to_str().unwrap()],
+    );
+    r.ok();
+}
+
+#[test]
+fn iceberg_folders_and_unreadable_delta_features_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    write_some_parquet(&lake, &lake.join("plain/part-0.parquet"));
+    // An Iceberg table: its data files must not be read as a plain folder.
+    write_some_parquet(&lake, &lake.join("ice/data/part-0.parquet"));
+    std::fs::create_dir_all(lake.join("ice/metadata")).unwrap();
+    std::fs::write(lake.join("ice/metadata/00000-1a2b.metadata.json"), "{}").unwrap();
+    // A Delta table that needs a reader feature no released reader has.
+    write_some_parquet(&lake, &lake.join("fancy/part-0.parquet"));
+    std::fs::create_dir_all(lake.join("fancy/_delta_log")).unwrap();
+    let schema = r#"{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}]}"#;
+    let log = format!(
+        concat!(
+            r#"{{"protocol":{{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["fancyNewFeature"],"writerFeatures":["fancyNewFeature"]}}}}"#,
+            "\n",
+            r#"{{"metaData":{{"id":"5fba94ed-9794-4965-ba6e-6ee3c0d22af9","format":{{"provider":"parquet","options":{{}}}},"schemaString":"{}","partitionColumns":[],"configuration":{{}},"createdTime":1717200000000}}}}"#,
+            "\n"
+        ),
+        schema
+    );
+    std::fs::write(lake.join("fancy/_delta_log/00000000000000000000.json"), log).unwrap();
+
+    let tables = nightshift(&lake, &["tables", "--format", "csv"]);
+    tables.ok();
+    assert!(tables.stdout.contains("plain,parquet,1,1,"), "{}", tables.stdout);
+    assert!(
+        tables
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("ice,apache iceberg (unsupported),")),
+        "{}",
+        tables.stdout
+    );
+    nightshift(&lake, &["sql", "-c", "SELECT * FROM plain"]).ok();
+    nightshift(&lake, &["sql", "-c", "SELECT count(*) FROM ice"])
+        .fails_with(1, &["Apache Iceberg", "ice/", "Convert it to Delta Lake"]);
+    nightshift(&lake, &["sql", "-c", "SELECT count(*) FROM fancy"])
+        .fails_with(1, &["fancy", "fancyNewFeature"]);
+}
+
+/// Reads the Delta table `argv[1]` with deltalake (latest and version `argv[2]`) and Polars, and prints
+/// the rows as JSON, sorted, with the history's nightshift commit info.
+const READ_REPORT: &str = r#"
+import json, sys
+import polars as pl
+from deltalake import DeltaTable
+
+path, version = sys.argv[1], int(sys.argv[2])
+key = lambda r: json.dumps(r, sort_keys=True, default=str)
+rows = lambda t: sorted(t.to_pyarrow_table().to_pylist(), key=key)
+latest = DeltaTable(path)
+print(json.dumps({
+    "version": latest.version(),
+    "latest": rows(latest),
+    "earlier": rows(DeltaTable(path, version=version)),
+    "polars": sorted(pl.read_delta(path).to_dicts(), key=key),
+    "history": [h.get("nightshift") for h in latest.history()],
+}, default=str))
+"#;
+
+/// Rows as JSON values with their keys sorted, as one sorted list (the order the two sides use).
+fn canonical(rows: &[Value]) -> Vec<String> {
+    let mut out: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let sorted: std::collections::BTreeMap<&String, &Value> = r.as_object().unwrap().iter().collect();
+            serde_json::to_string(&sorted).unwrap()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_report_published_by_nightshift_reads_the_same_in_deltalake_and_polars() {
+    let env = PythonEnv::require("deltalake", DELTALAKE);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(repo.join("nightshift.toml"), p.join("nightshift.toml")).unwrap();
+    crate::common::copy_repo_queries(p);
+    let generate = [
+        "datasets",
+        "generate",
+        "--out",
+        "datasets/lake",
+        "--reviews",
+        "900",
+        "--days",
+        "3",
+    ];
+    run_in(p, &generate, &[], None).ok();
+    for date in ["2024-06-01", "2024-06-02"] {
+        run_in(
+            p,
+            &["run", "daily_sentiment", "--date", date, "--no-progress"],
+            &[],
+            None,
+        )
+        .ok();
+    }
+    let report = p.join("datasets/lake/reports/daily_sentiment");
+    let sql = |query: &str| {
+        let r = run_in(p, &["sql", "--format", "json", "-c", query], &[], None);
+        json_rows(&r)
+    };
+    let latest = sql("SELECT * FROM reports.daily_sentiment");
+    let earlier = sql("SELECT * FROM reports.\"daily_sentiment@v1\"");
+    assert!(latest.len() > earlier.len() && !earlier.is_empty(), "{latest:?}");
+
+    let out = env
+        .command()
+        .arg("-c")
+        .arg(READ_REPORT)
+        .arg(&report)
+        .arg("1")
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(theirs["version"], 2, "create, then one commit per run");
+    let as_rows = |v: &Value| v.as_array().unwrap().clone();
+    assert_eq!(canonical(&as_rows(&theirs["latest"])), canonical(&latest));
+    assert_eq!(canonical(&as_rows(&theirs["earlier"])), canonical(&earlier));
+    assert_eq!(canonical(&as_rows(&theirs["polars"])), canonical(&latest));
+    // Every Delta reader's history shows which run made each version.
+    let history = theirs["history"].as_array().unwrap();
+    assert_eq!(history[0]["job"], "daily_sentiment");
+    assert_eq!(history[0]["run_date"], "2024-06-02");
+    assert_eq!(history[1]["run_date"], "2024-06-01");
+    assert!(history[0]["sql_hash"].as_str().unwrap().starts_with("sha256:"));
+}
