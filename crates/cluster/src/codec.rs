@@ -176,7 +176,7 @@ impl LogicalExtensionCodec for NightshiftLogicalCodec {
                             .map_err(|e| plan_error(format!("table '{table_ref}': bad file path: {e}")))
                     })
                     .collect::<Result<_>>()?;
-                Arc::new(FileSetTable::new(listing, files))
+                Arc::new(FileSetTable::new(listing, files, schema))
             }
             Header::Glob { glob } => {
                 let provider = self.decode_listing(rest, ctx)?;

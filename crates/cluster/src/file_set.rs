@@ -26,14 +26,18 @@ use object_store::path::Path;
 pub struct FileSetTable {
     inner: Arc<dyn TableProvider>,
     files: Arc<HashSet<Path>>,
+    /// The columns in the order the client's plan uses (delta-rs's), which may differ from the
+    /// listing table's (partition columns last).
+    schema: SchemaRef,
 }
 
 impl FileSetTable {
-    /// `inner` restricted to `files` (object paths).
-    pub fn new(inner: Arc<dyn TableProvider>, files: HashSet<Path>) -> Self {
+    /// `inner` restricted to `files` (object paths), showing its columns as `schema` orders them.
+    pub fn new(inner: Arc<dyn TableProvider>, files: HashSet<Path>, schema: SchemaRef) -> Self {
         Self {
             inner,
             files: Arc::new(files),
+            schema,
         }
     }
 }
@@ -41,7 +45,7 @@ impl FileSetTable {
 #[async_trait]
 impl TableProvider for FileSetTable {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -63,7 +67,17 @@ impl TableProvider for FileSetTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        // Projections index this table's columns; the listing table orders them otherwise.
+        let inner_schema = self.inner.schema();
+        let wanted: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let mapped = wanted
+            .iter()
+            .map(|&i| inner_schema.index_of(self.schema.field(i).name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let plan = self.inner.scan(state, Some(&mapped), filters, limit).await?;
         let files = Arc::clone(&self.files);
         plan.transform_down(|node| {
             let Some(exec) = node.downcast_ref::<DataSourceExec>() else {

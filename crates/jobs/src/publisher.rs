@@ -620,19 +620,43 @@ impl Output {
     /// Delta's vacuum: deletes the files that no version younger than `retain` references and that
     /// are older than `retain` (replaced files, and files of runs that were killed or lost their
     /// commit). A file any retained version references is never deleted, so time travel works
-    /// within `retain`. Returns how many files were deleted.
+    /// within `retain`. Delta's vacuum commits its start and end to the log, so a vacuum that deletes
+    /// files takes two versions; one with nothing to delete commits nothing. Returns how many files
+    /// were deleted.
     pub async fn vacuum(&self, retain: chrono::Duration) -> Result<usize, JobError> {
         let Some(table) = self.table().await? else {
             return Ok(0);
         };
-        let (_, metrics) = table
-            .vacuum()
-            .with_retention_period(retain)
-            .with_enforce_retention_duration(false)
-            .with_mode(VacuumMode::Full)
-            .await
-            .map_err(|e| self.delta_err(e))?;
-        Ok(metrics.files_deleted.len())
+        // A vacuum commits its start and end to the log; a dry run first keeps the log to one
+        // commit per run when there is nothing to delete (most runs, with a retention of days).
+        let vacuum = |table: DeltaTable, dry_run: bool| {
+            table
+                .vacuum()
+                .with_retention_period(retain)
+                .with_enforce_retention_duration(false)
+                .with_mode(VacuumMode::Full)
+                .with_dry_run(dry_run)
+        };
+        let (table, planned) = vacuum(table, true).await.map_err(|e| self.delta_err(e))?;
+        // The plan always lists the log's expired tombstones, also those an earlier vacuum already
+        // deleted (until a checkpoint drops them): count only files that are still there.
+        let mut present = 0;
+        for file in &planned.files_deleted {
+            let rel = Path::parse(file).map_err(|e| JobError::Output {
+                message: format!("vacuum planned an invalid path '{file}': {e}"),
+            })?;
+            let path = Path::from_iter(self.prefix.parts().chain(rel.parts()));
+            match self.store.head(&path).await {
+                Ok(_) => present += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_err(&path, e)),
+            }
+        }
+        if present == 0 {
+            return Ok(0);
+        }
+        vacuum(table, false).await.map_err(|e| self.delta_err(e))?;
+        Ok(present)
     }
 }
 

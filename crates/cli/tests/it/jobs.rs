@@ -161,7 +161,7 @@ fn runs_the_repository_jobs_and_records_them() {
             "--format",
             "csv",
             "-c",
-            "SELECT sum(reviews) FROM 'datasets/lake/reports/daily_sentiment/'",
+            "SELECT sum(reviews) FROM reports.daily_sentiment",
             "-c",
             "SELECT count(*) FROM reviews",
         ],

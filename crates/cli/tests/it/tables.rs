@@ -103,7 +103,10 @@ fn json_logs_are_one_object_per_line_on_stderr() {
         "{}",
         r.stderr
     );
-    assert!(r.stdout.starts_with("table,rows"), "logs must not reach stdout");
+    assert!(
+        r.stdout.starts_with("table,format,rows"),
+        "logs must not reach stdout"
+    );
 }
 
 /// Reports in nightshift's pre-Delta layout (folders holding `_manifests/`) are refused, with the

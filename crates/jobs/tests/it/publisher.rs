@@ -131,8 +131,15 @@ async fn modes_replace_exactly_what_they_should() {
         3
     );
     assert_eq!(read_published(&out).await, 60);
-    // Vacuum with no retention leaves exactly the latest version's files.
-    assert!(out.vacuum(chrono::Duration::zero()).await.unwrap() > 0);
+    // Vacuum with no retention leaves exactly the latest version's files; with nothing to delete it
+    // commits nothing.
+    assert_eq!(
+        out.vacuum(chrono::Duration::zero()).await.unwrap(),
+        5,
+        "the replaced day's files"
+    );
+    assert_eq!(out.vacuum(chrono::Duration::zero()).await.unwrap(), 0);
+    assert_eq!(out.latest_version().await.unwrap(), Some(5));
     let listed = version_files(&out).await;
     assert_eq!(part_files(dir.path()), listed);
     assert!(listed.iter().all(|p| p.starts_with("k=")), "{listed:?}");
@@ -163,13 +170,13 @@ async fn modes_replace_exactly_what_they_should() {
     );
     publish(&out, "r4", &day("2024-06-02"), 7, WriteMode::Append).await;
     assert_eq!(read_published(&out).await, 67);
-    assert_eq!(
-        publish(&out, "r5", &day("2024-06-03"), 3, WriteMode::Replace).await,
-        5
-    );
+    // The vacuum above committed its start and end (versions 4 and 5), as Delta's vacuum does.
+    let v5 = publish(&out, "r5", &day("2024-06-03"), 3, WriteMode::Replace).await;
+    assert_eq!(v5, 7);
     assert_eq!(read_published(&out).await, 3);
-    // The commit info says which run made each version.
-    let info = out.run_info(5).await.unwrap().unwrap();
+    // The commit info says which run made each version; the vacuum's commits are not runs.
+    assert!(out.run_info(4).await.unwrap().is_none());
+    let info = out.run_info(v5).await.unwrap().unwrap();
     assert_eq!(
         (info.job.as_str(), info.run_id.as_str(), info.mode.as_str()),
         ("t", "r5", "replace")
