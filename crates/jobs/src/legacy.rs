@@ -13,7 +13,7 @@ use deltalake_core::kernel::{Action, Add};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde::Deserialize;
 
@@ -62,31 +62,27 @@ struct OldManifest {
     files: Vec<OldFile>,
 }
 
-/// Whether the output folder `prefix` holds the old layout.
-pub(crate) async fn has_old_layout(store: &dyn ObjectStore, prefix: &Path) -> Result<bool, JobError> {
-    let dir = prefix.clone().join(MANIFESTS);
-    let first = store
-        .list(Some(&dir))
-        .try_next()
-        .await
-        .map_err(|source| JobError::Store {
-            path: dir.to_string(),
-            source,
-        })?;
-    Ok(first.is_some())
-}
-
-/// The add actions publishing the files of the latest old manifest under `prefix`, and its version.
-pub(crate) async fn old_files(store: &dyn ObjectStore, prefix: &Path) -> Result<(u64, Vec<Add>), JobError> {
-    let dir = prefix.clone().join(MANIFESTS);
-    let metas: Vec<_> = store
+/// Every object under `prefix/sub`.
+async fn list(store: &dyn ObjectStore, prefix: &Path, sub: &str) -> Result<Vec<ObjectMeta>, JobError> {
+    let dir = prefix.clone().join(sub);
+    store
         .list(Some(&dir))
         .try_collect()
         .await
         .map_err(|source| JobError::Store {
             path: dir.to_string(),
             source,
-        })?;
+        })
+}
+
+/// Whether the output folder `prefix` holds the old layout.
+pub(crate) async fn has_old_layout(store: &dyn ObjectStore, prefix: &Path) -> Result<bool, JobError> {
+    Ok(!list(store, prefix, MANIFESTS).await?.is_empty())
+}
+
+/// The add actions publishing the files of the latest old manifest under `prefix`, and its version.
+pub(crate) async fn old_files(store: &dyn ObjectStore, prefix: &Path) -> Result<(u64, Vec<Add>), JobError> {
+    let metas = list(store, prefix, MANIFESTS).await?;
     let latest = metas
         .iter()
         .filter_map(|m| {
@@ -225,6 +221,10 @@ pub(crate) async fn convert(
                 tracing::warn!(path = %path, error = %source, "could not delete old report metadata");
             }
         }
+    }
+    if let Some(dir) = local {
+        // object_store deletes files, not the folders a local disk keeps.
+        let _ = std::fs::remove_dir(dir.join(MANIFESTS));
     }
     tracing::info!(
         version = done.version,

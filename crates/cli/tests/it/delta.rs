@@ -286,22 +286,24 @@ fn iceberg_folders_and_unreadable_delta_features_are_refused_by_name() {
         .fails_with(1, &["fancy", "fancyNewFeature"]);
 }
 
-/// Reads the Delta table `argv[1]` with deltalake (latest and version `argv[2]`) and Polars, and prints
-/// the rows as JSON, sorted, with the history's nightshift commit info.
+/// Reads the Delta table `argv[1]` with deltalake (latest and version `argv[2]`) and Polars, with the
+/// storage options in `$DELTA_STORAGE_OPTIONS` (JSON), and prints the rows as JSON, sorted, with the
+/// history's nightshift commit info.
 const READ_REPORT: &str = r#"
 import json, os, sys
 import polars as pl
 from deltalake import DeltaTable
 
 path, version = sys.argv[1], int(sys.argv[2])
+options = json.loads(os.environ.get("DELTA_STORAGE_OPTIONS", "{}")) or None
 key = lambda r: json.dumps(r, sort_keys=True, default=str)
 rows = lambda t: sorted(t.to_pyarrow_table().to_pylist(), key=key)
-latest = DeltaTable(path)
+latest = DeltaTable(path, storage_options=options)
 print(json.dumps({
     "version": latest.version(),
     "latest": rows(latest),
-    "earlier": rows(DeltaTable(path, version=version)),
-    "polars": sorted(pl.read_delta(path).to_dicts(), key=key),
+    "earlier": rows(DeltaTable(path, version=version, storage_options=options)),
+    "polars": sorted(pl.read_delta(path, storage_options=options).to_dicts(), key=key),
     "history": [h.get("nightshift") for h in latest.history()],
 }, default=str), flush=True)
 os._exit(0)  # deltalake 1.6.6 aborts in the interpreter's teardown
@@ -357,25 +359,100 @@ fn a_report_published_by_nightshift_reads_the_same_in_deltalake_and_polars() {
     let earlier = sql("SELECT * FROM reports.\"daily_sentiment@v1\"");
     assert!(latest.len() > earlier.len() && !earlier.is_empty(), "{latest:?}");
 
+    let report = report.to_str().unwrap().to_string();
+    same_in_deltalake(&env, &report, &[], &latest, &earlier);
+}
+
+/// The report at `location` read by deltalake and Polars (with `options`) gives `latest` and, at
+/// version 1, `earlier`; its history names the runs that made versions 2 and 1.
+fn same_in_deltalake(
+    env: &PythonEnv,
+    location: &str,
+    options: &[(&str, String)],
+    latest: &[Value],
+    earlier: &[Value],
+) {
+    let options: serde_json::Map<String, Value> = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+        .collect();
     let out = env
         .command()
         .arg("-c")
         .arg(READ_REPORT)
-        .arg(&report)
+        .arg(location)
         .arg("1")
+        .env("DELTA_STORAGE_OPTIONS", Value::Object(options).to_string())
         .output()
         .expect("run python");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(theirs["version"], 2, "create, then one commit per run");
     let as_rows = |v: &Value| v.as_array().unwrap().clone();
-    assert_eq!(canonical(&as_rows(&theirs["latest"])), canonical(&latest));
-    assert_eq!(canonical(&as_rows(&theirs["earlier"])), canonical(&earlier));
-    assert_eq!(canonical(&as_rows(&theirs["polars"])), canonical(&latest));
+    assert_eq!(canonical(&as_rows(&theirs["latest"])), canonical(latest));
+    assert_eq!(canonical(&as_rows(&theirs["earlier"])), canonical(earlier));
+    assert_eq!(canonical(&as_rows(&theirs["polars"])), canonical(latest));
     // Every Delta reader's history shows which run made each version.
     let history = theirs["history"].as_array().unwrap();
     assert_eq!(history[0]["job"], "daily_sentiment");
-    assert_eq!(history[0]["run_date"], "2024-06-02");
-    assert_eq!(history[1]["run_date"], "2024-06-01");
+    assert!(
+        history[0]["run_date"].as_str() > history[1]["run_date"].as_str(),
+        "{history:?}"
+    );
     assert!(history[0]["sql_hash"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn a_report_published_on_s3_reads_the_same_in_deltalake_and_polars() {
+    use crate::s3::{BUCKET, KEY_ID, SECRET};
+    let env = PythonEnv::require("deltalake", DELTALAKE);
+    let moto = crate::s3::start_moto();
+    crate::s3::upload_demo_lake(moto.port);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    crate::common::copy_repo_queries(p);
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let toml = std::fs::read_to_string(repo.join("nightshift.toml")).unwrap().replace(
+        "root = \"datasets/lake\"",
+        &format!(
+            "root = \"s3://{BUCKET}/lake\"\n[lake.storage]\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\nallow_http = true"
+        ),
+    );
+    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
+    let env_vars = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    for date in ["2024-06-02", "2024-06-03"] {
+        run_in(
+            p,
+            &["run", "daily_sentiment", "--date", date, "--no-progress"],
+            &env_vars,
+            None,
+        )
+        .ok();
+    }
+    let sql = |query: &str| {
+        json_rows(&run_in(
+            p,
+            &["sql", "--format", "json", "-c", query],
+            &env_vars,
+            None,
+        ))
+    };
+    let latest = sql("SELECT * FROM reports.daily_sentiment");
+    let earlier = sql("SELECT * FROM reports.\"daily_sentiment@v1\"");
+    assert!(latest.len() > earlier.len() && !earlier.is_empty(), "{latest:?}");
+    let options = [
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", KEY_ID.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET.to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+    ];
+    same_in_deltalake(
+        &env,
+        &format!("s3://{BUCKET}/lake/reports/daily_sentiment"),
+        &options,
+        &latest,
+        &earlier,
+    );
 }

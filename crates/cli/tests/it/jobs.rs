@@ -424,3 +424,82 @@ fn scoring_uses_the_model_of_its_dependency_not_a_newer_one() {
         r.stdout
     );
 }
+
+/// A report in nightshift's pre-Delta layout is refused until its job's next run converts it in
+/// place: the old files become the table's first version with the intervals that wrote them, the
+/// old metadata goes, and a rerun of an old day replaces exactly that day.
+#[test]
+fn a_pre_delta_report_is_converted_by_its_next_run() {
+    let dir = project();
+    let p = dir.path();
+    let run = |date: &str| {
+        run_in(
+            p,
+            &["run", "daily_sentiment", "--date", date, "--no-progress"],
+            &[],
+            None,
+        )
+        .ok();
+    };
+    let count = |sql: &str| {
+        let r = run_in(p, &["sql", "--format", "csv", "-c", sql], &[], None);
+        r.ok();
+        r.stdout.lines().nth(1).unwrap().to_string()
+    };
+    run("2024-06-01");
+    let day1 = count("SELECT sum(reviews) FROM reports.daily_sentiment");
+    // Rewrite the table as the old layout: the same data file, named by a manifest.
+    let report = p.join("datasets/lake/reports/daily_sentiment");
+    let info = crate::common::run_info(&report, 1);
+    let log = std::fs::read_to_string(report.join("_delta_log/00000000000000000001.json")).unwrap();
+    let add = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|a| a.get("add").cloned())
+        .unwrap();
+    let path = add["path"].as_str().unwrap().to_string();
+    let size = std::fs::metadata(report.join(&path)).unwrap().len();
+    std::fs::remove_dir_all(report.join("_delta_log")).unwrap();
+    std::fs::create_dir_all(report.join("_manifests")).unwrap();
+    let manifest = serde_json::json!({
+        "version": 1, "run_id": "old-run",
+        "files": [{"path": path, "rows": 3, "bytes": size, "interval_start": info["interval_start"]}],
+    });
+    std::fs::write(
+        report.join("_manifests/00000000000000000001.json"),
+        manifest.to_string(),
+    )
+    .unwrap();
+    std::fs::write(report.join("_manifest.json"), manifest.to_string()).unwrap();
+    std::fs::write(report.join("_SUCCESS"), "").unwrap();
+
+    run_in(
+        p,
+        &["sql", "-c", "SELECT * FROM reports.daily_sentiment"],
+        &[],
+        None,
+    )
+    .fails_with(1, &["pre-Delta layout", "nightshift run"]);
+    run("2024-06-02");
+    for old in ["_manifests", "_manifest.json", "_SUCCESS"] {
+        assert!(!report.join(old).exists(), "{old} is left");
+    }
+    assert_eq!(
+        count("SELECT count(DISTINCT review_date) FROM reports.daily_sentiment"),
+        "2"
+    );
+    assert_eq!(
+        count("SELECT sum(reviews) FROM reports.daily_sentiment WHERE review_date = DATE '2024-06-01'"),
+        day1
+    );
+    // The converted file carries its interval: a rerun of that day replaces it, not adds to it.
+    run("2024-06-01");
+    assert_eq!(
+        count("SELECT sum(reviews) FROM reports.daily_sentiment WHERE review_date = DATE '2024-06-01'"),
+        day1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM reports.daily_sentiment WHERE review_date = DATE '2024-06-01'"),
+        "3"
+    );
+}

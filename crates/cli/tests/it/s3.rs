@@ -71,7 +71,7 @@ pub(crate) fn http(port: u16, request: &str) -> String {
     out
 }
 
-fn upload_demo_lake(port: u16) {
+pub(crate) fn upload_demo_lake(port: u16) {
     upload_dir(port, demo_lake(), "lake");
 }
 
