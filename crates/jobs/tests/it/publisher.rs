@@ -330,3 +330,64 @@ async fn a_reader_sees_whole_versions_while_publishing() {
     assert!(reads > 0);
     assert_eq!(read_published(&out).await, sizes[11]);
 }
+
+/// Two writers committing to one table at once (runs of different intervals): Delta's optimistic
+/// concurrency gives each its own version, and the loser recomputes its removes on the winner's
+/// version, so both intervals are in the table and nothing is replaced twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_at_once_both_land_in_their_own_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(dir.path());
+    publish(
+        &out,
+        "base",
+        &day("2024-06-01"),
+        100,
+        WriteMode::OverwriteInterval,
+    )
+    .await;
+    for round in 0..4u64 {
+        let (a, b) = (output(dir.path()), output(dir.path()));
+        let (da, db) = (day("2024-06-02"), day("2024-06-03"));
+        let (ra, rb) = (format!("a{round}"), format!("b{round}"));
+        let (va, vb) = tokio::join!(
+            publish(&a, &ra, &da, 20 + round, WriteMode::OverwriteInterval),
+            publish(&b, &rb, &db, 30 + round, WriteMode::OverwriteInterval),
+        );
+        assert_ne!(va, vb, "each commit is its own version");
+        // Day 1 kept, days 2 and 3 exactly this round's rows.
+        assert_eq!(read_published(&out).await, 100 + 20 + round + 30 + round);
+    }
+}
+
+/// A result whose columns or partitioning differ from the table's is refused before anything is
+/// written, with both column lists; the published version stays.
+#[tokio::test]
+async fn a_result_of_another_shape_is_refused_with_both_column_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(dir.path());
+    publish(&out, "r1", &day("2024-06-01"), 10, WriteMode::OverwriteInterval).await;
+    let ctx = SessionContext::new();
+    let write = |sql: &'static str, partition_by: Vec<String>| {
+        let (ctx, out) = (ctx.clone(), out.clone());
+        async move {
+            let stream = ctx.sql(sql).await.unwrap().execute_stream().await.unwrap();
+            out.write(stream, &partition_by, "r2", &day("2024-06-02"), |_| {})
+                .await
+                .unwrap_err()
+                .to_string()
+        }
+    };
+    let err = write("SELECT 1 AS v, 2 AS k, 'x' AS extra", vec!["k".into()]).await;
+    assert!(
+        err.contains("extra") && err.contains("move the table aside"),
+        "{err}"
+    );
+    let err = write("SELECT 1 AS v, 2 AS k", vec![]).await;
+    assert!(
+        err.contains("partitioned by [k]") && err.contains("partitions by []"),
+        "{err}"
+    );
+    assert_eq!(read_published(&out).await, 10);
+    assert_eq!(out.latest_version().await.unwrap(), Some(1));
+}
