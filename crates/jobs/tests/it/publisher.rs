@@ -391,3 +391,36 @@ async fn a_result_of_another_shape_is_refused_with_both_column_lists() {
     assert_eq!(read_published(&out).await, 10);
     assert_eq!(out.latest_version().await.unwrap(), Some(1));
 }
+
+/// A checkpoint every ten commits: a daily job's log stays quick to read after years.
+#[tokio::test]
+async fn the_log_is_checkpointed_every_ten_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(dir.path());
+    // Version 0 creates the table; runs commit versions 1 to 8, then 9: the tenth commit.
+    for i in 0..8u64 {
+        publish(
+            &out,
+            &format!("r{i}"),
+            &day("2024-06-01"),
+            5 + i,
+            WriteMode::OverwriteInterval,
+        )
+        .await;
+    }
+    assert!(
+        !dir.path().join("_delta_log/_last_checkpoint").exists(),
+        "not before the tenth commit"
+    );
+    let v = publish(&out, "r9", &day("2024-06-01"), 50, WriteMode::OverwriteInterval).await;
+    assert_eq!(v, 9);
+    assert!(dir.path().join("_delta_log/_last_checkpoint").exists());
+    assert!(
+        std::fs::read_dir(dir.path().join("_delta_log"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains(".checkpoint.")),
+        "a checkpoint file"
+    );
+    assert_eq!(read_published(&out).await, 50);
+}
