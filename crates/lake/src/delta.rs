@@ -183,7 +183,16 @@ impl DeltaLocation {
         let mut table = self.unloaded().map_err(err)?;
         match at {
             None => table.load().await.map_err(err)?,
-            Some(TimeTravel::Version(v)) => table.load_version(v).await.map_err(err)?,
+            Some(TimeTravel::Version(v)) => {
+                let latest = table.get_latest_version().await.map_err(err)?;
+                if v > latest {
+                    return Err(LakeError::Delta {
+                        location: self.url.to_string(),
+                        reason: format!("the table has no version {v}: its versions are 0 to {latest}"),
+                    });
+                }
+                table.load_version(v).await.map_err(err)?
+            }
             Some(TimeTravel::Timestamp(t)) => table.load_with_datetime(t).await.map_err(err)?,
         }
         Ok(table)

@@ -228,7 +228,20 @@ fn delta_tables_written_by_deltalake_read_the_same_in_nightshift() {
     );
 
     // A version the table does not have, and a suffix that is no version, are clear errors.
-    nightshift(&lake, &["sql", "-c", "SELECT * FROM \"events@v9\""]).fails_with(1, &["events"]);
+    nightshift(&lake, &["sql", "-c", "SELECT * FROM \"events@v9\""])
+        .fails_with(1, &["events", "has no version 9", "0 to 1"]);
+    // An instant after the last commit reads the latest version.
+    let rows = json_rows(&nightshift(
+        &lake,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            "SELECT count(*) AS n FROM \"events@2999-01-01T00:00:00Z\"",
+        ],
+    ));
+    assert_eq!(rows[0]["n"], 10);
     nightshift(&lake, &["sql", "-c", "SELECT * FROM \"events@yesterday\""])
         .fails_with(1, &["neither a version", "@v3"]);
 }
