@@ -68,17 +68,21 @@ pub async fn describe(session: &Session, table: &str, output: &OutputArgs) -> Re
 
 /// A table's columns as one batch (`nightshift describe`, the REPL's `\d TABLE`).
 pub async fn describe_batch(session: &Session, table: &str) -> anyhow::Result<RecordBatch> {
-    let provider = session
-        .context()
-        .table_provider(datafusion::common::TableReference::bare(table))
-        .await
-        .map_err(|_| {
-            let known: Vec<_> = session.catalog().tables().map(|t| t.name.clone()).collect();
-            anyhow!(
-                "no table '{table}' in the lake; known tables: {}",
-                known.join(", ")
-            )
-        })?;
+    // `reports.daily_sentiment` names the table `daily_sentiment` of the schema `reports`, as the
+    // catalog lists it.
+    let reference = match table.split_once('.') {
+        Some((schema, name)) if session.catalog().table(table).is_some() => {
+            datafusion::common::TableReference::partial(schema, name)
+        }
+        _ => datafusion::common::TableReference::bare(table),
+    };
+    let provider = session.context().table_provider(reference).await.map_err(|_| {
+        let known: Vec<_> = session.catalog().tables().map(|t| t.name.clone()).collect();
+        anyhow!(
+            "no table '{table}' in the lake; known tables: {}",
+            known.join(", ")
+        )
+    })?;
     let info = session.catalog().table(table);
     if let Some(err) = info.and_then(|i| i.error.as_ref()) {
         eprintln!("warning: {err}");

@@ -371,6 +371,19 @@ fn a_report_published_by_nightshift_reads_the_same_in_deltalake_and_polars() {
     let latest = sql("SELECT * FROM reports.daily_sentiment");
     let earlier = sql("SELECT * FROM reports.\"daily_sentiment@v1\"");
     assert!(latest.len() > earlier.len() && !earlier.is_empty(), "{latest:?}");
+    let described = run_in(
+        p,
+        &["describe", "reports.daily_sentiment", "--format", "csv"],
+        &[],
+        None,
+    );
+    described.ok();
+    assert!(described.stdout.contains("sentiment,"), "{}", described.stdout);
+    assert!(
+        described.stderr.contains("Delta table at version 2"),
+        "{}",
+        described.stderr
+    );
 
     let report = report.to_str().unwrap().to_string();
     same_in_deltalake(&env, &report, &[], &latest, &earlier);
