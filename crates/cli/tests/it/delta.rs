@@ -70,6 +70,11 @@ fn json_rows(run: &Run) -> Vec<Value> {
     }
 }
 
+/// The rows `sql` gives in the lake, as JSON objects.
+fn query(lake: &Path, sql: &str) -> Vec<Value> {
+    json_rows(&nightshift(lake, &["sql", "--format", "json", "-c", sql]))
+}
+
 /// A column of a row, NULL when absent.
 fn field<'a>(row: &'a Value, name: &str) -> &'a Value {
     row.get(name).unwrap_or(&Value::Null)
@@ -96,42 +101,15 @@ fn delta_tables_written_by_deltalake_read_the_same_in_nightshift() {
     let expected: Value = serde_json::from_slice(&out.stdout).expect("deltalake's answer");
 
     // The overwrite replaced the 1,000 rows: files removed by a later commit are not read.
-    let rows = json_rows(&nightshift(
-        &lake,
-        &[
-            "sql",
-            "--format",
-            "json",
-            "-c",
-            "SELECT count(*) AS n FROM events",
-        ],
-    ));
+    let rows = query(&lake, "SELECT count(*) AS n FROM events");
     assert_eq!(rows[0]["n"], 10);
     // Time travel: version 0 still has them.
-    let rows = json_rows(&nightshift(
-        &lake,
-        &[
-            "sql",
-            "--format",
-            "json",
-            "-c",
-            "SELECT count(*) AS n FROM \"events@v0\"",
-        ],
-    ));
+    let rows = query(&lake, "SELECT count(*) AS n FROM \"events@v0\"");
     assert_eq!(rows[0]["n"], expected["events_v0"]);
     assert_eq!(rows[0]["n"], 1000);
 
     // Deletes, partition values of any text and the added column, row by row as deltalake reads them.
-    let rows = json_rows(&nightshift(
-        &lake,
-        &[
-            "sql",
-            "--format",
-            "json",
-            "-c",
-            "SELECT id, k, amount, note FROM changes ORDER BY id",
-        ],
-    ));
+    let rows = query(&lake, "SELECT id, k, amount, note FROM changes ORDER BY id");
     let want = expected["changes"]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), want.len(), "{rows:?}");
     for (got, want) in rows.iter().zip(want) {
@@ -149,10 +127,7 @@ fn delta_tables_written_by_deltalake_read_the_same_in_nightshift() {
     // A filter on a partition value with `/`, `%` or non-ASCII text finds exactly its rows.
     for value in ["a/b", "café", "50%", "k=v"] {
         let sql = format!("SELECT id FROM changes WHERE k = '{value}' ORDER BY id");
-        let got: Vec<Value> = json_rows(&nightshift(&lake, &["sql", "--format", "json", "-c", &sql]))
-            .iter()
-            .map(|r| r["id"].clone())
-            .collect();
+        let got: Vec<Value> = query(&lake, &sql).iter().map(|r| r["id"].clone()).collect();
         let want: Vec<Value> = want
             .iter()
             .filter(|r| r["k"] == value)
@@ -183,16 +158,7 @@ fn delta_tables_written_by_deltalake_read_the_same_in_nightshift() {
     assert!(all.contains("k=a%2Fb/part-") || all.contains("..."), "{all}");
 
     // Version 1 is the table right after the delete, before the append.
-    let rows = json_rows(&nightshift(
-        &lake,
-        &[
-            "sql",
-            "--format",
-            "json",
-            "-c",
-            "SELECT id FROM \"changes@v1\" ORDER BY id",
-        ],
-    ));
+    let rows = query(&lake, "SELECT id FROM \"changes@v1\" ORDER BY id");
     let ids: Vec<Value> = rows.iter().map(|r| r["id"].clone()).collect();
     assert_eq!(Value::Array(ids), expected["changes_v1"]);
 
@@ -231,16 +197,7 @@ fn delta_tables_written_by_deltalake_read_the_same_in_nightshift() {
     nightshift(&lake, &["sql", "-c", "SELECT * FROM \"events@v9\""])
         .fails_with(1, &["events", "has no version 9", "0 to 1"]);
     // An instant after the last commit reads the latest version.
-    let rows = json_rows(&nightshift(
-        &lake,
-        &[
-            "sql",
-            "--format",
-            "json",
-            "-c",
-            "SELECT count(*) AS n FROM \"events@2999-01-01T00:00:00Z\"",
-        ],
-    ));
+    let rows = query(&lake, "SELECT count(*) AS n FROM \"events@2999-01-01T00:00:00Z\"");
     assert_eq!(rows[0]["n"], 10);
     nightshift(&lake, &["sql", "-c", "SELECT * FROM \"events@yesterday\""])
         .fails_with(1, &["neither a version", "@v3"]);
