@@ -240,7 +240,36 @@ impl Output {
     /// Creates the table for a first run: the result's columns, `partition_by` as its partition
     /// columns, a checkpoint every [`CHECKPOINT_INTERVAL`] commits. A table another writer created
     /// meanwhile is used as it is.
-    async fn create(&self, schema: &Schema, partition_by: &[String]) -> Result<DeltaTable, JobError> {
+    async fn create(
+        &self,
+        schema: &Schema,
+        partition_by: &[String],
+        converting: bool,
+    ) -> Result<DeltaTable, JobError> {
+        // Never make a table of a folder that holds data: vacuum would later count those files as
+        // the table's garbage (an input table's folder named as an output, say). A pre-Delta report
+        // being converted holds its own files.
+        let mut listing = self.store.list(Some(&self.prefix));
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| store_err(&self.prefix, e))?;
+            let rel: Vec<_> = meta
+                .location
+                .prefix_match(&self.prefix)
+                .into_iter()
+                .flatten()
+                .collect();
+            if !converting && rel.first().is_some_and(|p| !p.as_ref().starts_with('_')) {
+                return Err(JobError::Output {
+                    message: format!(
+                        "the output folder '{}' already holds data that is not a Delta table ('{}'): \
+                         nightshift publishes only into an empty folder or its own table; choose \
+                         another output",
+                        self.url(),
+                        meta.location
+                    ),
+                });
+            }
+        }
         let columns: StructType = schema.try_into_kernel().map_err(|e| JobError::Output {
             message: format!("the result's columns cannot be stored in a Delta table: {e}"),
         })?;
@@ -288,7 +317,7 @@ impl Output {
             Some(t) => t,
             None if legacy::has_old_layout(self.store.as_ref(), &self.prefix).await? => {
                 let (old_version, old_adds) = legacy::old_files(self.store.as_ref(), &self.prefix).await?;
-                let created = self.create(&schema, partition_by).await?;
+                let created = self.create(&schema, partition_by, true).await?;
                 legacy::convert(
                     &created,
                     self.store.as_ref(),
@@ -302,7 +331,7 @@ impl Output {
                     message: format!("the converted table '{}' cannot be read back", self.url()),
                 })?
             }
-            None => self.create(&schema, partition_by).await?,
+            None => self.create(&schema, partition_by, false).await?,
         };
         self.check_layout(&table, &schema, partition_by)?;
         let props = WriterProperties::builder()

@@ -424,3 +424,35 @@ async fn the_log_is_checkpointed_every_ten_commits() {
     );
     assert_eq!(read_published(&out).await, 50);
 }
+
+/// A folder that already holds data (an input table's, say) never becomes an output: the first run
+/// fails before writing, and the files stay.
+#[tokio::test]
+async fn an_output_folder_holding_data_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("day=1")).unwrap();
+    std::fs::write(dir.path().join("day=1/part-0.parquet"), b"someone else's data").unwrap();
+    let out = output(dir.path());
+    let ctx = SessionContext::new();
+    let stream = ctx
+        .sql("SELECT 1 AS v, 2 AS k")
+        .await
+        .unwrap()
+        .execute_stream()
+        .await
+        .unwrap();
+    let err = out
+        .write(stream, &["k".to_string()], "r1", &day("2024-06-01"), |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("already holds data") && err.contains("part-0.parquet"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("day=1/part-0.parquet")).unwrap(),
+        b"someone else's data"
+    );
+    assert!(!dir.path().join("_delta_log").exists());
+}
