@@ -200,17 +200,7 @@ pub(crate) async fn convert(
     }
     let mut old = Vec::new();
     for sub in [MANIFESTS, "_v"] {
-        let dir = prefix.clone().join(sub);
-        let listed: Vec<_> =
-            store
-                .list(Some(&dir))
-                .try_collect()
-                .await
-                .map_err(|source| JobError::Store {
-                    path: dir.to_string(),
-                    source,
-                })?;
-        old.extend(listed.into_iter().map(|m| m.location));
+        old.extend(list(store, prefix, sub).await?.into_iter().map(|m| m.location));
     }
     old.push(prefix.clone().join("_manifest.json"));
     old.push(prefix.clone().join("_SUCCESS"));
