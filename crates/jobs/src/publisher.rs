@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -130,6 +130,53 @@ pub struct Output {
     /// The folder on local disk, when the store is local (for fsync).
     local: Option<PathBuf>,
     location: DeltaLocation,
+    /// The lake root: the folders between it and the output must not be tables.
+    lake_root: Option<Path>,
+}
+
+/// A file's path inside the table, from its add action. delta-rs hands the path over as the
+/// object's name, whose folders already hold percent-encoded partition values (`k=50%25`): it is
+/// parsed as it is, as delta-rs's own scans do, and never decoded again (a value such as `%2F`
+/// would otherwise name another folder).
+fn relative_path(add_path: &str) -> Result<Path, JobError> {
+    Path::parse(add_path).map_err(|e| JobError::Output {
+        message: format!("the Delta log names an invalid file path '{add_path}': {e}"),
+    })
+}
+
+/// Refuses an empty text in a partition column: the Delta protocol defines an empty partition
+/// value as NULL, so deltalake, Spark and Delta readers would read it back as NULL while the job
+/// wrote `''`. Nothing is published; the message says how to map it in the SQL. `offset` is the
+/// number of result rows before `batch`, so that the row number is the result's.
+fn refuse_empty_partition_values(
+    batch: &RecordBatch,
+    partition_by: &[String],
+    offset: u64,
+) -> Result<(), JobError> {
+    for name in partition_by {
+        let Some(column) = batch.column_by_name(name) else {
+            continue;
+        };
+        let empty = match column.data_type() {
+            DataType::Utf8 => column.as_string::<i32>().iter().position(|v| v == Some("")),
+            DataType::LargeUtf8 => column.as_string::<i64>().iter().position(|v| v == Some("")),
+            DataType::Binary => column.as_binary::<i32>().iter().position(|v| v == Some(b"")),
+            DataType::LargeBinary => column.as_binary::<i64>().iter().position(|v| v == Some(b"")),
+            _ => None,
+        };
+        if let Some(row) = empty {
+            return Err(JobError::Output {
+                message: format!(
+                    "partition column '{name}' holds an empty value (result row {}): Delta Lake stores an \
+                     empty partition value as NULL, so other readers would not read back what the job \
+                     wrote. Map it in the SQL (NULLIF({name}, '') to publish NULL, or a marker such as \
+                     COALESCE(NULLIF({name}, ''), '(empty)')), or leave '{name}' out of partition_by",
+                    offset + row as u64 + 1
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn store_err(path: &Path, source: object_store::Error) -> JobError {
@@ -158,7 +205,59 @@ impl Output {
             prefix,
             local,
             location,
+            lake_root: None,
         }
+    }
+
+    /// The output inside the lake at `root`: its first run refuses a folder inside a table of the
+    /// lake (a Delta table's folder, or a Parquet table's with files or `key=value` folders), whose
+    /// readers would read the report as theirs and whose vacuum would delete it.
+    pub fn within_lake(mut self, root: Path) -> Self {
+        self.lake_root = Some(root);
+        self
+    }
+
+    /// Refuses an output folder inside a table (see [`Output::within_lake`]).
+    async fn refuse_inside_a_table(&self) -> Result<(), JobError> {
+        let Some(root) = &self.lake_root else {
+            return Ok(());
+        };
+        let Some(inner) = self.prefix.prefix_match(root) else {
+            return Ok(());
+        };
+        let inner: Vec<_> = inner.collect();
+        let mut folder = root.clone();
+        for part in inner.iter().take(inner.len().saturating_sub(1)) {
+            folder = folder.join(part.as_ref());
+            let listing = self
+                .store
+                .list_with_delimiter(Some(&folder))
+                .await
+                .map_err(|e| store_err(&folder, e))?;
+            let name = |p: &Path| p.filename().unwrap_or_default().to_string();
+            let what = if listing.common_prefixes.iter().any(|p| name(p) == DELTA_LOG) {
+                Some("a Delta table")
+            } else if listing.objects.iter().any(|o| {
+                let n = name(&o.location);
+                !n.starts_with('_') && !n.starts_with('.')
+            }) || listing.common_prefixes.iter().any(|p| name(p).contains('='))
+            {
+                Some("a table of Parquet files")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(JobError::Output {
+                    message: format!(
+                        "the output folder '{}' is inside '{folder}', which is {what}: its readers would \
+                         read the report as part of it and its clean-up would delete the report's \
+                         files; choose an output folder outside every table",
+                        self.url()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn delta_err(&self, source: DeltaTableError) -> JobError {
@@ -168,12 +267,9 @@ impl Output {
         }
     }
 
-    /// The object path of a file of the table, from its add action's path (percent-encoded in
-    /// the log).
+    /// The object path of a file of the table, from its add action's path.
     fn file_path(&self, add_path: &str) -> Result<Path, JobError> {
-        let rel = Path::from_url_path(add_path).map_err(|e| JobError::Output {
-            message: format!("the Delta log names an invalid file path '{add_path}': {e}"),
-        })?;
+        let rel = relative_path(add_path)?;
         Ok(Path::from_iter(self.prefix.parts().chain(rel.parts())))
     }
 
@@ -246,6 +342,7 @@ impl Output {
         partition_by: &[String],
         converting: bool,
     ) -> Result<DeltaTable, JobError> {
+        self.refuse_inside_a_table().await?;
         // Never make a table of a folder that holds data: vacuum would later count those files as
         // the table's garbage (an input table's folder named as an output, say). A pre-Delta report
         // being converted holds its own files.
@@ -348,6 +445,7 @@ impl Output {
             if batch.num_rows() == 0 {
                 continue;
             }
+            refuse_empty_partition_values(&batch, partition_by, rows)?;
             rows += batch.num_rows() as u64;
             on_rows(batch.num_rows() as u64);
             writer.write(batch).await.map_err(|e| self.delta_err(e))?;
@@ -464,10 +562,7 @@ impl Output {
             // publish files whose data never reached the disk.
             let mut dirs = BTreeSet::new();
             for add in &staged.adds {
-                let rel = Path::from_url_path(&add.path).map_err(|e| JobError::Output {
-                    message: format!("the Delta log names an invalid file path '{}': {e}", add.path),
-                })?;
-                let p = dir.join(rel.as_ref());
+                let p = dir.join(relative_path(&add.path)?.as_ref());
                 sync_path(&p)?;
                 let mut d = p.parent().map(std::path::Path::to_path_buf);
                 while let Some(x) = d {

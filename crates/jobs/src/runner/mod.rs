@@ -118,6 +118,7 @@ impl Runner {
         }
         let local = self.lake_local.as_ref().map(|d| d.join(&job.output));
         Output::new(self.store.clone(), self.store_url.clone(), prefix, local)
+            .within_lake(self.lake_prefix.clone())
     }
 
     /// Runs one interval of a job (an explicit run: it reruns a committed interval) with retries and

@@ -1,5 +1,5 @@
-//! Dependencies between jobs: unknown or self dependencies, shared outputs and cycles are problems;
-//! the jobs are put in an order where each follows the jobs it depends on.
+//! Dependencies between jobs: unknown or self dependencies, shared or nested outputs and cycles are
+//! problems; the jobs are put in an order where each follows the jobs it depends on.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,6 +50,27 @@ pub(super) fn check_dependencies(
                 key: format!("jobs.{}.output", j.name),
                 message: format!("'{}' is also the output of {}", j.output, outputs[1..].join(", ")),
             });
+        }
+        // A table inside another's folder would be read as part of it, and the outer table's
+        // vacuum would delete the inner table's files as unreferenced.
+        for o in &set.jobs {
+            if o.output.starts_with(&format!("{}/", j.output)) {
+                ok = false;
+                issues.push(ConfigIssue {
+                    origin: at(&o.name),
+                    key: format!("jobs.{}.output", o.name),
+                    message: format!(
+                        "'{}' is inside '{}', the output of job '{}': a report cannot live in another \
+                         report's folder (its files would be read and vacuumed as the other's); use a \
+                         sibling folder such as '{}_{}'",
+                        o.output,
+                        j.output,
+                        j.name,
+                        j.output,
+                        o.output.rsplit('/').next().unwrap_or_default()
+                    ),
+                });
+            }
         }
     }
     if !ok {

@@ -226,6 +226,23 @@ mod tests {
     }
 
     #[test]
+    fn nested_outputs_are_refused_at_the_inner_job() {
+        let main = format!(
+            "[jobs.outer]\n{JOB}output = \"reports\"\n[jobs.inner]\n{JOB}output = \"reports/b\"\n\
+             [jobs.sibling]\n{JOB}output = \"reports_b\"\n"
+        );
+        let dir = setup(&[("nightshift.toml", &main)]);
+        let e = parse(&dir).unwrap_err();
+        assert_eq!(e.issues.len(), 1, "{e}");
+        let text = e.issues[0].to_string();
+        assert!(
+            text.contains("jobs.inner.output: 'reports/b' is inside 'reports', the output of job 'outer'"),
+            "{text}"
+        );
+        assert!(text.contains("nightshift.toml:"), "{text}");
+    }
+
+    #[test]
     fn missing_keys_and_durations() {
         let dir = setup(&[("nightshift.toml", "[jobs.a]\nsql = \"queries/a.sql\"\n")]);
         let e = parse(&dir).unwrap_err().to_string();

@@ -456,3 +456,82 @@ async fn an_output_folder_holding_data_is_refused_and_left_alone() {
     );
     assert!(!dir.path().join("_delta_log").exists());
 }
+
+async fn write_one(out: &Output, sql: &str) -> Result<nightshift_jobs::Staged, nightshift_jobs::JobError> {
+    let ctx = SessionContext::new();
+    let stream = ctx.sql(sql).await.unwrap().execute_stream().await.unwrap();
+    out.write(stream, &["k".to_string()], "r1", &day("2024-06-01"), |_| {})
+        .await
+}
+
+/// An output inside another table's folder (a Delta table, or a Parquet table's partition folders)
+/// is refused on its first run, and the other table keeps its files; a plain folder of tables (such
+/// as `reports/`) is fine.
+#[tokio::test]
+async fn an_output_inside_a_table_is_refused() {
+    let lake = tempfile::tempdir().unwrap();
+    let root = Path::from_absolute_path(lake.path()).unwrap();
+    let inside = |rel: &str| {
+        let dir = lake.path().join(rel);
+        output(&dir).within_lake(root.clone())
+    };
+    publish(
+        &inside("reports/a"),
+        "r0",
+        &day("2024-06-01"),
+        10,
+        WriteMode::Append,
+    )
+    .await;
+    std::fs::create_dir_all(lake.path().join("reviews/review_date=2024-06-01")).unwrap();
+    std::fs::write(
+        lake.path().join("reviews/review_date=2024-06-01/part-0.parquet"),
+        b"input data",
+    )
+    .unwrap();
+    for (rel, table, what) in [
+        ("reports/a/b", "reports/a", "a Delta table"),
+        ("reviews/b", "reviews", "a table of Parquet files"),
+    ] {
+        let err = write_one(&inside(rel), "SELECT 1 AS v, 2 AS k")
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{rel} was accepted"))
+            .to_string();
+        assert!(
+            err.contains(&format!("{table}', which is {what}")),
+            "{rel}: {err}"
+        );
+        assert!(!lake.path().join(rel).exists(), "{rel} was written");
+    }
+    assert_eq!(read_published(&inside("reports/a")).await, 10);
+    write_one(&inside("reports/c"), "SELECT 1 AS v, 2 AS k")
+        .await
+        .expect("a sibling of another report");
+}
+
+/// Delta stores an empty partition value as NULL: a result with one is refused with the row and a
+/// way out, before anything is published.
+#[tokio::test]
+async fn an_empty_partition_value_is_refused_with_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(dir.path());
+    let err = write_one(
+        &out,
+        "SELECT v, k FROM (VALUES (1, 'a'), (2, NULL), (3, '')) AS t(v, k) ORDER BY v",
+    )
+    .await
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        err.contains("partition column 'k' holds an empty value (result row 3)")
+            && err.contains("NULLIF(k, '')"),
+        "{err}"
+    );
+    assert_eq!(
+        out.latest_version().await.unwrap(),
+        Some(0),
+        "only the empty table"
+    );
+}
