@@ -4,12 +4,13 @@
 //!   they are absent; `NIGHTSHIFT_REQUIRE_SHARED=1` turns absence into a failure (CI sets it).
 //! - [`PythonEnv`]: a Python virtual environment under the cargo target folder with the packages a
 //!   test needs from PyPI (moto's S3 server, the reference vaderSentiment), made once and reused.
+//! - [`NpmPackages`]: the same for npm packages (Azurite, Azure's storage emulator).
 #![deny(missing_docs)]
 
 mod python_env;
 mod shared;
 
 pub use crate::{
-    python_env::{PythonEnv, PythonEnvError},
+    python_env::{NpmPackages, PythonEnv, PythonEnvError},
     shared::{REQUIRE_SHARED_VAR, SHARED_VAR, shared_dir, shared_file},
 };

@@ -1,4 +1,5 @@
-//! Python virtual environments under the cargo target folder, with packages from PyPI, made once.
+//! Python virtual environments (packages from PyPI) and npm package folders under the cargo target
+//! folder, made once.
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -31,42 +32,19 @@ impl PythonEnv {
     /// process or any other, reuse it. Calls from several processes at once wait for one another
     /// on a lock file beside it. Changing `requirements` remakes it.
     pub fn provision(name: &str, requirements: &[&str]) -> Result<Self, PythonEnvError> {
-        let root = target_dir().join("py-venv");
-        fs::create_dir_all(&root).map_err(|source| PythonEnvError::io("create", &root, source))?;
-        let lock_path = root.join(format!("{name}.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| PythonEnvError::io("open", &lock_path, source))?;
-        lock.lock()
-            .map_err(|source| PythonEnvError::io("lock", &lock_path, source))?;
-        let env = Self { dir: root.join(name) };
-        let wanted = stamp_text(requirements);
-        if env.python().exists() && fs::read_to_string(env.dir.join(STAMP)).ok() == Some(wanted.clone()) {
-            return Ok(env);
-        }
-        env.make(requirements, &wanted)?;
-        drop(lock);
-        Ok(env)
+        let dir = provision_dir("py-venv", name, requirements, |dir, stamp| {
+            Self {
+                dir: dir.to_path_buf(),
+            }
+            .make(requirements, stamp)
+        })?;
+        Ok(Self { dir })
     }
 
     /// [`provision`](Self::provision) for a test: panics with the whole chain of causes.
     #[track_caller]
     pub fn require(name: &str, requirements: &[&str]) -> Self {
-        match Self::provision(name, requirements) {
-            Ok(env) => env,
-            Err(e) => {
-                let mut message = e.to_string();
-                let mut cause = std::error::Error::source(&e);
-                while let Some(c) = cause {
-                    message.push_str(&format!(": {c}"));
-                    cause = c.source();
-                }
-                panic!("{message}")
-            }
-        }
+        or_panic(Self::provision(name, requirements))
     }
 
     /// Makes the environment afresh; the caller holds the lock.
@@ -77,10 +55,6 @@ impl PythonEnv {
             self.dir.display(),
             requirements.join(" ")
         );
-        if self.dir.exists() {
-            fs::remove_dir_all(&self.dir)
-                .map_err(|source| PythonEnvError::io("remove", &self.dir, source))?;
-        }
         let mut venv = Command::new(BASE_PYTHON);
         venv.arg("-m").arg("venv").arg(&self.dir);
         run(venv)?;
@@ -109,6 +83,109 @@ impl PythonEnv {
     /// A command running the environment's Python, e.g. with `-m moto.server`.
     pub fn command(&self) -> Command {
         Command::new(self.python())
+    }
+}
+
+/// Node.js packages from the npm registry, installed once in `<target>/npm/<name>` (for servers that
+/// tests start, such as Azurite).
+#[derive(Debug, Clone)]
+pub struct NpmPackages {
+    dir: PathBuf,
+}
+
+impl NpmPackages {
+    /// The folder `name` with `packages` (npm specifiers such as `azurite@3.37.0`) installed; made
+    /// once and reused like a [`PythonEnv`].
+    pub fn provision(name: &str, packages: &[&str]) -> Result<Self, PythonEnvError> {
+        let dir = provision_dir("npm", name, packages, |dir, stamp| {
+            let _ = writeln!(
+                io::stderr(),
+                "installing {} from npm in {} (once; later runs reuse it)",
+                packages.join(" "),
+                dir.display()
+            );
+            fs::create_dir_all(dir).map_err(|source| PythonEnvError::io("create", dir, source))?;
+            let mut npm = Command::new("npm");
+            npm.args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+            ])
+            .arg(dir)
+            .args(packages);
+            run(npm)?;
+            let stamp_path = dir.join(STAMP);
+            fs::write(&stamp_path, stamp).map_err(|source| PythonEnvError::io("write", &stamp_path, source))
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// [`provision`](Self::provision) for a test: panics with the whole chain of causes.
+    #[track_caller]
+    pub fn require(name: &str, packages: &[&str]) -> Self {
+        or_panic(Self::provision(name, packages))
+    }
+
+    /// The folder the packages are installed in (`node_modules/` is inside).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A command running the installed executable `bin` (from `node_modules/.bin`).
+    pub fn command(&self, bin: &str) -> Command {
+        Command::new(self.dir.join("node_modules").join(".bin").join(bin))
+    }
+}
+
+/// `<target>/<kind>/<name>`, made by `make(dir, stamp)` unless its stamp already lists
+/// `requirements`. Calls from several processes at once wait for one another on a lock file beside
+/// it.
+fn provision_dir(
+    kind: &str,
+    name: &str,
+    requirements: &[&str],
+    make: impl FnOnce(&Path, &str) -> Result<(), PythonEnvError>,
+) -> Result<PathBuf, PythonEnvError> {
+    let root = target_dir().join(kind);
+    fs::create_dir_all(&root).map_err(|source| PythonEnvError::io("create", &root, source))?;
+    let lock_path = root.join(format!("{name}.lock"));
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| PythonEnvError::io("open", &lock_path, source))?;
+    lock.lock()
+        .map_err(|source| PythonEnvError::io("lock", &lock_path, source))?;
+    let dir = root.join(name);
+    let wanted = stamp_text(requirements);
+    if fs::read_to_string(dir.join(STAMP)).ok() == Some(wanted.clone()) {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|source| PythonEnvError::io("remove", &dir, source))?;
+    }
+    make(&dir, &wanted)?;
+    drop(lock);
+    Ok(dir)
+}
+
+/// The value of a provisioning, or a panic with the whole chain of causes.
+#[track_caller]
+fn or_panic<T>(r: Result<T, PythonEnvError>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => {
+            let mut message = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            panic!("{message}")
+        }
     }
 }
 
@@ -212,22 +289,28 @@ impl fmt::Display for PythonEnvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io { action, path, .. } => write!(f, "cannot {action} {}", path.display()),
-            Self::Spawn { command, .. } => write!(
-                f,
-                "cannot run `{command}`: the tests need python3 with its venv module (Debian: \
-                 apt-get install python3 python3-venv)"
-            ),
+            Self::Spawn { command, .. } => write!(f, "cannot run `{command}`: {}", needs(command)),
             Self::Failed {
                 command,
                 status,
                 output,
             } => write!(
                 f,
-                "`{command}` failed ({status}); the tests need python3 with its venv module and pip \
-                 access to PyPI:\n{}",
+                "`{command}` failed ({status}); {}:\n{}",
+                needs(command),
                 output.trim_end()
             ),
         }
+    }
+}
+
+/// What the tests need to run `command`.
+fn needs(command: &str) -> &'static str {
+    if command.starts_with("npm") {
+        "the tests need Node.js and npm with access to the npm registry (Debian: apt-get install nodejs npm)"
+    } else {
+        "the tests need python3 with its venv module and pip access to PyPI (Debian: apt-get install \
+         python3 python3-venv)"
     }
 }
 

@@ -192,3 +192,53 @@ pub fn run_info(dir: &Path, version: u64) -> serde_json::Value {
 pub fn published(dir: &Path) -> bool {
     delta_versions(dir).iter().any(|v| *v > 0)
 }
+
+/// A free loopback port (bound and released; a server started right after takes it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+/// A test server process on a loopback port, killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Server {
+    /// Spawns `command` (its output dropped) and waits up to 60 s until it accepts connections on
+    /// `port`.
+    pub fn start(name: &str, mut command: Command, port: u16) -> Self {
+        use std::time::{Duration, Instant};
+        let shown = format!("{command:?}");
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({shown}): {e}"));
+        let mut server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("{name} exited ({status}) before listening on port {port}; `{shown}` shows why");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not listen on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,6 +1,7 @@
 //! Black-box tests of the `nightshift` binary: exit codes, messages, formats, config errors,
-//! read-only mode, broken files, spilling, S3, Delta Lake tables and shell completions.
+//! read-only mode, broken files, spilling, S3 and Azure, Delta Lake tables and shell completions.
 
+mod azure;
 mod broken_files;
 mod cluster;
 mod cluster_procs;

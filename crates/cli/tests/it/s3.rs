@@ -2,65 +2,26 @@
 //! partitions and queries, with credentials from the environment only and never in a log line.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
 
 use nightshift_test_support::PythonEnv;
 
-use crate::common::{demo_lake, run_in};
+use crate::common::{Server, demo_lake, free_port, run_in};
 
 pub(crate) const SECRET: &str = "nightshift-secret-Zq7xK2pW9v";
 pub(crate) const KEY_ID: &str = "AKIANIGHTSHIFTTEST01";
 pub(crate) const BUCKET: &str = "nightshift-lake";
 
-pub(crate) struct Moto {
-    child: Child,
-    pub(crate) port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// moto's S3 server, from PyPI, in the Python environment the tests provision under the target folder.
 const MOTO: &str = "moto[server]>=5,<6";
 
 /// Starts moto's S3 server on a free loopback port, provisioning it first if needed.
-pub(crate) fn start_moto() -> Moto {
+pub(crate) fn start_moto() -> Server {
     let python = PythonEnv::require("moto", &[MOTO]);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut command = python.command();
-    command
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.python().display()));
-    let mut moto = Moto { child, port };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = moto.child.try_wait() {
-            panic!(
-                "moto exited ({status}) before listening on port {port}; `{} -m moto.server` shows why",
-                python.python().display()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "moto did not start on port {port} within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    moto
+    command.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()]);
+    Server::start("moto's S3 server", command, port)
 }
 
 pub(crate) fn http(port: u16, request: &str) -> String {
