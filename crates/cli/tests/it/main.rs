@@ -1,5 +1,5 @@
 //! Black-box tests of the `nightshift` binary: exit codes, messages, formats, config errors,
-//! read-only mode, broken files, spilling, S3 and Azure, Delta Lake tables and shell completions.
+//! read-only mode, broken files, spilling, S3, Azure and GCS, Delta Lake tables and shell completions.
 
 mod azure;
 mod broken_files;
@@ -9,6 +9,7 @@ mod common;
 mod completions;
 mod config;
 mod delta;
+mod gcs;
 mod jobs;
 mod lexicon;
 mod models;
