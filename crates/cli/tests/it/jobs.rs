@@ -217,6 +217,14 @@ fn bad_job_definitions_exit_2_with_file_and_line() {
     let dir = project();
     let p = dir.path();
     let base = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
+    let lake = p.join("datasets/lake");
+    let (reviews, transactions) = (
+        parquet_files(&lake.join("reviews")),
+        parquet_files(&lake.join("transactions")),
+    );
+    assert!(!reviews.is_empty() && !transactions.is_empty());
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), lake.join("elsewhere")).unwrap();
     let job = |name: &str, extra: &str| {
         format!(
             "\n[jobs.{name}]\nsql = \"queries/daily_sentiment_job.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
@@ -244,11 +252,66 @@ fn bad_job_definitions_exit_2_with_file_and_line() {
             job("x", "").replace("daily_sentiment_job.sql", "missing.sql"),
             "missing.sql' does not exist",
         ),
+        // A cron step beyond the field's range used to overflow into a made-up fire time.
+        (
+            job("x", "").replace("daily @ 02:00 UTC", "5/4294967295 * * * *"),
+            "the step 4294967295 is larger than the field's range 0-59",
+        ),
+        // Outputs that would write into, or vacuum, another table's files.
+        (
+            job("x", "").replace("reports/x", "reviews"),
+            "jobs.x.output: 'reviews' is the folder of the lake table 'reviews'",
+        ),
+        (
+            job("x", "").replace("reports/x", "transactions/extra"),
+            "'transactions/extra' is inside the folder of the lake table 'transactions'",
+        ),
+        (
+            job("x", "").replace("reports/x", "reports/daily_sentiment/x"),
+            "'reports/daily_sentiment/x' is inside 'reports/daily_sentiment', the output of job \
+             'daily_sentiment'",
+        ),
+        (
+            job("x", "").replace("reports/x", "./reports/x"),
+            "must be a folder under the lake root (no '..' or '.')",
+        ),
+        (
+            job("x", "").replace("reports/x", "elsewhere/x"),
+            "leads out of the lake root through the symlink",
+        ),
     ] {
         std::fs::write(p.join("nightshift.toml"), format!("{base}{extra}")).unwrap();
-        let r = run_in(p, &["run", "--all"], &[], None);
-        r.fails_with(2, &[needle, "nightshift.toml:"]);
+        for command in [&["run", "--all"][..], &["jobs"]] {
+            let r = run_in(p, command, &[], None);
+            r.fails_with(2, &[needle, "nightshift.toml:"]);
+        }
     }
+    // Nothing ran: every input file is still there.
+    assert_eq!(parquet_files(&lake.join("reviews")), reviews);
+    assert_eq!(parquet_files(&lake.join("transactions")), transactions);
+    assert!(!outside.path().join("x").exists());
+}
+
+fn parquet_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for e in walk(dir) {
+        out.push((e.display().to_string(), std::fs::metadata(&e).unwrap().len()));
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
 }
 
 #[test]

@@ -52,6 +52,7 @@ impl Runner {
     /// fresh session from `settings`, so new input files are always seen.
     pub fn new(session: &Session, jobs: JobSet, clock: Arc<dyn Clock>) -> Result<Self, JobError> {
         let location = session.catalog().location().clone();
+        jobs.check_outputs(&location, session.catalog().tables())?;
         let store = session
             .context()
             .runtime_env()

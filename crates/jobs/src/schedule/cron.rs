@@ -137,6 +137,12 @@ fn field(s: &str, min: u32, max: u32, names: &[&str], what: &str, text: &str) ->
                     .ok()
                     .filter(|n| *n > 0)
                     .ok_or_else(|| bad(format!("'{st}' is not a positive step")))?;
+                if st > max - min {
+                    return Err(bad(format!(
+                        "the step {st} is larger than the field's range {min}-{max}: it would match \
+                         only the first value; write that value instead"
+                    )));
+                }
                 (r, st)
             }
             None => (part, 1),
@@ -153,10 +159,10 @@ fn field(s: &str, min: u32, max: u32, names: &[&str], what: &str, text: &str) ->
             let a = value(range)?;
             (a, if part.contains('/') { max } else { a })
         };
-        let mut v = lo;
-        while v <= hi {
-            set |= 1 << v;
-            v += step;
+        let mut v = Some(lo);
+        while let Some(x) = v.filter(|x| *x <= hi) {
+            set |= 1 << x;
+            v = x.checked_add(step);
         }
     }
     if set == 0 {

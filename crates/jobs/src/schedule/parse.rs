@@ -187,6 +187,12 @@ mod tests {
             ("* * * *", "five cron fields"),
             ("0 0 * * mon-sun-", "day of week"),
             ("*/0 * * * *", "positive step"),
+            (
+                "5/4294967295 * * * *",
+                "step 4294967295 is larger than the field's range 0-59",
+            ),
+            ("0 */24 * * *", "step 24 is larger than the field's range 0-23"),
+            ("0 0 1/99999999999 * *", "not a positive step"),
             ("5-1 * * * *", "backwards"),
             ("0 0 30 feb *", "never occurs"),
         ] {

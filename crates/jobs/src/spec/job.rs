@@ -80,11 +80,14 @@ pub(super) fn parse_job(
             "output" => {
                 if let Some(o) = r.string(v, &key) {
                     let o = o.trim_end_matches('/').to_string();
-                    if o.is_empty() || o.split(['/', '\\']).any(|s| s == "..") || o.starts_with('/') {
+                    if o.is_empty()
+                        || o.split(['/', '\\']).any(|s| s == ".." || s == ".")
+                        || o.starts_with('/')
+                    {
                         r.issue(
                             &v.span(),
                             &key,
-                            format!("'{o}' must be a folder under the lake root (no '..')"),
+                            format!("'{o}' must be a folder under the lake root (no '..' or '.')"),
                         );
                     } else if o.starts_with('_') {
                         r.issue(

@@ -8,6 +8,7 @@ mod dependencies;
 mod duration;
 mod file;
 mod job;
+mod outputs;
 mod scheduler;
 mod types;
 
