@@ -10,6 +10,7 @@
 
 mod catalog;
 mod delta;
+mod durable_local;
 mod error;
 mod footer;
 mod partitions;
@@ -23,6 +24,7 @@ pub use delta::{
     DELTA_LOG, DeltaFacts, DeltaLocation, DeltaSnapshotTable, LEGACY_REPORT, TimeTravel, delta_facts,
     delta_provider, delta_table_provider,
 };
+pub use durable_local::DurableLocalFileSystem;
 pub use error::{LakeError, SchemaConflict};
 pub use footer::{FileFooter, read_footer};
 pub use partitions::{infer_partition_type, parse_partition_value};

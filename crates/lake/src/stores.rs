@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::durable_local::DurableLocalFileSystem;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStore;
@@ -9,7 +10,6 @@ use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use url::Url;
 
@@ -109,7 +109,7 @@ pub fn register_object_store(
         source,
     };
     let store: Arc<dyn ObjectStore> = match url.scheme() {
-        "file" => Arc::new(LocalFileSystem::new()),
+        "file" => Arc::new(DurableLocalFileSystem::new()),
         "s3" | "s3a" => {
             let mut b = AmazonS3Builder::from_env()
                 .with_bucket_name(&host)

@@ -15,6 +15,7 @@ mod lexicon;
 mod models;
 mod read_only;
 mod record_errors;
+mod reliability;
 mod repl;
 mod s3;
 mod spill;
