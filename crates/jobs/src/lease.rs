@@ -5,7 +5,9 @@
 //! is the lease in force. A holder renews by creating the next generation; another process may take
 //! over only a generation that has expired (its holder crashed or hung), again by creating the next
 //! one; and a holder checks before publishing that the highest generation is still its own, so a
-//! holder that was taken over can no longer publish.
+//! holder that was taken over can no longer publish. A lease also names its process (host, boot, pid
+//! namespace, pid and start time): a process on the same host whose holder has ended (killed,
+//! crashed) takes the lease over at once instead of waiting for it to expire.
 
 use std::sync::Arc;
 
@@ -22,6 +24,59 @@ struct LeaseRecord {
     holder: String,
     expires_at: DateTime<Utc>,
     released: bool,
+    /// The holding process, where it can be told apart (Linux); records of older versions lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    process: Option<ProcessId>,
+}
+
+/// A process, told apart from every other process that shares the lake: the host, its boot, its
+/// pid namespace, and the pid with the process's start time (pids are reused).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct ProcessId {
+    host: String,
+    boot_id: String,
+    pid_namespace: String,
+    pid: u32,
+    start_ticks: u64,
+}
+
+impl ProcessId {
+    /// This process; `None` where /proc does not tell (not Linux).
+    pub(crate) fn current() -> Option<Self> {
+        let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+        let pid = std::process::id();
+        Some(Self {
+            host: read("/proc/sys/kernel/hostname")?,
+            boot_id: read("/proc/sys/kernel/random/boot_id")?,
+            pid_namespace: std::fs::read_link("/proc/self/ns/pid")
+                .ok()?
+                .to_string_lossy()
+                .into_owned(),
+            pid,
+            start_ticks: start_ticks(pid)?,
+        })
+    }
+
+    /// Whether this process has certainly ended: it ran on this host, boot and pid namespace (so
+    /// its pid means the same here), and no process with its pid and start time exists any more.
+    /// Any doubt (another host, a container elsewhere) answers `false`: its lease then expires.
+    pub(crate) fn is_gone(&self) -> bool {
+        let Some(me) = Self::current() else {
+            return false;
+        };
+        me.host == self.host
+            && me.boot_id == self.boot_id
+            && me.pid_namespace == self.pid_namespace
+            && start_ticks(self.pid) != Some(self.start_ticks)
+    }
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks after boot.
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// A lease this process holds.
@@ -129,12 +184,18 @@ impl Lease {
                 }
                 g + 1
             }
+            Some((g, r)) if r.process.as_ref().is_some_and(ProcessId::is_gone) => {
+                tracing::warn!(job, run_date, previous = %r.holder,
+                    "taking over the lease of a process on this host that has ended (killed or crashed)");
+                g + 1
+            }
             Some(_) => return Ok(None),
         };
         let record = LeaseRecord {
             holder: holder.to_string(),
             expires_at: now + ttl,
             released: false,
+            process: ProcessId::current(),
         };
         if !create(store.as_ref(), &dir, next, &record).await? {
             return Ok(None);
@@ -174,6 +235,7 @@ impl Lease {
                     holder: self.holder.clone(),
                     expires_at,
                     released,
+                    process: r.process,
                 };
                 create(self.store.as_ref(), &self.dir, g + 1, &record).await
             }
@@ -189,6 +251,77 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_is_alive_and_an_ended_one_is_gone() {
+        let me = ProcessId::current().expect("Linux has /proc");
+        assert!(!me.is_gone());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let ticks = start_ticks(pid);
+        child.wait().unwrap();
+        let ended = ProcessId {
+            pid,
+            start_ticks: ticks.unwrap_or(0),
+            ..me.clone()
+        };
+        assert!(ended.is_gone());
+        // Elsewhere (another host or container): never presumed gone.
+        let elsewhere = ProcessId {
+            host: format!("{}-other", me.host),
+            ..ended
+        };
+        assert!(!elsewhere.is_gone());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_lease_of_an_ended_process_on_this_host_is_taken_over_at_once() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let root = Path::from("lake");
+        let ttl = std::time::Duration::from_secs(600);
+        let now = t("2024-06-02T02:00:00Z");
+        let me = ProcessId::current().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = ProcessId {
+            pid: child.id(),
+            start_ticks: start_ticks(child.id()).unwrap_or(0),
+            ..me.clone()
+        };
+        child.wait().unwrap();
+        let dir = root
+            .clone()
+            .join("_nightshift")
+            .join("leases")
+            .join("j")
+            .join("2024-06-01");
+        for (g, process) in [(1, me.clone()), (2, dead)] {
+            let record = LeaseRecord {
+                holder: format!("run{g}"),
+                expires_at: now + chrono::Duration::minutes(10),
+                released: false,
+                process: Some(process),
+            };
+            if g == 1 {
+                // A live holder (this process) keeps its lease.
+                create(store.as_ref(), &dir, g, &record).await.unwrap();
+                assert!(
+                    Lease::acquire(store.clone(), &root, "j", "2024-06-01", "b", ttl, now)
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+            } else {
+                create(store.as_ref(), &dir, g, &record).await.unwrap();
+            }
+        }
+        let b = Lease::acquire(store.clone(), &root, "j", "2024-06-01", "b", ttl, now)
+            .await
+            .unwrap()
+            .expect("the holder has ended");
+        assert!(b.is_held(now).await);
     }
 
     #[tokio::test]

@@ -21,7 +21,9 @@ pub use lease::Lease;
 pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
 pub use nightshift_core::OnRecordError;
 pub use progress::{ProgressFn, RunProgress};
-pub use publisher::{COMMIT_INFO_KEY, Commit, Output, RunFacts, RunInfo, Staged, TAG_INTERVAL, TAG_RUN};
+pub use publisher::{
+    COMMIT_INFO_KEY, Commit, Output, RUN_COMMIT_LOOKBACK, RunFacts, RunInfo, Staged, TAG_INTERVAL, TAG_RUN,
+};
 pub use runner::{PlannedRun, Runner, Selection, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
 pub use spec::{DEFAULT_RETAIN, JobSet, JobSpec, SchedulerSettings, SpecError, WriteMode, parse_duration};

@@ -121,6 +121,9 @@ pub struct RunInfo {
     pub input_files: Vec<String>,
 }
 
+/// How many of the latest commits [`Output::find_run_commit`] looks through.
+pub const RUN_COMMIT_LOOKBACK: u64 = 100;
+
 /// One job's output: a Delta table in a store.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -319,6 +322,21 @@ impl Output {
                     source,
                 })?;
                 return Ok(Some(info));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The version that the run `run_id` committed, if it did, looking back over the latest
+    /// [`RUN_COMMIT_LOOKBACK`] commits (a run whose process died is settled by the next run of its
+    /// interval, a few commits later at most).
+    pub async fn find_run_commit(&self, run_id: &str) -> Result<Option<u64>, JobError> {
+        let Some(latest) = self.latest_version().await? else {
+            return Ok(None);
+        };
+        for v in (latest.saturating_sub(RUN_COMMIT_LOOKBACK)..=latest).rev() {
+            if self.run_info(v).await?.is_some_and(|i| i.run_id == run_id) {
+                return Ok(Some(v));
             }
         }
         Ok(None)

@@ -23,7 +23,7 @@ use crate::ledger::{Ledger, RunRecord, RunState};
 use crate::progress::{ProgressFn, RunProgress};
 use crate::publisher::Output;
 use crate::schedule::Interval;
-use crate::spec::{JobSet, JobSpec};
+use crate::spec::{JobSet, JobSpec, WriteMode};
 
 /// Runs jobs of one project against its lake.
 pub struct Runner {
@@ -153,6 +153,62 @@ impl Runner {
         }
     }
 
+    /// Settles the ledger records of earlier runs of this interval that are still `running`: this
+    /// run holds the interval's lease, so their processes have ended (killed, crashed, or taken
+    /// over after their lease expired). One whose commit is in the output's log succeeded (it died
+    /// between its commit and its ledger record); the others failed and published nothing. For an
+    /// `append` job, a settled success is returned: this run must not append the interval again.
+    async fn settle_ended_runs(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        this_run: &str,
+    ) -> Result<Option<RunRecord>, JobError> {
+        let start = interval.start.to_rfc3339();
+        let ended: Vec<RunRecord> = self
+            .ledger
+            .runs()
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.job == job.name
+                    && r.interval_start == start
+                    && r.state == RunState::Running
+                    && r.run_id != this_run
+            })
+            .collect();
+        if ended.is_empty() {
+            return Ok(None);
+        }
+        let output = self.output(job);
+        let mut published = None;
+        for mut r in ended {
+            r.ended_at = Some(self.clock.now().to_rfc3339());
+            match output.find_run_commit(&r.run_id).await? {
+                Some(v) => {
+                    r.state = RunState::Succeeded;
+                    r.output_version = Some(v);
+                    r.message = Some(format!(
+                        "published version {v}; its process ended before recording it (settled by run {this_run})"
+                    ));
+                }
+                None => {
+                    r.state = RunState::Failed;
+                    r.message = Some(format!(
+                        "its process ended before publishing (killed or crashed); nothing was published \
+                         (settled by run {this_run})"
+                    ));
+                }
+            }
+            tracing::warn!(job = %job.name, run = %r.run_id, state = r.state.as_str(), "settled a run whose process ended");
+            self.ledger.record(&r).await?;
+            if job.mode == WriteMode::Append && r.state == RunState::Succeeded {
+                published = Some(r);
+            }
+        }
+        Ok(published)
+    }
+
     async fn run_with_lease(
         &self,
         job: &JobSpec,
@@ -179,6 +235,11 @@ impl Runner {
         else {
             return Ok(None);
         };
+        if let Some(published) = self.settle_ended_runs(job, interval, &run_id).await? {
+            // An append run that committed and then died: appending again would double its rows.
+            lease.release(self.clock.now()).await?;
+            return Ok(Some(published));
+        }
         if skip_committed {
             let start = interval.start.to_rfc3339();
             let runs = self.ledger.runs().await?;
