@@ -26,6 +26,7 @@ mod generate;
 mod options;
 mod reviews;
 mod rng;
+mod tpch;
 mod transactions;
 mod writer;
 
@@ -33,4 +34,5 @@ pub use crate::{
     error::DatasetError,
     generate::generate,
     options::{GenerateOptions, GenerateSummary, TableSummary},
+    tpch::{TPCH_TABLES, TpchOptions, generate_tpch, tpch_is_generated},
 };

@@ -68,6 +68,23 @@ impl StagedTable {
         Ok(bytes)
     }
 
+    /// Writes `batches` as the file `name` of the table (no partition folder); returns its bytes
+    /// and rows.
+    pub(crate) fn write_file(
+        &self,
+        name: &str,
+        schema: arrow::datatypes::SchemaRef,
+        batches: impl Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
+        props: WriterProperties,
+        table: &'static str,
+    ) -> Result<(u64, u64), DatasetError> {
+        let path = self.staging.join(name);
+        let temp = self.staging.join(format!(".{name}.tmp"));
+        let written = write_parquet_batches(&temp, schema, batches, props, table)?;
+        fs::rename(&temp, &path).map_err(DatasetError::io("rename into", &path))?;
+        Ok(written)
+    }
+
     /// Replaces the table folder with the staged one.
     pub(crate) fn commit(self) -> Result<(), DatasetError> {
         remove_path(&self.target)?;
@@ -93,18 +110,32 @@ fn remove_path(path: &Path) -> Result<(), DatasetError> {
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch, props: WriterProperties) -> Result<u64, DatasetError> {
+    write_parquet_batches(path, batch.schema(), std::iter::once(Ok(batch.clone())), props, "")
+        .map(|(bytes, _)| bytes)
+}
+
+/// Writes `batches` (of `schema`, for the table `table`) as one Parquet file at `path`; returns its
+/// bytes and rows.
+pub(crate) fn write_parquet_batches(
+    path: &Path,
+    schema: arrow::datatypes::SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
+    props: WriterProperties,
+    table: &'static str,
+) -> Result<(u64, u64), DatasetError> {
     let parquet_error = |source| DatasetError::Parquet {
         path: path.to_path_buf(),
         source,
     };
     let file = File::create(path).map_err(DatasetError::io("create", path))?;
-    let mut writer = ArrowWriter::try_new(
-        BufWriter::with_capacity(1 << 20, file),
-        batch.schema(),
-        Some(props),
-    )
-    .map_err(parquet_error)?;
-    writer.write(batch).map_err(parquet_error)?;
+    let mut writer =
+        ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props)).map_err(parquet_error)?;
+    let mut rows = 0u64;
+    for batch in batches {
+        let batch = batch.map_err(|source| DatasetError::Arrow { table, source })?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(parquet_error)?;
+    }
     let mut out = writer.into_inner().map_err(parquet_error)?;
     out.flush().map_err(DatasetError::io("write", path))?;
     let file = out.into_inner().map_err(|e| DatasetError::Io {
@@ -116,5 +147,5 @@ fn write_parquet(path: &Path, batch: &RecordBatch, props: WriterProperties) -> R
         .metadata()
         .map_err(DatasetError::io("read metadata of", path))?
         .len();
-    Ok(bytes)
+    Ok((bytes, rows))
 }

@@ -93,7 +93,7 @@ pub async fn run(session: &Session, args: SqlArgs) -> Result<(), Failure> {
             ))
         };
         let df = session.sql(&st.text, &params).await.map_err(|e| fail(e.into()))?;
-        let stream = df.execute_stream().await.map_err(|e| fail(e.into()))?;
+        let stream = session.execute_stream(df).await.map_err(|e| fail(e.into()))?;
         let rows = if stream.schema().fields().is_empty() {
             drain(stream).await.map_err(fail)?
         } else if let Some(path) = out_file {

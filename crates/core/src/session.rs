@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::common::ParamValues;
+use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
@@ -11,7 +11,10 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use nightshift_fraud::{ModelPins, ModelRegistry, ModelStore};
 use nightshift_lake::{Catalog, LakeLocation};
@@ -55,8 +58,9 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
     opts.execution.listing_table_ignore_subdirectory = false;
     opts.execution.collect_statistics = true;
     if let Some(limit) = settings.engine.memory_limit {
-        // DataFusion 55's hash join cannot spill its build side; sort-merge join can.
-        opts.optimizer.prefer_hash_join = false;
+        // Joins stay hash joins under a limit (sort-merge joins made TPC-H twice as slow): a
+        // statement whose hash-join build side does not fit is planned again with sort-merge
+        // joins, which spill (see `Session::execute_stream`).
         // Each sort reserves this much up front for its final merge (10 MiB by default); with several
         // sorts per query under a small limit the reservations alone exhaust the pool.
         let per_sort = usize::try_from(limit / 64).unwrap_or(usize::MAX);
@@ -71,6 +75,16 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
         })?;
     }
     Ok(config)
+}
+
+/// Whether a plan joins (a statement without a join never needs the sort-merge fallback).
+fn plan_has_join(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        found = matches!(node, LogicalPlan::Join(_));
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    found
 }
 
 /// The runtime: a fair spill pool of `memory_limit` bytes with a disk manager for spill files.
@@ -236,6 +250,41 @@ impl Session {
         }
         self.ship_model_versions();
         self.plan_sql(sql, params).await
+    }
+
+    /// Runs `df` as a stream.
+    ///
+    /// Under a memory limit, equi-joins are hash joins, whose build side cannot spill in DataFusion
+    /// 55. A statement that runs out of memory before its first batch (where a hash join's build
+    /// fails) is planned again with sort-merge joins, which spill, and run again; the log says so.
+    /// Running out of memory later is the statement's error, naming the limit.
+    pub async fn execute_stream(&self, df: DataFrame) -> Result<SendableRecordBatchStream, CoreError> {
+        let (state, plan) = df.into_parts();
+        let fallback = self.settings.engine.memory_limit.is_some()
+            && state.config().options().optimizer.prefer_hash_join
+            && plan_has_join(&plan);
+        let mut stream = DataFrame::new(state.clone(), plan.clone()).execute_stream().await?;
+        if !fallback {
+            return Ok(stream);
+        }
+        let schema = stream.schema();
+        match stream.next().await {
+            None => Ok(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty()))),
+            Some(Ok(first)) => Ok(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::once(async { Ok(first) }).chain(stream),
+            ))),
+            Some(Err(e)) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) => {
+                drop(stream);
+                tracing::warn!(error = %e.strip_backtrace(), memory_limit = ?self.settings.engine.memory_limit,
+                    "a hash join's build side did not fit in the memory limit: running the statement again \
+                     with sort-merge joins, which spill to disk");
+                let mut state = state;
+                state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+                Ok(DataFrame::new(state, plan).execute_stream().await?)
+            }
+            Some(Err(e)) => Err(e.into()),
+        }
     }
 
     /// [`Session::sql`] for a statement that is not a model statement.

@@ -62,6 +62,20 @@ fn aggregation_spills() {
     assert!(spilled(&plan), "{plan}");
 }
 
+/// A join whose build side fits stays a hash join under the limit.
+#[test]
+fn a_join_that_fits_stays_a_hash_join() {
+    let plan = analyze(
+        "SELECT count(*) FROM range(100000) a JOIN range(1000) b ON a.value = b.value",
+        JOIN_LIMIT,
+        "2",
+    );
+    assert!(plan.contains("HashJoinExec"), "{plan}");
+    assert!(!plan.contains("SortMergeJoin"), "{plan}");
+}
+
+/// A hash join whose build side exceeds the limit fails before its first row; the statement is
+/// planned again with a sort-merge join, which spills and completes.
 #[test]
 fn join_spills() {
     let plan = analyze(
