@@ -16,7 +16,8 @@ use tpchgen::generators::{
     RegionGenerator, SupplierGenerator,
 };
 use tpchgen_arrow::{
-    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow, RegionArrow, SupplierArrow,
+    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow, RegionArrow,
+    SupplierArrow,
 };
 
 use crate::writer::StagedTable;
@@ -96,16 +97,26 @@ pub fn tpch_is_generated(opts: &TpchOptions) -> bool {
 /// Generates the eight tables into `opts.out`.
 pub fn generate_tpch(opts: &TpchOptions) -> Result<GenerateSummary, DatasetError> {
     if !(opts.scale > 0.0 && opts.scale <= 1000.0) {
-        return Err(DatasetError::invalid("scale", format!("{} is not in (0, 1000]", opts.scale)));
+        return Err(DatasetError::invalid(
+            "scale",
+            format!("{} is not in (0, 1000]", opts.scale),
+        ));
     }
     if opts.parts == 0 || opts.parts > 1024 {
-        return Err(DatasetError::invalid("parts", format!("{} is not in 1..=1024", opts.parts)));
+        return Err(DatasetError::invalid(
+            "parts",
+            format!("{} is not in 1..=1024", opts.parts),
+        ));
     }
     let _ = std::fs::remove_file(opts.out.join(MARKER));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut tables = Vec::new();
     for table in TPCH_TABLES {
-        let parts = if matches!(table, "nation" | "region") { 1 } else { opts.parts };
+        let parts = if matches!(table, "nation" | "region") {
+            1
+        } else {
+            opts.parts
+        };
         let staged = StagedTable::create(&opts.out, table)?;
         let written = write_parts(&staged, table, opts.scale, parts, threads);
         match written {

@@ -110,8 +110,14 @@ fn remove_path(path: &Path) -> Result<(), DatasetError> {
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch, props: WriterProperties) -> Result<u64, DatasetError> {
-    write_parquet_batches(path, batch.schema(), std::iter::once(Ok(batch.clone())), props, "")
-        .map(|(bytes, _)| bytes)
+    write_parquet_batches(
+        path,
+        batch.schema(),
+        std::iter::once(Ok(batch.clone())),
+        props,
+        "",
+    )
+    .map(|(bytes, _)| bytes)
 }
 
 /// Writes `batches` (of `schema`, for the table `table`) as one Parquet file at `path`; returns its
@@ -128,8 +134,8 @@ pub(crate) fn write_parquet_batches(
         source,
     };
     let file = File::create(path).map_err(DatasetError::io("create", path))?;
-    let mut writer =
-        ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props)).map_err(parquet_error)?;
+    let mut writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props))
+        .map_err(parquet_error)?;
     let mut rows = 0u64;
     for batch in batches {
         let batch = batch.map_err(|source| DatasetError::Arrow { table, source })?;

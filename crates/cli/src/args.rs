@@ -280,6 +280,25 @@ impl Default for ReplArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The 22 TPC-H queries (queries/tpch/, built in) on tables generated once by tpchgen into
+    /// `--data`, in this process, with this command's settings (nightshift.toml, flags).
+    Tpch {
+        /// The scale factor (1 is 6 million lineitem rows, about 0.35 GB of Parquet).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// The queries: numbers and ranges, such as `1-22` or `1,3,5-7`.
+        #[arg(long, default_value = "1-22")]
+        queries: String,
+        /// Runs per query after one warm-up run; the best is kept.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+        repeat: u64,
+        /// Files per table.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        parts: u64,
+        /// The folder of the generated tables (kept and reused); default `tpch-sf<scale>` here.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// The daily sentiment report and fraud scoring locally, on Ballista standalone, and on 1 and
     /// 2 in-process executors of one slot each: the cluster's overhead and per-executor throughput.
     Cluster {

@@ -6,12 +6,28 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use nightshift_core::{Params, Session, Settings};
 
-use crate::args::BenchCommand;
+use crate::args::{BenchCommand, GlobalArgs};
 use crate::failure::Failure;
 
 /// Runs the benchmark `command` names and prints its table.
-pub async fn run(command: BenchCommand) -> Result<(), Failure> {
+pub async fn run(command: BenchCommand, g: &GlobalArgs) -> Result<(), Failure> {
     let results = match command {
+        BenchCommand::Tpch {
+            scale,
+            queries,
+            repeat,
+            parts,
+            data,
+        } => {
+            let args = crate::tpch::TpchArgs {
+                scale,
+                queries,
+                repeat,
+                parts,
+                data,
+            };
+            return crate::tpch::run(args, g).await;
+        }
         BenchCommand::Sentiment { rows, days, repeat } => sentiment(rows, days, repeat as usize).await?,
         BenchCommand::Cluster {
             reviews,

@@ -13,6 +13,7 @@ mod output;
 mod repl;
 mod session;
 mod sql;
+mod tpch;
 
 use std::process::ExitCode;
 
@@ -64,7 +65,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Describe { table, output } => {
             catalog::describe(&session::session(g).await?, &table, &output).await
         }
-        Command::Bench { command } => bench::run(command).await,
+        Command::Bench { command } => bench::run(command, &cli.global).await,
         Command::Jobs(output) => jobs::jobs(&session::session(g).await?, &output).await,
         Command::Run(mut args) => {
             // JSON logs are for machines: no bar drawn between them.

@@ -3,19 +3,19 @@
 
 use std::sync::Arc;
 
-use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use futures::StreamExt;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
 use nightshift_fraud::{ModelPins, ModelRegistry, ModelStore};
 use nightshift_lake::{Catalog, LakeLocation};
 use nightshift_udf_common::{OnRecordError, RecordErrors};
@@ -82,7 +82,11 @@ fn plan_has_join(plan: &LogicalPlan) -> bool {
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
         found = matches!(node, LogicalPlan::Join(_));
-        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
     });
     found
 }
@@ -263,13 +267,18 @@ impl Session {
         let fallback = self.settings.engine.memory_limit.is_some()
             && state.config().options().optimizer.prefer_hash_join
             && plan_has_join(&plan);
-        let mut stream = DataFrame::new(state.clone(), plan.clone()).execute_stream().await?;
+        let mut stream = DataFrame::new(state.clone(), plan.clone())
+            .execute_stream()
+            .await?;
         if !fallback {
             return Ok(stream);
         }
         let schema = stream.schema();
         match stream.next().await {
-            None => Ok(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty()))),
+            None => Ok(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::empty(),
+            ))),
             Some(Ok(first)) => Ok(Box::pin(RecordBatchStreamAdapter::new(
                 schema,
                 futures::stream::once(async { Ok(first) }).chain(stream),
