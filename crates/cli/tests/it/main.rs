@@ -1,5 +1,6 @@
 //! Black-box tests of the `nightshift` binary: exit codes, messages, formats, config errors,
-//! read-only mode, broken files, spilling, S3, Azure and GCS, Delta Lake tables and shell completions.
+//! read-only mode, broken files, spilling, S3, Azure and GCS, Delta Lake tables, TPC-H answers and
+//! shell completions.
 
 mod azure;
 mod broken_files;
@@ -21,3 +22,4 @@ mod s3;
 mod spill;
 mod sql;
 mod tables;
+mod tpch;
