@@ -18,17 +18,40 @@ fn the_22_tpch_queries_answer_as_duckdb_does() {
     // One query timed: this generates the tables and shows the bench command works end to end.
     let bench = run_in(
         dir.path(),
-        &["bench", "tpch", "--scale", "0.1", "--parts", "2", "--queries", "6", "--repeat", "1", "--data", data_arg],
+        &[
+            "bench",
+            "tpch",
+            "--scale",
+            "0.1",
+            "--parts",
+            "2",
+            "--queries",
+            "6",
+            "--repeat",
+            "1",
+            "--data",
+            data_arg,
+        ],
         &[],
         None,
     );
     bench.ok();
-    assert!(bench.stdout.contains("q6 ") && bench.stdout.contains("total"), "{}", bench.stdout);
+    assert!(
+        bench.stdout.contains("q6 ") && bench.stdout.contains("total"),
+        "{}",
+        bench.stdout
+    );
     let check = env
         .command()
         .arg(repo.join("benches/tpch/compare.py"))
         .arg(&data)
-        .args(["--nightshift", env!("CARGO_BIN_EXE_nightshift"), "--check", "--threads", "2"])
+        .args([
+            "--nightshift",
+            env!("CARGO_BIN_EXE_nightshift"),
+            "--check",
+            "--threads",
+            "2",
+        ])
         .args(["--config", repo.join("nightshift.toml").to_str().unwrap()])
         .output()
         .unwrap();
