@@ -147,13 +147,15 @@ pub fn write_parquet(path: &Path, ids: &[i64], as_int32: bool, extra: Option<&st
     w.close().expect("close");
 }
 
-/// Copies the repository's `queries/` into `dir/queries/`, as the repository's jobs expect.
+/// Copies the SQL files of the repository's `queries/` (not `queries/tpch/`) into `dir/queries/`, as
+/// the repository's jobs expect.
 pub fn copy_repo_queries(dir: &Path) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::fs::create_dir_all(dir.join("queries")).expect("queries folder");
     for e in std::fs::read_dir(repo.join("queries"))
         .expect("repo queries")
         .flatten()
+        .filter(|e| e.path().is_file())
     {
         std::fs::copy(e.path(), dir.join("queries").join(e.file_name())).expect("copy a query");
     }

@@ -270,3 +270,91 @@ fn sigkill_at_random_points_loses_nothing_and_the_next_run_succeeds_at_once() {
     ));
     eprintln!("{kills} kills; runs whose process died, as settled by the next run: {settled:?}");
 }
+
+/// A backfill with one failing day: the run of that day fails with its message and the other days
+/// publish; once the cause is gone, `run --due` retries the failed day although later days have
+/// succeeded since.
+#[test]
+fn a_failed_day_of_a_backfill_is_retried_by_the_next_due_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("lake/flag")).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: i64| (today - chrono::Duration::days(n)).to_string();
+    let (first, bad, last) = (day(4), day(3), day(2));
+    std::fs::write(
+        p.join("nightshift.toml"),
+        "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+         output = \"reports/daily\"\n\n[scheduler]\ncatch_up_limit = 7\n",
+    )
+    .unwrap();
+    // `bad` divides by zero while the flag table holds 1.
+    std::fs::write(
+        p.join("daily.sql"),
+        format!(
+            "SELECT $run_date AS day, 1 / (CASE WHEN $run_date = DATE '{bad}' AND (SELECT max(x) FROM flag) > 0 \
+             THEN 0 ELSE 1 END) AS v"
+        ),
+    )
+    .unwrap();
+    let flag = |x: i32| {
+        run_in(
+            p,
+            &[
+                "sql",
+                "-c",
+                &format!("COPY (SELECT {x} AS x) TO 'lake/flag/part-0.parquet' STORED AS PARQUET"),
+            ],
+            &[],
+            None,
+        )
+        .ok();
+    };
+    flag(1);
+    let backfill = run_in(
+        p,
+        &["run", "daily", "--from", &first, "--to", &last, "--no-progress"],
+        &[],
+        None,
+    );
+    assert_eq!(backfill.code, 1, "{}\n{}", backfill.stdout, backfill.stderr);
+    assert!(
+        backfill.stdout.contains(&format!("daily {bad} failed"))
+            && backfill.stdout.contains("Divide by zero"),
+        "{}",
+        backfill.stdout
+    );
+    assert!(
+        backfill.stdout.contains(&format!("daily {last} succeeded")),
+        "{}",
+        backfill.stdout
+    );
+    flag(0);
+    let due = run_in(p, &["run", "daily", "--due", "--no-progress"], &[], None);
+    assert_eq!(due.code, 0, "{}\n{}", due.stdout, due.stderr);
+    assert!(
+        due.stdout.contains(&format!("daily {bad} succeeded")),
+        "{}",
+        due.stdout
+    );
+    assert!(!due.stdout.contains(&format!("daily {first} ")), "{}", due.stdout);
+    let days: Vec<String> = json_rows(&run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            "SELECT CAST(day AS VARCHAR) AS d FROM reports.daily ORDER BY d",
+        ],
+        &[],
+        None,
+    ))
+    .iter()
+    .map(|r| r["d"].as_str().unwrap().to_string())
+    .collect();
+    assert!(
+        days.starts_with(&[first.clone(), bad.clone(), last.clone()]),
+        "{days:?}"
+    );
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::Runner;
 use crate::error::JobError;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RunState};
 use crate::schedule::Interval;
 use crate::spec::JobSpec;
 
@@ -15,7 +15,8 @@ pub enum Selection {
     /// The latest due interval of each job.
     Now,
     /// Every interval due since the last committed one in the ledger (at most `catch_up_limit`,
-    /// the newest), or the latest due one for a job that never ran.
+    /// the newest), or the latest due one for a job that never ran; and every interval among the
+    /// newest `catch_up_limit` that was tried and never committed (a failed day of a backfill).
     Due,
     /// The intervals whose run dates fall in `from..=to`.
     Dates(NaiveDate, NaiveDate),
@@ -58,7 +59,7 @@ impl Runner {
                     let latest = s.latest_due(now);
                     // From the ledger, never from now() alone: a clock stepped back re-runs nothing
                     // and a clock stepped forward catches up every missed interval.
-                    match Ledger::last_committed(&runs, &job.name)
+                    let mut out = match Ledger::last_committed(&runs, &job.name)
                         .and_then(|r| DateTime::parse_from_rfc3339(&r.interval_start).ok())
                     {
                         Some(start) => {
@@ -76,7 +77,29 @@ impl Runner {
                             out
                         }
                         None => vec![latest],
+                    };
+                    // Failed intervals inside the catch-up window run again, also when later
+                    // intervals have succeeded since: a backfill with one bad day must not leave a
+                    // hole that only a manual run would fill.
+                    let tried = |iv: &Interval, committed: bool| {
+                        let start = iv.start.to_rfc3339();
+                        runs.iter().any(|r| {
+                            r.job == job.name
+                                && r.interval_start == start
+                                && committed
+                                    == matches!(r.state, RunState::Succeeded | RunState::PartiallySucceeded)
+                        })
+                    };
+                    let mut iv = latest;
+                    for _ in 0..self.jobs.scheduler.catch_up_limit {
+                        if !out.iter().any(|o| o.start == iv.start) && tried(&iv, false) && !tried(&iv, true)
+                        {
+                            tracing::info!(job = %job.name, run_date = %iv.run_date, "retrying a failed interval");
+                            out.push(iv);
+                        }
+                        iv = s.previous(&iv);
                     }
+                    out
                 }
             };
             plan.extend(
