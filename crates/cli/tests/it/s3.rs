@@ -135,3 +135,116 @@ fn s3_lake_discovery_partitions_queries_and_no_secret_in_logs() {
         assert!(!r.stderr.contains(SECRET), "the secret key reached a log line");
     }
 }
+
+/// Every object in the test bucket, with its bytes.
+fn bucket_objects(port: u16) -> Vec<(String, Vec<u8>)> {
+    use futures::TryStreamExt;
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{ObjectStore, ObjectStoreExt};
+    let store = AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id(KEY_ID)
+        .with_secret_access_key(SECRET)
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let metas: Vec<_> = store.list(None).try_collect().await.unwrap();
+        let mut out = Vec::new();
+        for m in metas {
+            let bytes = store.get(&m.location).await.unwrap().bytes().await.unwrap();
+            out.push((m.location.to_string(), bytes.to_vec()));
+        }
+        out
+    })
+}
+
+/// The secret key never reaches a trace-level log, an error message, the run ledger or a Delta commit:
+/// on a successful job run, a failing one, and a lake whose bucket does not exist.
+#[test]
+fn the_secret_key_is_in_no_log_error_ledger_or_commit() {
+    let moto = start_moto();
+    upload_demo_lake(moto.port);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let settings = |bucket: &str| {
+        format!(
+            "[lake]\nroot = \"s3://{bucket}/lake\"\n[lake.storage]\nendpoint = \"http://127.0.0.1:{}\"\n\
+             region = \"us-east-1\"\nallow_http = true\n\n\
+             [jobs.ok]\nsql = \"ok.sql\"\nschedule = \"daily @ 02:00 UTC\"\noutput = \"reports/ok\"\n\n\
+             [jobs.broken]\nsql = \"broken.sql\"\nschedule = \"daily @ 02:00 UTC\"\noutput = \"reports/broken\"\n",
+            moto.port
+        )
+    };
+    std::fs::write(
+        p.join("ok.sql"),
+        "SELECT tx_date, count(*) AS n FROM transactions GROUP BY tx_date",
+    )
+    .unwrap();
+    std::fs::write(p.join("broken.sql"), "SELECT no_such_column FROM transactions").unwrap();
+    let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    std::fs::write(p.join("nightshift.toml"), settings(BUCKET)).unwrap();
+    let mut runs = Vec::new();
+    for job in ["ok", "broken"] {
+        let r = run_in(
+            p,
+            &[
+                "--log-level",
+                "trace",
+                "run",
+                job,
+                "--date",
+                "2024-06-02",
+                "--no-progress",
+            ],
+            &env,
+            None,
+        );
+        assert_eq!(
+            r.code,
+            if job == "ok" { 0 } else { 1 },
+            "{job}: {}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        runs.push(r);
+    }
+    assert!(runs[1].stdout.contains("no_such_column"), "{}", runs[1].stdout);
+    std::fs::write(p.join("nightshift.toml"), settings("no-such-bucket")).unwrap();
+    let missing = run_in(p, &["--log-level", "trace", "tables"], &env, None);
+    assert_ne!(missing.code, 0, "{}", missing.stdout);
+    assert!(missing.stderr.contains("no-such-bucket"), "{}", missing.stderr);
+    runs.push(missing);
+    for r in &runs {
+        assert!(
+            r.stderr.len() > 1000,
+            "trace logging produced too little to be a meaningful check"
+        );
+        assert!(
+            !r.stderr.contains(SECRET) && !r.stdout.contains(SECRET),
+            "the secret key reached the output"
+        );
+    }
+    let objects = bucket_objects(moto.port);
+    let written: Vec<_> = objects
+        .iter()
+        .filter(|(path, _)| path.contains("_nightshift/runs/") || path.contains("_delta_log/"))
+        .collect();
+    assert!(
+        written.len() >= 4,
+        "the ledger and the report's log: {:?}",
+        objects.iter().map(|o| &o.0).collect::<Vec<_>>()
+    );
+    for (path, bytes) in &objects {
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the secret key is in {path}"
+        );
+    }
+}
