@@ -358,3 +358,65 @@ fn a_failed_day_of_a_backfill_is_retried_by_the_next_due_run() {
         "{days:?}"
     );
 }
+
+/// Two schedulers started together on one lake (`schedule --once`, each catching up the same three
+/// days): every interval is published exactly once, by one of them.
+#[test]
+fn two_schedulers_at_once_publish_each_interval_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir(p.join("lake")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+         output = \"reports/daily\"\nmode = \"append\"\n\n[scheduler]\ncatch_up_limit = 3\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("daily.sql"), "SELECT $run_date AS day, 1 AS v").unwrap();
+    // A first run gives the ledger a committed day four days back, so both catch up the three after.
+    let four_back = (chrono::Utc::now().date_naive() - chrono::Duration::days(4)).to_string();
+    run_in(
+        p,
+        &["run", "daily", "--date", &four_back, "--no-progress"],
+        &[],
+        None,
+    )
+    .ok();
+    let bin = env!("CARGO_BIN_EXE_nightshift");
+    let schedulers: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(bin)
+                .args(["schedule", "--once"])
+                .current_dir(p)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for s in schedulers {
+        let out = s.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let per_day = rows_per_day(p, "reports.daily");
+    assert!(per_day.len() >= 3, "{per_day:?}");
+    for (day, n) in &per_day {
+        assert_eq!(
+            *n, 1,
+            "{day} was published {n} times (append mode doubles a second publish)"
+        );
+    }
+    let succeeded = json_rows(&run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            "SELECT run_date, count(*) AS n FROM nightshift.runs WHERE state = 'succeeded' GROUP BY run_date",
+        ],
+        &[],
+        None,
+    ));
+    assert!(succeeded.iter().all(|r| r["n"] == 1), "{succeeded:?}");
+}
