@@ -131,8 +131,8 @@ async fn current(store: &dyn ObjectStore, dir: &Path) -> Result<Option<(u64, Lea
     Ok(Some((generation, record)))
 }
 
-/// Creates generation `g`; `Ok(true)` if this call created it. A put whose outcome is unknown is
-/// settled by reading the generation back.
+/// Creates generation `g`; `Ok(true)` if this call created it. A put whose outcome is unknown (or
+/// that "already exists", possibly by its own retry) is settled by reading the generation back.
 async fn create(store: &dyn ObjectStore, dir: &Path, g: u64, record: &LeaseRecord) -> Result<bool, JobError> {
     let path = dir.clone().join(format!("{g:020}.json"));
     let body = serde_json::to_vec(record).map_err(|source| JobError::Encode {
@@ -143,17 +143,32 @@ async fn create(store: &dyn ObjectStore, dir: &Path, g: u64, record: &LeaseRecor
         mode: PutMode::Create,
         ..Default::default()
     };
-    match store.put_opts(&path, PutPayload::from(body), opts).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-        Err(e) => match store.get(&path).await {
-            Ok(got) => {
-                let bytes = got.bytes().await.map_err(|e| store_err(&path, e))?;
-                let theirs: Result<LeaseRecord, _> = serde_json::from_slice(&bytes);
-                Ok(theirs.is_ok_and(|r| r.holder == record.holder))
-            }
-            Err(_) => Err(store_err(&path, e)),
-        },
+    // A create-only put is safe to repeat: if an earlier try landed after all, the next one finds it
+    // and reads it back as this holder's.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match store
+            .put_opts(&path, PutPayload::from(body.clone()), opts.clone())
+            .await
+        {
+            Ok(_) => return Ok(true),
+            // "Already exists" may be this very put: it landed, its reply was lost, and the
+            // client's retry found it. Read it back either way.
+            Err(e) => match store.get(&path).await {
+                Ok(got) => {
+                    let bytes = got.bytes().await.map_err(|e| store_err(&path, e))?;
+                    let theirs: Result<LeaseRecord, _> = serde_json::from_slice(&bytes);
+                    return Ok(theirs.is_ok_and(|r| r.holder == record.holder));
+                }
+                Err(_) if matches!(e, object_store::Error::AlreadyExists { .. }) => return Ok(false),
+                Err(_) if tries < 5 => {
+                    tracing::debug!(error = %e, tries, "lease put failed, trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << tries)).await;
+                }
+                Err(_) => return Err(store_err(&path, e)),
+            },
+        }
     }
 }
 

@@ -331,10 +331,15 @@ impl Output {
     /// [`RUN_COMMIT_LOOKBACK`] commits (a run whose process died is settled by the next run of its
     /// interval, a few commits later at most).
     pub async fn find_run_commit(&self, run_id: &str) -> Result<Option<u64>, JobError> {
+        self.find_run_commit_within(run_id, RUN_COMMIT_LOOKBACK).await
+    }
+
+    /// [`Output::find_run_commit`] over the latest `lookback` commits.
+    async fn find_run_commit_within(&self, run_id: &str, lookback: u64) -> Result<Option<u64>, JobError> {
         let Some(latest) = self.latest_version().await? else {
             return Ok(None);
         };
-        for v in (latest.saturating_sub(RUN_COMMIT_LOOKBACK)..=latest).rev() {
+        for v in (latest.saturating_sub(lookback)..=latest).rev() {
             if self.run_info(v).await?.is_some_and(|i| i.run_id == run_id) {
                 return Ok(Some(v));
             }
@@ -674,27 +679,41 @@ impl Output {
                 partition_by: (!partition_by.is_empty()).then_some(partition_by),
                 predicate: None,
             };
-            let properties =
-                CommitProperties::default().with_metadata([(COMMIT_INFO_KEY.to_string(), info.clone())]);
+            // delta-rs's own retry would rebase a commit that lost to "another writer" onto the next
+            // version, and that writer may be this very commit, whose put landed while its reply was
+            // lost: retries happen here, after looking for this run's commit in the log.
+            let properties = CommitProperties::default()
+                .with_metadata([(COMMIT_INFO_KEY.to_string(), info.clone())])
+                .with_max_retries(0);
             let result = CommitBuilder::from(properties)
                 .with_actions(actions)
                 .build(Some(snapshot), table.log_store(), operation)
                 .await;
-            match result {
+            let err = match result {
                 Ok(done) => return Ok(done.version),
-                Err(DeltaTableError::Transaction {
+                Err(e) => e,
+            };
+            // A commit whose put landed but whose reply was lost (a timeout, a dropped connection)
+            // fails, or looks like another writer's version: if the log holds this run's commit, it
+            // is published, and committing again would publish it twice.
+            if let Ok(Some(version)) = self.find_run_commit_within(run_id, COMMIT_ATTEMPTS as u64).await {
+                tracing::warn!(job, version, error = %err, "the commit landed although its reply was lost");
+                return Ok(version);
+            }
+            match err {
+                DeltaTableError::Transaction {
                     source:
                         TransactionError::CommitConflict(_)
                         | TransactionError::VersionAlreadyExists(_)
                         | TransactionError::MaxCommitAttempts(_),
-                }) => {
+                } => {
                     // Another writer changed the table: recompute the removes on its version.
                     tracing::debug!(
                         job,
                         "commit lost to another writer, retrying on the newer version"
                     );
                 }
-                Err(e) => return Err(self.delta_err(e)),
+                e => return Err(self.delta_err(e)),
             }
         }
         Err(JobError::Output {

@@ -29,6 +29,8 @@ pub use error::{LakeError, SchemaConflict};
 pub use footer::{FileFooter, read_footer};
 pub use partitions::{infer_partition_type, parse_partition_value};
 pub use schema_merge::merge_file_schemas;
-pub use spec::{ColumnSpec, LakeSpec, PartitionSpec, PartitionType, StorageOptions, TableSpec};
+pub use spec::{
+    ColumnSpec, LakeSpec, PartitionSpec, PartitionType, RetrySettings, StorageOptions, TableSpec,
+};
 pub use stores::{LakeLocation, register_object_store};
 pub use url_tables::enable_url_tables;

@@ -30,6 +30,33 @@ pub struct StorageOptions {
     pub virtual_hosted_style: bool,
     /// Send unsigned requests (public buckets).
     pub skip_signature: bool,
+    /// Retries and timeouts of requests to the store.
+    pub retry: RetrySettings,
+}
+
+/// How requests to an object store are retried (5xx, 429, timeouts, dropped connections, with
+/// exponential backoff) and how long one may take; object_store's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySettings {
+    /// Retries of one request.
+    pub max_retries: usize,
+    /// How long one request may keep being retried, in seconds.
+    pub retry_timeout_seconds: u64,
+    /// How long one attempt may take, in seconds.
+    pub request_timeout_seconds: u64,
+    /// How long connecting may take, in seconds.
+    pub connect_timeout_seconds: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_retries: 10,
+            retry_timeout_seconds: 180,
+            request_timeout_seconds: 30,
+            connect_timeout_seconds: 5,
+        }
+    }
 }
 
 /// A table declared in the settings.

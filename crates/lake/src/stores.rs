@@ -1,18 +1,19 @@
 //! Object stores: the lake root parsed into store and prefix, the store built and registered.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::durable_local::DurableLocalFileSystem;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
+use crate::durable_local::DurableLocalFileSystem;
 use crate::error::LakeError;
 use crate::spec::StorageOptions;
 
@@ -108,12 +109,23 @@ pub fn register_object_store(
         location: url.to_string(),
         source,
     };
+    let r = options.retry;
+    let client = ClientOptions::new()
+        .with_allow_http(options.allow_http)
+        .with_timeout(Duration::from_secs(r.request_timeout_seconds))
+        .with_connect_timeout(Duration::from_secs(r.connect_timeout_seconds));
+    let retry = RetryConfig {
+        max_retries: r.max_retries,
+        retry_timeout: Duration::from_secs(r.retry_timeout_seconds),
+        ..RetryConfig::default()
+    };
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         "file" => Arc::new(DurableLocalFileSystem::new()),
         "s3" | "s3a" => {
             let mut b = AmazonS3Builder::from_env()
                 .with_bucket_name(&host)
-                .with_allow_http(options.allow_http)
+                .with_client_options(client.clone())
+                .with_retry(retry.clone())
                 .with_virtual_hosted_style_request(options.virtual_hosted_style)
                 .with_skip_signature(options.skip_signature);
             if let Some(e) = &options.endpoint {
@@ -125,7 +137,10 @@ pub fn register_object_store(
             Arc::new(b.build().map_err(err)?)
         }
         "gs" => {
-            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(&host);
+            let mut b = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(&host)
+                .with_client_options(client.clone())
+                .with_retry(retry.clone());
             if options.skip_signature {
                 b = b.with_skip_signature(true);
             }
@@ -134,7 +149,8 @@ pub fn register_object_store(
         "az" | "abfs" | "abfss" => {
             let mut b = MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
-                .with_allow_http(options.allow_http);
+                .with_client_options(client.clone())
+                .with_retry(retry.clone());
             if let Some(e) = &options.endpoint {
                 b = b.with_endpoint(e.clone());
             }
@@ -145,7 +161,14 @@ pub fn register_object_store(
         }
         "http" | "https" => {
             let base = location.store_url();
-            Arc::new(HttpBuilder::new().with_url(base.as_str()).build().map_err(err)?)
+            Arc::new(
+                HttpBuilder::new()
+                    .with_url(base.as_str())
+                    .with_client_options(client.clone())
+                    .with_retry(retry.clone())
+                    .build()
+                    .map_err(err)?,
+            )
         }
         other => {
             return Err(LakeError::InvalidLocation {

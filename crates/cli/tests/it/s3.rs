@@ -248,3 +248,215 @@ fn the_secret_key_is_in_no_log_error_ledger_or_commit() {
         );
     }
 }
+
+/// A loopback HTTP proxy in front of moto that injects faults, seeded: `fail` percent of requests
+/// get `503 Slow Down` without reaching moto, `lose` percent reach moto (and take effect) but their
+/// reply is dropped, `slow` percent are held 3 s before they are forwarded (past the client's request
+/// timeout). Each connection carries one request.
+struct FaultyProxy {
+    port: u16,
+    /// Requests forwarded, failed, lost and slowed.
+    counts: std::sync::Arc<std::sync::Mutex<[u64; 4]>>,
+}
+
+fn start_faulty_proxy(upstream: u16, fail: u64, lose: u64, slow: u64, seed: u64) -> FaultyProxy {
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counts = Arc::new(Mutex::new([0u64; 4]));
+    let rng = Arc::new(Mutex::new(seed | 1));
+    let shared = Arc::clone(&counts);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { continue };
+            let (counts, rng) = (Arc::clone(&shared), Arc::clone(&rng));
+            std::thread::spawn(move || {
+                let Some(request) = read_http_message(&mut client, true, false) else {
+                    return;
+                };
+                let head_only = request.starts_with(b"HEAD ");
+                let roll = {
+                    let mut x = rng.lock().unwrap();
+                    *x ^= *x << 13;
+                    *x ^= *x >> 7;
+                    *x ^= *x << 17;
+                    *x % 100
+                };
+                if roll < fail {
+                    counts.lock().unwrap()[1] += 1;
+                    let body = "<Error><Code>SlowDown</Code><Message>injected</Message></Error>";
+                    let _ = client.write_all(
+                        format!(
+                            "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+                             Connection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                    return;
+                }
+                if roll < fail + slow {
+                    counts.lock().unwrap()[3] += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(3));
+                }
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                if up.write_all(&request).is_err() {
+                    return;
+                }
+                let Some(reply) = read_http_message(&mut up, false, head_only) else {
+                    return;
+                };
+                if roll >= fail + slow && roll < fail + slow + lose {
+                    counts.lock().unwrap()[2] += 1;
+                    return; // the request took effect; its reply is lost
+                }
+                counts.lock().unwrap()[0] += 1;
+                let _ = client.write_all(&reply);
+            });
+        }
+    });
+    FaultyProxy { port, counts }
+}
+
+/// Reads one HTTP/1.1 message (head and a Content-Length body; none for the reply to a HEAD) and gives
+/// it back with its `Connection` header set to `close`.
+fn read_http_message(s: &mut TcpStream, is_request: bool, no_body: bool) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())?
+    });
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    match (length, chunked) {
+        _ if no_body || head.starts_with("HTTP/1.1 204") || head.starts_with("HTTP/1.1 304") => {}
+        (Some(n), _) => {
+            while buf.len() < head_end + n {
+                let got = s.read(&mut chunk).ok()?;
+                if got == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..got]);
+            }
+        }
+        (None, true) | (None, false) if !is_request => {
+            // Until the end of the connection (the upstream closes after one reply).
+            loop {
+                let got = s.read(&mut chunk).ok()?;
+                if got == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..got]);
+            }
+        }
+        _ => {}
+    }
+    let mut out: Vec<u8> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+        .flat_map(|l| format!("{l}\r\n").into_bytes())
+        .collect();
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(&buf[head_end..]);
+    Some(out)
+}
+
+/// Store faults at about a fifth of requests (503s, replies lost after the request took effect,
+/// requests slower than the request timeout), on every request of three job runs on S3: each run
+/// succeeds within its retries and publishes exactly one commit, and the report holds the right rows. The retries and timeouts come from nightshift.toml. `NIGHTSHIFT_FAULT_SEED` picks
+/// other faults.
+#[test]
+fn store_faults_at_a_fifth_of_requests_cost_retries_not_data() {
+    let moto = start_moto();
+    upload_demo_lake(moto.port);
+    let seed = std::env::var("NIGHTSHIFT_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_206);
+    let proxy = start_faulty_proxy(moto.port, 15, 4, 2, seed);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    crate::common::copy_repo_queries(p);
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let toml = std::fs::read_to_string(repo.join("nightshift.toml"))
+        .unwrap()
+        .replace(
+            "root = \"datasets/lake\"",
+            &format!(
+                "root = \"s3://{BUCKET}/lake\"\n[lake.storage]\nendpoint = \"http://127.0.0.1:{}\"\n\
+             region = \"us-east-1\"\nallow_http = true\nmax_retries = 12\nrequest_timeout_seconds = 2\n\
+             retry_timeout_seconds = 120",
+                proxy.port
+            ),
+        );
+    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
+    let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    let dates = ["2024-06-01", "2024-06-02", "2024-06-03"];
+    for date in dates {
+        let r = run_in(
+            p,
+            &["run", "daily_sentiment", "--date", date, "--no-progress"],
+            &env,
+            None,
+        );
+        assert_eq!(r.code, 0, "{date}: {}\n{}", r.stdout, r.stderr);
+        // The store's retries absorb most faults; a request the store may not repeat (a create-only
+        // put whose connection dropped) fails its attempt, and the job's retry runs it again.
+        eprintln!("{}", r.stdout.lines().next().unwrap_or_default());
+    }
+    let [forwarded, failed, lost, slowed] = *proxy.counts.lock().unwrap();
+    assert!(
+        failed > 5 && lost > 0 && forwarded > 50,
+        "{forwarded} {failed} {lost} {slowed}"
+    );
+    // Exactly one commit per run: versions 1 to 3 after the table's creation, one run each.
+    let log: Vec<String> = bucket_objects(moto.port)
+        .into_iter()
+        .filter(|(path, _)| path.contains("reports/daily_sentiment/_delta_log/") && path.ends_with(".json"))
+        .map(|(path, bytes)| format!("{path} {}", String::from_utf8_lossy(&bytes)))
+        .collect();
+    assert_eq!(log.len(), 4, "{log:#?}");
+    for date in dates {
+        assert_eq!(
+            log.iter()
+                .filter(|c| c.contains(&format!("\"run_date\":\"{date}\"")))
+                .count(),
+            1,
+            "{date}: {log:#?}"
+        );
+    }
+    // The report's rows agree with its input, read without the proxy.
+    let direct = std::fs::read_to_string(p.join("nightshift.toml"))
+        .unwrap()
+        .replace(&format!(":{}\"", proxy.port), &format!(":{}\"", moto.port));
+    std::fs::write(p.join("nightshift.toml"), direct).unwrap();
+    let q = run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT (SELECT sum(reviews) FROM reports.daily_sentiment) = \
+             (SELECT count(*) FROM reviews WHERE review_date BETWEEN DATE '2024-06-01' AND DATE '2024-06-03') AS same",
+        ],
+        &env,
+        None,
+    );
+    q.ok();
+    assert_eq!(q.stdout, "same\ntrue\n");
+}

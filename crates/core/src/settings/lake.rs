@@ -63,6 +63,10 @@ fn parse_storage(r: &mut TomlReader<'_>, t: &DeTable<'_>, s: &mut StorageOptions
         "allow_http",
         "virtual_hosted_style",
         "skip_signature",
+        "max_retries",
+        "retry_timeout_seconds",
+        "request_timeout_seconds",
+        "connect_timeout_seconds",
     ];
     for (k, v) in t.iter() {
         let name = k.get_ref().as_ref();
@@ -73,6 +77,29 @@ fn parse_storage(r: &mut TomlReader<'_>, t: &DeTable<'_>, s: &mut StorageOptions
             "allow_http" => s.allow_http = r.boolean(v, &key).unwrap_or(s.allow_http),
             "virtual_hosted_style" => s.virtual_hosted_style = r.boolean(v, &key).unwrap_or(s.virtual_hosted_style),
             "skip_signature" => s.skip_signature = r.boolean(v, &key).unwrap_or(s.skip_signature),
+            "max_retries" => {
+                if let Some(n) = r.int(v, &key) {
+                    match usize::try_from(n) {
+                        Ok(n) if n <= 100 => s.retry.max_retries = n,
+                        _ => r.issue(&v.span(), &key, format!("{n} is not a number of retries from 0 to 100")),
+                    }
+                }
+            }
+            "retry_timeout_seconds" => {
+                if let Some(n) = r.positive(v, &key) {
+                    s.retry.retry_timeout_seconds = n as u64;
+                }
+            }
+            "request_timeout_seconds" => {
+                if let Some(n) = r.positive(v, &key) {
+                    s.retry.request_timeout_seconds = n as u64;
+                }
+            }
+            "connect_timeout_seconds" => {
+                if let Some(n) = r.positive(v, &key) {
+                    s.retry.connect_timeout_seconds = n as u64;
+                }
+            }
             secret if SECRET_KEYS.contains(&secret.to_ascii_lowercase().as_str()) => r.issue(
                 &k.span(),
                 &key,
