@@ -103,7 +103,7 @@ fn a_delta_report_on_gcs_reads_the_same_as_on_the_local_disk_at_every_version() 
         remote.join("nightshift.toml"),
         settings.replace(
             "root = \"datasets/lake\"",
-            &format!("root = \"gs://{BUCKET}/lake\""),
+            &format!("root = \"gs://{BUCKET}/lake\"\n[lake.storage]\nallow_http = true"),
         ),
     )
     .unwrap();
