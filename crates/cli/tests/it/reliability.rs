@@ -152,6 +152,11 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 /// Rows per day of a table, through nightshift.
 fn rows_per_day(p: &Path, table: &str) -> Vec<(String, i64)> {
+    rows_per_day_with(p, table, &[])
+}
+
+/// [`rows_per_day`] with environment variables (credentials).
+fn rows_per_day_with(p: &Path, table: &str, env: &[(&str, &str)]) -> Vec<(String, i64)> {
     json_rows(&run_in(
         p,
         &[
@@ -161,7 +166,7 @@ fn rows_per_day(p: &Path, table: &str) -> Vec<(String, i64)> {
             "-c",
             &format!("SELECT CAST(day AS VARCHAR) AS d, count(*) AS n FROM {table} GROUP BY day ORDER BY d"),
         ],
-        &[],
+        env,
         None,
     ))
     .iter()
@@ -178,7 +183,35 @@ fn rows_per_day(p: &Path, table: &str) -> Vec<(String, i64)> {
 #[test]
 fn sigkill_at_random_points_loses_nothing_and_the_next_run_succeeds_at_once() {
     let dir = keyed_project();
+    kill_loop(dir.path(), &[], env_number("NIGHTSHIFT_KILLS", 8));
+}
+
+/// The same on the S3-compatible test server (moto): leases, commits and the ledger are create-only
+/// or whole-object puts there too.
+#[test]
+fn sigkill_at_random_points_on_s3_loses_nothing_and_the_next_run_succeeds_at_once() {
+    use crate::s3::{BUCKET, KEY_ID, SECRET};
+    let moto = crate::s3::start_moto();
+    let dir = keyed_project();
     let p = dir.path();
+    crate::s3::upload_dir(moto.port, &p.join("lake"), "unused");
+    let toml = std::fs::read_to_string(p.join("nightshift.toml"))
+        .unwrap()
+        .replace(
+            "root = \"lake\"",
+            &format!(
+                "root = \"s3://{BUCKET}/kills\"\n[lake.storage]\nendpoint = \"http://127.0.0.1:{}\"\n\
+             region = \"us-east-1\"\nallow_http = true",
+                moto.port
+            ),
+        );
+    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
+    let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    kill_loop(p, &env, env_number("NIGHTSHIFT_KILLS", 6));
+}
+
+/// Kills `kills` runs of the project at `p` (see the tests above), with `env` for every process.
+fn kill_loop(p: &Path, env: &[(&str, &str)], kills: u64) {
     let mut toml = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
     toml.push_str(
         "\n[jobs.appended]\nsql = \"keyed.sql\"\nschedule = \"daily @ 02:00 UTC\"\noutput = \"reports/appended\"\n\
@@ -203,18 +236,18 @@ fn sigkill_at_random_points_loses_nothing_and_the_next_run_succeeds_at_once() {
     run_in(
         p,
         &["run", "keyed", "--date", "2024-06-01", "--no-progress"],
-        &[],
+        env,
         None,
     )
     .ok();
     let span = (started.elapsed().as_millis() as u64 * 5 / 4).max(50);
-    let kills = env_number("NIGHTSHIFT_KILLS", 8);
     let mut rng = Rng(env_number("NIGHTSHIFT_KILL_SEED", 42) | 1);
     for i in 0..kills {
         let args = command(i);
         let mut child = std::process::Command::new(bin)
             .args(&args)
             .current_dir(p)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -224,7 +257,7 @@ fn sigkill_at_random_points_loses_nothing_and_the_next_run_succeeds_at_once() {
         child.kill().unwrap();
         child.wait().unwrap();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let next = run_in(p, &args, &[], None);
+        let next = run_in(p, &args, env, None);
         assert_eq!(
             next.code, 0,
             "kill {i} at {at} ms of {args:?}: the next run failed\n{}\n{}",
@@ -235,12 +268,12 @@ fn sigkill_at_random_points_loses_nothing_and_the_next_run_succeeds_at_once() {
             .iter()
             .take(if i == 0 { 1 } else { 2 })
         {
-            for (day, n) in rows_per_day(p, table) {
+            for (day, n) in rows_per_day_with(p, table, env) {
                 assert_eq!(n, 3, "kill {i} at {at} ms: {table} has {n} rows on {day}");
             }
         }
     }
-    let appended = rows_per_day(p, "reports.appended");
+    let appended = rows_per_day_with(p, "reports.appended", env);
     assert!(!appended.is_empty(), "the append job published");
     // Every killed run is settled in the ledger: none is left `running`.
     let running = json_rows(&run_in(
@@ -252,7 +285,7 @@ fn sigkill_at_random_points_loses_nothing_and_the_next_run_succeeds_at_once() {
             "-c",
             "SELECT run_id FROM nightshift.runs WHERE state = 'running'",
         ],
-        &[],
+        env,
         None,
     ));
     assert!(running.is_empty() || kills == 0, "{running:?}");
@@ -265,7 +298,7 @@ fn sigkill_at_random_points_loses_nothing_and_the_next_run_succeeds_at_once() {
             "-c",
             "SELECT state, count(*) AS n FROM nightshift.runs WHERE message LIKE '%settled by%' GROUP BY state",
         ],
-        &[],
+        env,
         None,
     ));
     eprintln!("{kills} kills; runs whose process died, as settled by the next run: {settled:?}");
