@@ -86,3 +86,46 @@ fn join_spills() {
     assert!(plan.contains("SortMergeJoin"), "{plan}");
     assert!(spilled(&plan), "{plan}");
 }
+
+/// A job whose hash join does not fit in the memory limit runs again with a sort-merge join, which
+/// spills, and publishes; the log says why.
+#[test]
+fn a_job_whose_join_does_not_fit_runs_again_with_a_spilling_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir(p.join("lake")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        format!(
+            "[lake]\nroot = \"lake\"\n[engine]\nmemory_limit = \"{JOIN_LIMIT}\"\ntarget_partitions = 2\n\
+             spill_dir = \"spill\"\n\n[jobs.big_join]\nsql = \"join.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+             output = \"reports/big_join\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("join.sql"),
+        format!("SELECT $run_date AS day, count(*) AS n FROM ({DATA}) a JOIN ({DATA}) b ON a.r = b.r"),
+    )
+    .unwrap();
+    let r = crate::common::run_in(
+        p,
+        &["run", "big_join", "--date", "2024-06-01", "--no-progress"],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("running it again with sort-merge joins"),
+        "{}",
+        r.stderr
+    );
+    let n = crate::common::run_in(
+        p,
+        &["sql", "--format", "csv", "-c", "SELECT n FROM reports.big_join"],
+        &[],
+        None,
+    );
+    n.ok();
+    assert_eq!(n.stdout, "n\n4000000\n");
+}

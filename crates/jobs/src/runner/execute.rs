@@ -51,9 +51,10 @@ impl Runner {
         let (cpu0, _) = process_usage();
         let mut backoff = job.retry_backoff;
         let mut counts = RecordCounts::default();
+        let mut sort_merge = false;
         let result = loop {
             record.attempts += 1;
-            let attempt = self.attempt(job, interval, &run_id, owner, &mut counts);
+            let attempt = self.attempt(job, interval, &run_id, owner, &mut counts, sort_merge);
             let outcome = match job.timeout {
                 Some(t) => match tokio::time::timeout(t, attempt).await {
                     Ok(r) => r,
@@ -65,6 +66,17 @@ impl Runner {
                 None => attempt.await,
             };
             match outcome {
+                // Joins are hash joins under a memory limit too, and a hash join's build side cannot
+                // spill in DataFusion 55: a run that ran out of memory runs again (nothing was
+                // published) with sort-merge joins, which spill.
+                Err(e)
+                    if !sort_merge
+                        && self.settings.engine.memory_limit.is_some()
+                        && e.to_string().contains("Resources exhausted") =>
+                {
+                    tracing::warn!(error = %e, "the run ran out of memory with hash joins: running it again with sort-merge joins, which spill to disk");
+                    sort_merge = true;
+                }
                 Err(e) if e.is_transient() && record.attempts <= job.retries => {
                     tracing::warn!(attempt = record.attempts, error = %e, backoff_ms = backoff.as_millis() as u64, "transient failure, retrying");
                     tokio::time::sleep(backoff).await;
@@ -136,6 +148,7 @@ impl Runner {
         run_id: &str,
         owner: &(dyn Fn() -> BoxFuture<'static, bool> + Send + Sync),
         counts: &mut RecordCounts,
+        sort_merge: bool,
     ) -> Result<Done, JobError> {
         let sql_file = job.sql.display().to_string();
         let text = std::fs::read_to_string(&job.sql).map_err(|e| JobError::Sql {
@@ -162,10 +175,14 @@ impl Runner {
             });
         }
         // A fresh session per run: a long-lived one caches file listings and misses new inputs.
-        let session = self
-            .engine
-            .session(self.settings.clone(), run_label(job, run_id))
-            .await?;
+        let mut settings = self.settings.clone();
+        if sort_merge {
+            settings
+                .engine
+                .datafusion
+                .push(("datafusion.optimizer.prefer_hash_join".into(), "false".into()));
+        }
+        let session = self.engine.session(settings, run_label(job, run_id)).await?;
         let errors = session.set_on_record_error(job.on_record_error);
         self.pin_dependency_models(job, interval, &session).await?;
         *counts = RecordCounts::default();
