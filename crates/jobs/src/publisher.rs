@@ -788,6 +788,10 @@ impl Output {
         let Some(table) = self.table().await? else {
             return Ok(0);
         };
+        let staging = match &self.local {
+            Some(dir) => remove_stale_staging_files(dir, retain),
+            None => 0,
+        };
         // A vacuum commits its start and end to the log; a dry run first keeps the log to one
         // commit per run when there is nothing to delete (most runs, with a retention of days).
         let vacuum = |table: DeltaTable, dry_run: bool| {
@@ -814,11 +818,54 @@ impl Output {
             }
         }
         if present == 0 {
-            return Ok(0);
+            return Ok(staging);
         }
         vacuum(table, false).await.map_err(|e| self.delta_err(e))?;
-        Ok(present)
+        Ok(present + staging)
     }
+}
+
+/// Deletes, under the local output folder `dir`, the staging files (`name#N`, which object_store's
+/// local store and ours write and then link or rename into place; listings and readers skip them)
+/// that a killed writer left behind, once they are older than `retain`: a live writer's staging
+/// file is seconds old. Returns how many were deleted; a file that cannot be read or deleted is
+/// left for the next run.
+fn remove_stale_staging_files(dir: &std::path::Path, retain: chrono::Duration) -> usize {
+    let Ok(retain) = retain.to_std() else {
+        return 0;
+    };
+    let stale = |p: &std::path::Path| {
+        let staging = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit_once('#'))
+            .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()));
+        staging
+            && std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > retain)
+    };
+    let mut removed = 0;
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => folders.push(path),
+                Ok(t) if t.is_file() && stale(&path) && std::fs::remove_file(&path).is_ok() => {
+                    tracing::info!(file = %path.display(), "removed a staging file a killed run left behind");
+                    removed += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    removed
 }
 
 /// `data_type` as a Delta table stores it: view and dictionary types become their plain types, and

@@ -536,3 +536,29 @@ async fn an_empty_partition_value_is_refused_with_its_row() {
         "only the empty table"
     );
 }
+
+/// Staging files a killed writer left behind (`name#N`) go with the vacuum once older than the
+/// retention; a young one (a live writer's) and the table's files stay.
+#[tokio::test]
+async fn vacuum_removes_stale_staging_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(dir.path());
+    publish(&out, "r1", &day("2024-06-01"), 10, WriteMode::Append).await;
+    let old = dir.path().join("_delta_log/00000000000000000009.json#1");
+    let young = dir.path().join("k=1/part-x.parquet#2");
+    for f in [&old, &young] {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, b"partial").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let removed = out.vacuum(chrono::Duration::hours(1)).await.unwrap();
+    assert_eq!(removed, 1);
+    assert!(!old.exists() && young.exists());
+    assert_eq!(read_published(&out).await, 10);
+}
