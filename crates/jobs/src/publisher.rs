@@ -347,6 +347,24 @@ impl Output {
         Ok(None)
     }
 
+    /// Deletes the files of `adds`, which no commit names (best effort: what is left, the vacuum
+    /// deletes after `retain`).
+    async fn discard(&self, adds: &[Add]) {
+        for add in adds {
+            if let Ok(path) = self.file_path(&add.path)
+                && let Err(e) = self.store.delete(&path).await
+            {
+                tracing::warn!(file = %path, error = %e, "cannot delete a file of the failed run; the vacuum will");
+            }
+        }
+    }
+
+    /// Deletes the files of a run that will not be published (its validation failed). Never call it
+    /// after a commit was tried: a commit whose reply was lost may have published them.
+    pub async fn discard_staged(&self, staged: &Staged) {
+        self.discard(&staged.adds).await;
+    }
+
     /// The locations (`file:///…`, `s3://…`) of the files of the latest version.
     pub async fn published_files(&self) -> Result<Vec<String>, JobError> {
         let Some(table) = self.table().await? else {
@@ -463,20 +481,30 @@ impl Output {
             .with_writer_properties(props);
         let mut adds = Vec::new();
         let mut rows = 0u64;
-        while let Some(batch) = stream.next().await {
-            let batch = conform(batch?, &schema)?;
-            if batch.num_rows() == 0 {
-                continue;
+        let written: Result<(), JobError> = async {
+            while let Some(batch) = stream.next().await {
+                let batch = conform(batch?, &schema)?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                refuse_empty_partition_values(&batch, partition_by, rows)?;
+                rows += batch.num_rows() as u64;
+                on_rows(batch.num_rows() as u64);
+                writer.write(batch).await.map_err(|e| self.delta_err(e))?;
+                if writer.buffer_len() >= FLUSH_BYTES {
+                    adds.extend(writer.flush().await.map_err(|e| self.delta_err(e))?);
+                }
             }
-            refuse_empty_partition_values(&batch, partition_by, rows)?;
-            rows += batch.num_rows() as u64;
-            on_rows(batch.num_rows() as u64);
-            writer.write(batch).await.map_err(|e| self.delta_err(e))?;
-            if writer.buffer_len() >= FLUSH_BYTES {
-                adds.extend(writer.flush().await.map_err(|e| self.delta_err(e))?);
-            }
+            adds.extend(writer.flush().await.map_err(|e| self.delta_err(e))?);
+            Ok(())
         }
-        adds.extend(writer.flush().await.map_err(|e| self.delta_err(e))?);
+        .await;
+        if let Err(e) = written {
+            // The files flushed so far belong to no version: delete them now rather than leave
+            // them to the vacuum (a full disk is the usual cause here).
+            self.discard(&adds).await;
+            return Err(e);
+        }
         let istart = interval.start.to_rfc3339();
         for add in &mut adds {
             let mut tags = add.tags.take().unwrap_or_default();

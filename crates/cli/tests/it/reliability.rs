@@ -505,3 +505,117 @@ fn a_reader_during_reruns_sees_whole_versions() {
     writer.join().unwrap();
     assert!(reads > 0, "no read overlapped the reruns");
 }
+
+/// Unmounts a test filesystem when dropped.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk: the lake on a 2 MiB tmpfs. A run whose report does not fit fails (exit 1) with "No
+/// space left" and the path, the previous version stays readable, and the failed run's files are
+/// gone; once there is room again, the same run publishes. Needs root for `mount`, as the CI has.
+#[test]
+fn a_full_disk_fails_the_run_and_keeps_the_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let lake = p.join("lake");
+    std::fs::create_dir(&lake).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&lake)
+        .status()
+        .expect("mount (util-linux) is needed for this test");
+    assert!(
+        mounted.success(),
+        "this test mounts a tmpfs and needs root, as the CI has"
+    );
+    let _guard = Mounted(lake.clone());
+    std::fs::write(
+        p.join("nightshift.toml"),
+        "[lake]\nroot = \"lake\"\n\n[jobs.big]\nsql = \"big.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+         output = \"reports/big\"\nretries = 0\n",
+    )
+    .unwrap();
+    // 10 rows on June 1; on June 2, 300,000 rows of hashes (about 10 MB, incompressible).
+    std::fs::write(
+        p.join("big.sql"),
+        "SELECT $run_date AS day, value AS v, md5(CAST(value AS VARCHAR)) || md5(CAST(value * 7 AS VARCHAR)) AS h \
+         FROM generate_series(1, 300000) WHERE $run_date = DATE '2024-06-02' OR value <= 10",
+    )
+    .unwrap();
+    run_in(
+        p,
+        &["run", "big", "--date", "2024-06-01", "--no-progress"],
+        &[],
+        None,
+    )
+    .ok();
+    let files_before = walk_files(&lake);
+    let full = run_in(
+        p,
+        &["run", "big", "--date", "2024-06-02", "--no-progress"],
+        &[],
+        None,
+    );
+    assert_eq!(full.code, 1, "{}\n{}", full.stdout, full.stderr);
+    assert!(full.stdout.contains("No space left"), "{}", full.stdout);
+    assert!(
+        full.stdout.contains("reports/big"),
+        "the message names the path: {}",
+        full.stdout
+    );
+    assert_eq!(rows_per_day(p, "reports.big"), [("2024-06-01".to_string(), 10)]);
+    let data_files = |files: &[String]| -> Vec<String> {
+        files
+            .iter()
+            .filter(|f| f.ends_with(".parquet") || f.contains('#'))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        data_files(&walk_files(&lake)),
+        data_files(&files_before),
+        "the failed run left files behind"
+    );
+    let grown = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&lake)
+        .status()
+        .unwrap();
+    assert!(grown.success());
+    run_in(
+        p,
+        &["run", "big", "--date", "2024-06-02", "--no-progress"],
+        &[],
+        None,
+    )
+    .ok();
+    assert_eq!(
+        rows_per_day(p, "reports.big"),
+        [
+            ("2024-06-01".to_string(), 10),
+            ("2024-06-02".to_string(), 300_000)
+        ]
+    );
+}
+
+fn walk_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -274,7 +274,10 @@ impl Runner {
             Err(e) => return Err(e),
         };
         self.stage(job, interval, "validating");
-        output.validate(&mut staged).await?;
+        if let Err(e) = output.validate(&mut staged).await {
+            output.discard_staged(&staged).await;
+            return Err(e);
+        }
         self.settle_record_errors(job, run_id, interval, &errors, counts)
             .await?;
         self.stage(job, interval, "publishing");
