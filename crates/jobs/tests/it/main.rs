@@ -1,5 +1,6 @@
-//! Integration tests of nightshift-jobs: the publisher under SIGKILL, and jobs run end to end on a
-//! generated demo lake.
+//! Integration tests of nightshift-jobs: the publisher under SIGKILL, jobs run end to end on a
+//! generated demo lake, and the parsers of schedules, durations and job files fuzzed.
 
+mod fuzz;
 mod publisher;
 mod runner;
