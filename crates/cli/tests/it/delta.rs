@@ -473,6 +473,36 @@ fn partition_values_of_any_text_round_trip_through_a_published_report() {
     assert!(sql("SELECT * FROM reports.empty_key").is_empty());
 }
 
+/// The rows of `query` in the project at `p`, with `env` (credentials), as JSON objects.
+pub(crate) fn sql_rows(p: &Path, env: &[(&str, &str)], query: &str) -> Vec<Value> {
+    json_rows(&run_in(p, &["sql", "--format", "json", "-c", query], env, None))
+}
+
+/// The repository's settings and job queries in `p` with the lake root replaced by `root` (a
+/// `root = …` line, with `[lake.storage]` after it if needed), the daily sentiment report run for
+/// 2024-06-02 and 2024-06-03 with `env`, and its rows at the latest version and at version 1.
+pub(crate) fn publish_two_days(p: &Path, root: &str, env: &[(&str, &str)]) -> (Vec<Value>, Vec<Value>) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    crate::common::copy_repo_queries(p);
+    let toml = std::fs::read_to_string(repo.join("nightshift.toml"))
+        .unwrap()
+        .replace("root = \"datasets/lake\"", root);
+    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
+    for date in ["2024-06-02", "2024-06-03"] {
+        run_in(
+            p,
+            &["run", "daily_sentiment", "--date", date, "--no-progress"],
+            env,
+            None,
+        )
+        .ok();
+    }
+    let latest = sql_rows(p, env, "SELECT * FROM reports.daily_sentiment");
+    let earlier = sql_rows(p, env, "SELECT * FROM reports.\"daily_sentiment@v1\"");
+    assert!(latest.len() > earlier.len() && !earlier.is_empty(), "{latest:?}");
+    (latest, earlier)
+}
+
 #[test]
 fn a_report_published_on_s3_reads_the_same_in_deltalake_and_polars() {
     use crate::s3::{BUCKET, KEY_ID, SECRET};
@@ -481,37 +511,15 @@ fn a_report_published_on_s3_reads_the_same_in_deltalake_and_polars() {
     crate::s3::upload_demo_lake(moto.port);
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    crate::common::copy_repo_queries(p);
     let endpoint = format!("http://127.0.0.1:{}", moto.port);
-    let toml = std::fs::read_to_string(repo.join("nightshift.toml")).unwrap().replace(
-        "root = \"datasets/lake\"",
+    let env_vars = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    let (latest, earlier) = publish_two_days(
+        p,
         &format!(
             "root = \"s3://{BUCKET}/lake\"\n[lake.storage]\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\nallow_http = true"
         ),
+        &env_vars,
     );
-    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
-    let env_vars = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
-    for date in ["2024-06-02", "2024-06-03"] {
-        run_in(
-            p,
-            &["run", "daily_sentiment", "--date", date, "--no-progress"],
-            &env_vars,
-            None,
-        )
-        .ok();
-    }
-    let sql = |query: &str| {
-        json_rows(&run_in(
-            p,
-            &["sql", "--format", "json", "-c", query],
-            &env_vars,
-            None,
-        ))
-    };
-    let latest = sql("SELECT * FROM reports.daily_sentiment");
-    let earlier = sql("SELECT * FROM reports.\"daily_sentiment@v1\"");
-    assert!(latest.len() > earlier.len() && !earlier.is_empty(), "{latest:?}");
     let options = [
         ("AWS_ENDPOINT_URL", endpoint.clone()),
         ("AWS_ACCESS_KEY_ID", KEY_ID.to_string()),

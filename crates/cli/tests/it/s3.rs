@@ -32,26 +32,9 @@ pub(crate) fn http(port: u16, request: &str) -> String {
     out
 }
 
-pub(crate) fn upload_demo_lake(port: u16) {
-    upload_dir(port, demo_lake(), "lake");
-}
-
-/// Creates the bucket if needed and copies the folder `root` to `s3://BUCKET/<prefix>/`.
-pub(crate) fn upload_dir(port: u16, root: &std::path::Path, prefix: &str) {
-    use object_store::aws::AmazonS3Builder;
-    use object_store::{ObjectStoreExt, PutPayload, path::Path};
-
-    let resp = http(
-        port,
-        &format!(
-            "PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        ),
-    );
-    assert!(
-        resp.starts_with("HTTP/1.1 200") || resp.contains("BucketAlreadyOwnedByYou"),
-        "{resp}"
-    );
-    let store = AmazonS3Builder::new()
+/// A client of the test bucket on moto at `port`, and a runtime to drive it from a test.
+fn test_bucket(port: u16) -> (object_store::aws::AmazonS3, tokio::runtime::Runtime) {
+    let store = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(BUCKET)
         .with_endpoint(format!("http://127.0.0.1:{port}"))
         .with_allow_http(true)
@@ -64,6 +47,28 @@ pub(crate) fn upload_dir(port: u16, root: &std::path::Path, prefix: &str) {
         .enable_all()
         .build()
         .unwrap();
+    (store, rt)
+}
+
+pub(crate) fn upload_demo_lake(port: u16) {
+    upload_dir(port, demo_lake(), "lake");
+}
+
+/// Creates the bucket if needed and copies the folder `root` to `s3://BUCKET/<prefix>/`.
+pub(crate) fn upload_dir(port: u16, root: &std::path::Path, prefix: &str) {
+    use object_store::{ObjectStoreExt, PutPayload, path::Path};
+
+    let resp = http(
+        port,
+        &format!(
+            "PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(
+        resp.starts_with("HTTP/1.1 200") || resp.contains("BucketAlreadyOwnedByYou"),
+        "{resp}"
+    );
+    let (store, rt) = test_bucket(port);
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap() {
@@ -139,21 +144,8 @@ fn s3_lake_discovery_partitions_queries_and_no_secret_in_logs() {
 /// Every object in the test bucket, with its bytes.
 fn bucket_objects(port: u16) -> Vec<(String, Vec<u8>)> {
     use futures::TryStreamExt;
-    use object_store::aws::AmazonS3Builder;
     use object_store::{ObjectStore, ObjectStoreExt};
-    let store = AmazonS3Builder::new()
-        .with_bucket_name(BUCKET)
-        .with_endpoint(format!("http://127.0.0.1:{port}"))
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id(KEY_ID)
-        .with_secret_access_key(SECRET)
-        .build()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (store, rt) = test_bucket(port);
     rt.block_on(async {
         let metas: Vec<_> = store.list(None).try_collect().await.unwrap();
         let mut out = Vec::new();
