@@ -158,31 +158,31 @@ impl Runner {
     /// over after their lease expired). One whose commit is in the output's log succeeded (it died
     /// between its commit and its ledger record); the others failed and published nothing. For an
     /// `append` job, a settled success is returned: this run must not append the interval again.
+    ///
+    /// `runs` is the ledger as read by the caller; the settled records are updated in it too.
     async fn settle_ended_runs(
         &self,
         job: &JobSpec,
         interval: &Interval,
         this_run: &str,
+        runs: &mut [RunRecord],
     ) -> Result<Option<RunRecord>, JobError> {
         let start = interval.start.to_rfc3339();
-        let ended: Vec<RunRecord> = self
-            .ledger
-            .runs()
-            .await?
-            .into_iter()
+        let mut ended = runs
+            .iter_mut()
             .filter(|r| {
                 r.job == job.name
                     && r.interval_start == start
                     && r.state == RunState::Running
                     && r.run_id != this_run
             })
-            .collect();
-        if ended.is_empty() {
+            .peekable();
+        if ended.peek().is_none() {
             return Ok(None);
         }
         let output = self.output(job);
         let mut published = None;
-        for mut r in ended {
+        for r in ended {
             r.ended_at = Some(self.clock.now().to_rfc3339());
             match output.find_run_commit(&r.run_id).await? {
                 Some(v) => {
@@ -201,9 +201,9 @@ impl Runner {
                 }
             }
             tracing::warn!(job = %job.name, run = %r.run_id, state = r.state.as_str(), "settled a run whose process ended");
-            self.ledger.record(&r).await?;
+            self.ledger.record(r).await?;
             if job.mode == WriteMode::Append && r.state == RunState::Succeeded {
-                published = Some(r);
+                published = Some(r.clone());
             }
         }
         Ok(published)
@@ -235,14 +235,15 @@ impl Runner {
         else {
             return Ok(None);
         };
-        if let Some(published) = self.settle_ended_runs(job, interval, &run_id).await? {
+        // One read of the ledger serves both the settling and the check below.
+        let mut runs = self.ledger.runs().await?;
+        if let Some(published) = self.settle_ended_runs(job, interval, &run_id, &mut runs).await? {
             // An append run that committed and then died: appending again would double its rows.
             lease.release(self.clock.now()).await?;
             return Ok(Some(published));
         }
         if skip_committed {
             let start = interval.start.to_rfc3339();
-            let runs = self.ledger.runs().await?;
             if runs.iter().any(|r| {
                 r.job == job.name
                     && r.interval_start == start
