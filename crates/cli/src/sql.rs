@@ -86,10 +86,13 @@ pub async fn run(session: &Session, args: SqlArgs) -> Result<(), Failure> {
         let started = Instant::now();
         let location = format!("{origin}:{}:{}", st.line, st.column);
         let fail = |e: anyhow::Error| {
+            let cause = render_cause(&e);
+            let hint = nightshift_core::resource_hint(&cause, &session.settings().engine)
+                .map(|h| format!("\n  hint: {h}"))
+                .unwrap_or_default();
             Failure::Query(anyhow!(
-                "statement at {location} failed: {}\n  {}",
+                "statement at {location} failed: {}\n  {cause}{hint}",
                 st.first_line(),
-                render_cause(&e)
             ))
         };
         let df = session.sql(&st.text, &params).await.map_err(|e| fail(e.into()))?;

@@ -103,8 +103,11 @@ pub fn runtime_env(settings: &Settings) -> Result<Arc<RuntimeEnv>, CoreError> {
         }
         None => DiskManagerMode::OsTmpDirectory,
     };
-    let mut builder =
-        RuntimeEnvBuilder::new().with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
+    let mut disk = DiskManagerBuilder::default().with_mode(mode);
+    if let Some(cap) = settings.engine.max_spill_size {
+        disk = disk.with_max_temp_directory_size(cap);
+    }
+    let mut builder = RuntimeEnvBuilder::new().with_disk_manager_builder(disk);
     if let Some(limit) = settings.engine.memory_limit {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         builder = builder.with_memory_pool(Arc::new(FairSpillPool::new(limit)));

@@ -136,7 +136,11 @@ impl Repl<'_> {
                 true
             }
             Some(Err(e)) => {
-                let report = diagnostics::report(&e, sql);
+                let mut report = diagnostics::report(&e, sql);
+                if report.hint.is_none() {
+                    report.hint =
+                        nightshift_core::resource_hint(&report.message, &self.session.settings().engine);
+                }
                 self.print_error(&report, sql);
                 false
             }

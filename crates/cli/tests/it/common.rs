@@ -244,3 +244,40 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A test filesystem, unmounted when dropped.
+pub struct Mounted(PathBuf);
+
+impl Mounted {
+    /// Grows or shrinks the filesystem in place.
+    pub fn resize(&self, size: &str) {
+        let resized = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(resized.success(), "cannot resize the tmpfs at {}", self.0.display());
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (such as `"2m"`) on the existing folder `at`. `None` where this process
+/// may not mount (no root, or a container without CAP_SYS_ADMIN): the caller skips, which is not a
+/// failure of nightshift; docs/reliability.md says where the test last ran.
+pub fn mount_tmpfs(at: &Path, size: &str) -> Option<Mounted> {
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(at)
+        .status();
+    if mounted.is_ok_and(|s| s.success()) {
+        Some(Mounted(at.to_path_buf()))
+    } else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)");
+        None
+    }
+}

@@ -511,15 +511,6 @@ fn a_reader_during_reruns_sees_whole_versions() {
     assert!(reads > 0, "no read overlapped the reruns");
 }
 
-/// Unmounts a test filesystem when dropped.
-struct Mounted(std::path::PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 /// A full disk: the lake on a 2 MiB tmpfs. A run whose report does not fit fails (exit 1) with "No
 /// space left" and the path, the previous version stays readable, and the failed run's files are
 /// gone; once there is room again, the same run publishes. It mounts a tmpfs, so it needs root (it
@@ -530,17 +521,9 @@ fn a_full_disk_fails_the_run_and_keeps_the_previous_version() {
     let p = dir.path();
     let lake = p.join("lake");
     std::fs::create_dir(&lake).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&lake)
-        .status();
-    if !mounted.is_ok_and(|s| s.success()) {
-        // Not a failure of nightshift: the machine does not let this process mount (no root, or a
-        // container without CAP_SYS_ADMIN). docs/reliability.md says where it last ran.
-        eprintln!("skipped: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)");
+    let Some(_guard) = crate::common::mount_tmpfs(&lake, "2m") else {
         return;
-    }
-    let _guard = Mounted(lake.clone());
+    };
     std::fs::write(
         p.join("nightshift.toml"),
         "[lake]\nroot = \"lake\"\n\n[jobs.big]\nsql = \"big.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
@@ -588,12 +571,7 @@ fn a_full_disk_fails_the_run_and_keeps_the_previous_version() {
         data_files(&files_before),
         "the failed run left files behind"
     );
-    let grown = std::process::Command::new("mount")
-        .args(["-o", "remount,size=64m"])
-        .arg(&lake)
-        .status()
-        .unwrap();
-    assert!(grown.success());
+    _guard.resize("64m");
     run_in(
         p,
         &["run", "big", "--date", "2024-06-02", "--no-progress"],

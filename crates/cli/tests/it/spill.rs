@@ -129,3 +129,86 @@ fn a_job_whose_join_does_not_fit_runs_again_with_a_spilling_join() {
     n.ok();
     assert_eq!(n.stdout, "n\n4000000\n");
 }
+
+/// A project whose lake is empty and whose spill files go to `spill/`, under the sort limit.
+fn spill_project(engine: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir(p.join("lake")).unwrap();
+    std::fs::create_dir(p.join("spill")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        format!(
+            "[lake]\nroot = \"lake\"\n[engine]\nmemory_limit = \"{LIMIT}\"\ntarget_partitions = 1\n\
+             spill_dir = \"spill\"\n{engine}"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Runs the spilling sort in `p`, with `env`.
+fn sort_in(p: &std::path::Path, env: &[(&str, &str)]) -> crate::common::Run {
+    crate::common::run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            &format!("EXPLAIN ANALYZE SELECT k FROM ({DATA}) ORDER BY r"),
+        ],
+        env,
+        None,
+    )
+}
+
+/// Every file under `dir`, however deep.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// `engine.max_spill_size` caps the spill files: a sort that needs more fails (exit 1) naming the
+/// setting, its value and the folder, and leaves no spill file; `NIGHTSHIFT_MAX_SPILL_SIZE` raises it
+/// and the same sort completes.
+#[test]
+fn a_spill_beyond_max_spill_size_fails_naming_the_setting() {
+    let dir = spill_project("max_spill_size = \"1MiB\"\n");
+    let p = dir.path();
+    let capped = sort_in(p, &[]);
+    capped.fails_with(1, &["engine.max_spill_size (1MiB)", "spill'"]);
+    assert_eq!(files_under(&p.join("spill")), Vec::<std::path::PathBuf>::new());
+    let raised = sort_in(p, &[("NIGHTSHIFT_MAX_SPILL_SIZE", "1GiB")]);
+    raised.ok();
+    assert!(spilled(&raised.stdout), "{}", raised.stdout);
+}
+
+/// A full spill folder (a 2 MiB tmpfs): the sort fails (exit 1) with "No space left" and the folder's
+/// path, leaves no spill file, and completes once the folder has room. Needs root to mount; skips
+/// with a message elsewhere.
+#[test]
+fn a_full_spill_folder_fails_the_statement_with_its_path() {
+    let dir = spill_project("");
+    let p = dir.path();
+    let spill = p.join("spill");
+    let Some(tmpfs) = crate::common::mount_tmpfs(&spill, "2m") else {
+        return;
+    };
+    let full = sort_in(p, &[]);
+    full.fails_with(1, &["No space left", "spill files go to '"]);
+    assert!(full.stderr.contains("spill' (engine.spill_dir)"), "{}", full.stderr);
+    assert_eq!(files_under(&spill), Vec::<std::path::PathBuf>::new());
+    tmpfs.resize("256m");
+    let roomy = sort_in(p, &[]);
+    roomy.ok();
+    assert!(spilled(&roomy.stdout), "{}", roomy.stdout);
+}

@@ -52,6 +52,12 @@ pub(super) fn apply_env(
             Err(m) => bad("NIGHTSHIFT_MEMORY_LIMIT", m),
         }
     }
+    if let Some(v) = env("NIGHTSHIFT_MAX_SPILL_SIZE") {
+        match parse_size(&v) {
+            Ok(n) => s.engine.max_spill_size = Some(n),
+            Err(m) => bad("NIGHTSHIFT_MAX_SPILL_SIZE", m),
+        }
+    }
     if let Some(v) = env("NIGHTSHIFT_SPILL_DIR") {
         s.engine.spill_dir = Some(PathBuf::from(v));
     }

@@ -103,12 +103,19 @@ fn walk_file(r: &mut TomlReader<'_>, settings: &mut Settings, origins: &mut Orig
 }
 
 fn parse_engine(r: &mut TomlReader<'_>, t: &DeTable<'_>, e: &mut EngineSettings) {
-    let known = ["memory_limit", "spill_dir", "target_partitions", "batch_size"];
+    let known = [
+        "memory_limit",
+        "spill_dir",
+        "max_spill_size",
+        "target_partitions",
+        "batch_size",
+    ];
     for (k, v) in t.iter() {
         let name = k.get_ref().as_ref();
         let key = format!("engine.{name}");
         match name {
             "memory_limit" => e.memory_limit = size(r, v, &key).or(e.memory_limit),
+            "max_spill_size" => e.max_spill_size = size(r, v, &key).or(e.max_spill_size),
             "spill_dir" => e.spill_dir = r.string(v, &key).map(PathBuf::from).or(e.spill_dir.take()),
             "target_partitions" => e.target_partitions = r.positive(v, &key).or(e.target_partitions),
             "batch_size" => e.batch_size = r.positive(v, &key).or(e.batch_size),

@@ -71,6 +71,9 @@ pub struct EngineSettings {
     pub memory_limit: Option<u64>,
     /// Folder for spill files (default: the OS temp folder).
     pub spill_dir: Option<PathBuf>,
+    /// Most bytes of spill files at once; beyond it a query fails with a resources error naming
+    /// `engine.max_spill_size` (default DataFusion's 100 GiB).
+    pub max_spill_size: Option<u64>,
     /// Partitions (threads) per query; default the number of cores.
     pub target_partitions: Option<usize>,
     /// Rows per record batch.

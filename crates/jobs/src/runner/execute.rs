@@ -265,10 +265,14 @@ impl Runner {
         {
             Ok(s) => s,
             Err(JobError::DataFusion(e)) => {
+                let mut message = e.strip_backtrace();
+                if let Some(hint) = nightshift_core::resource_hint(&message, &self.settings.engine) {
+                    message = format!("{message} (hint: {hint})");
+                }
                 return Err(JobError::Sql {
                     job: job.name.clone(),
                     location,
-                    message: e.strip_backtrace(),
+                    message,
                 });
             }
             Err(e) => return Err(e),
