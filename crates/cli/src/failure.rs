@@ -25,6 +25,14 @@ impl Failure {
     }
 }
 
+/// A panic caught at the top of a command: exit 1 with what to report.
+pub fn panicked(payload: &(dyn std::any::Any + Send)) -> Failure {
+    let message = nightshift_core::panic_message(payload);
+    Failure::Query(anyhow::anyhow!(
+        "nightshift panicked: {message}\n  this is a bug: please report it with the command and the SQL that ran"
+    ))
+}
+
 /// The exit code of a command's outcome, after printing its error. A broken pipe (the reader of
 /// stdout went away, as with `| head`) is success.
 pub fn exit_code(outcome: Result<(), Failure>) -> ExitCode {

@@ -18,6 +18,7 @@ mod tpch;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use futures::FutureExt;
 
 use crate::args::{Cli, ClusterCommand, Command, LogFormatArg};
 use crate::failure::Failure;
@@ -52,7 +53,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    failure::exit_code(runtime.block_on(dispatch(cli)))
+    // A panic (a bug) ends the command with exit 1 and a message, not with an abort trace alone.
+    let outcome = runtime.block_on(std::panic::AssertUnwindSafe(dispatch(cli)).catch_unwind());
+    failure::exit_code(outcome.unwrap_or_else(|panic| Err(failure::panicked(panic.as_ref()))))
 }
 
 /// Runs the command; bare `nightshift` (main checked that it runs on a terminal) opens the REPL.

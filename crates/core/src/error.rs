@@ -86,6 +86,15 @@ impl From<datafusion::arrow::error::ArrowError> for CoreError {
     }
 }
 
+/// The text of a caught panic's payload (`panic!` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
 /// What to do about an engine error that ran into a resource limit: the setting to raise, with its
 /// value, or where the disk filled up. `None` for every other error. DataFusion names its own
 /// configuration keys; nightshift users set `[engine]` keys, environment variables and flags.

@@ -24,7 +24,37 @@ pub fn functions(settings: &Settings, models: &Arc<ModelRegistry>) -> Result<Vec
     };
     let mut all = nightshift_sentiment::functions_with(overrides);
     all.extend(nightshift_fraud::functions(models.clone()));
+    if std::env::var_os(FAULT_INJECTION).is_some_and(|v| v == "1") {
+        all.push(Arc::new(fault_function()));
+    }
     Ok(all)
+}
+
+/// The environment variable that installs `nightshift_fault`; the reliability suite sets it.
+pub const FAULT_INJECTION: &str = "NIGHTSHIFT_FAULT_INJECTION";
+
+/// `nightshift_fault(condition)`: panics inside the engine for a batch where `condition` is true,
+/// and returns `condition` otherwise. It exists only with `NIGHTSHIFT_FAULT_INJECTION=1`, for the
+/// reliability suite to provoke a panicking function for real (docs/reliability.md, R6).
+fn fault_function() -> ScalarUDF {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let body = Arc::new(|args: &[ColumnarValue]| {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let condition = arrays[0].as_boolean();
+        if condition.iter().any(|v| v == Some(true)) {
+            panic!("nightshift_fault: injected panic ({} rows)", condition.len());
+        }
+        Ok(ColumnarValue::Array(arrays[0].clone()))
+    });
+    create_udf(
+        "nightshift_fault",
+        vec![DataType::Boolean],
+        DataType::Boolean,
+        Volatility::Volatile,
+        body,
+    )
 }
 
 /// Registers [`functions`] in `ctx`.

@@ -16,7 +16,7 @@ mod toml_reader;
 
 pub use config_error::IssueOrigin;
 pub use engine::{Engine, EngineError, LocalEngine};
-pub use error::{CoreError, resource_hint};
+pub use error::{CoreError, panic_message, resource_hint};
 pub use functions::{functions, register_functions};
 pub use logging::{LogFormat, init_logging};
 pub use model_sql::referenced_tables;

@@ -309,49 +309,99 @@ fn kill_loop(p: &Path, env: &[(&str, &str)], kills: u64) {
     eprintln!("{kills} kills; runs whose process died, as settled by the next run: {settled:?}");
 }
 
-/// A backfill with one failing day: the run of that day fails with its message and the other days
-/// publish; once the cause is gone, `run --due` retries the failed day although later days have
-/// succeeded since.
-#[test]
-fn a_failed_day_of_a_backfill_is_retried_by_the_next_due_run() {
+/// A project whose daily job fails on `bad` (three days back) while the lake's `flag` table holds
+/// 1: `failing` is an SQL expression of the condition, such as `1 / (CASE WHEN {cond} THEN 0 ELSE 1
+/// END)`. Returns the project and the days four, three and two back.
+fn failing_day_project(failing: &str) -> (tempfile::TempDir, [String; 3]) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("lake/flag")).unwrap();
     let today = chrono::Utc::now().date_naive();
     let day = |n: i64| (today - chrono::Duration::days(n)).to_string();
-    let (first, bad, last) = (day(4), day(3), day(2));
+    let days = [day(4), day(3), day(2)];
     std::fs::write(
         p.join("nightshift.toml"),
         "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
          output = \"reports/daily\"\n\n[scheduler]\ncatch_up_limit = 7\n",
     )
     .unwrap();
-    // `bad` divides by zero while the flag table holds 1.
+    let condition = format!("$run_date = DATE '{}' AND (SELECT max(x) FROM flag) > 0", days[1]);
     std::fs::write(
         p.join("daily.sql"),
         format!(
-            "SELECT $run_date AS day, 1 / (CASE WHEN $run_date = DATE '{bad}' AND (SELECT max(x) FROM flag) > 0 \
-             THEN 0 ELSE 1 END) AS v"
+            "SELECT $run_date AS day, {} AS v",
+            failing.replace("{cond}", &condition)
         ),
     )
     .unwrap();
-    let flag = |x: i32| {
-        run_in(
-            p,
-            &[
-                "sql",
-                "-c",
-                &format!("COPY (SELECT {x} AS x) TO 'lake/flag/part-0.parquet' STORED AS PARQUET"),
-            ],
-            &[],
-            None,
-        )
-        .ok();
-    };
-    flag(1);
+    set_flag(p, 1);
+    (dir, days)
+}
+
+/// Writes the `flag` table of [`failing_day_project`].
+fn set_flag(p: &Path, x: i32) {
+    run_in(
+        p,
+        &[
+            "sql",
+            "-c",
+            &format!("COPY (SELECT {x} AS x) TO 'lake/flag/part-0.parquet' STORED AS PARQUET"),
+        ],
+        &[],
+        None,
+    )
+    .ok();
+}
+
+/// The days of `reports.daily`, in order.
+fn published_days(p: &Path) -> Vec<String> {
+    json_rows(&run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            "SELECT CAST(day AS VARCHAR) AS d FROM reports.daily ORDER BY d",
+        ],
+        &[],
+        None,
+    ))
+    .iter()
+    .map(|r| r["d"].as_str().unwrap().to_string())
+    .collect()
+}
+
+/// Once the cause is gone, `run --due` retries the failed day `bad` although later days have
+/// succeeded since, and reruns nothing else.
+fn due_retries_only(p: &Path, [first, bad, last]: &[String; 3]) {
+    set_flag(p, 0);
+    let due = run_in(p, &["run", "daily", "--due", "--no-progress"], &[], None);
+    assert_eq!(due.code, 0, "{}\n{}", due.stdout, due.stderr);
+    assert!(
+        due.stdout.contains(&format!("daily {bad} succeeded")),
+        "{}",
+        due.stdout
+    );
+    assert!(!due.stdout.contains(&format!("daily {first} ")), "{}", due.stdout);
+    let days = published_days(p);
+    assert!(
+        days.starts_with(&[first.clone(), bad.clone(), last.clone()]),
+        "{days:?}"
+    );
+}
+
+/// A backfill with one failing day: the run of that day fails with its message and the other days
+/// publish; once the cause is gone, `run --due` retries the failed day although later days have
+/// succeeded since.
+#[test]
+fn a_failed_day_of_a_backfill_is_retried_by_the_next_due_run() {
+    let (dir, days) = failing_day_project("1 / (CASE WHEN {cond} THEN 0 ELSE 1 END)");
+    let p = dir.path();
+    let [first, bad, last] = &days;
     let backfill = run_in(
         p,
-        &["run", "daily", "--from", &first, "--to", &last, "--no-progress"],
+        &["run", "daily", "--from", first, "--to", last, "--no-progress"],
         &[],
         None,
     );
@@ -367,33 +417,61 @@ fn a_failed_day_of_a_backfill_is_retried_by_the_next_due_run() {
         "{}",
         backfill.stdout
     );
-    flag(0);
-    let due = run_in(p, &["run", "daily", "--due", "--no-progress"], &[], None);
-    assert_eq!(due.code, 0, "{}\n{}", due.stdout, due.stderr);
+    due_retries_only(p, &days);
+}
+
+/// A function that panics inside the engine on one day (`nightshift_fault`, installed by
+/// `NIGHTSHIFT_FAULT_INJECTION=1`): the scheduler catching up the days survives it, that day's run
+/// fails with the panic's message in the ledger, the later days publish, and the next `run --due`
+/// retries the failed day.
+#[test]
+fn a_panicking_function_fails_its_run_and_the_scheduler_goes_on() {
+    let (dir, days) = failing_day_project("nightshift_fault({cond})");
+    let p = dir.path();
+    let [first, bad, last] = &days;
+    let fault = [("NIGHTSHIFT_FAULT_INJECTION", "1")];
+    // A committed first day: the scheduler catches up every day after it.
+    run_in(p, &["run", "daily", "--date", first, "--no-progress"], &fault, None).ok();
+    let scheduler = run_in(p, &["schedule", "--once"], &fault, None);
     assert!(
-        due.stdout.contains(&format!("daily {bad} succeeded")),
-        "{}",
-        due.stdout
+        scheduler.stderr.contains("injected panic"),
+        "the panic is logged: {}",
+        scheduler.stderr
     );
-    assert!(!due.stdout.contains(&format!("daily {first} ")), "{}", due.stdout);
-    let days: Vec<String> = json_rows(&run_in(
-        p,
-        &[
-            "sql",
-            "--format",
-            "json",
-            "-c",
-            "SELECT CAST(day AS VARCHAR) AS d FROM reports.daily ORDER BY d",
-        ],
-        &[],
-        None,
-    ))
-    .iter()
-    .map(|r| r["d"].as_str().unwrap().to_string())
-    .collect();
+    let state = |day: &str| {
+        json_rows(&run_in(
+            p,
+            &[
+                "sql",
+                "--format",
+                "json",
+                "-c",
+                &format!("SELECT state, message FROM nightshift.runs WHERE run_date = DATE '{day}'"),
+            ],
+            &[],
+            None,
+        ))
+    };
+    let failed = state(bad);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["state"], "failed", "{failed:?}");
+    let message = failed[0]["message"].as_str().unwrap();
     assert!(
-        days.starts_with(&[first.clone(), bad.clone(), last.clone()]),
-        "{days:?}"
+        message.contains("the engine panicked: nightshift_fault: injected panic"),
+        "{message}"
+    );
+    assert_eq!(state(last)[0]["state"], "succeeded");
+    // The job's SQL names the function, which exists only with the variable.
+    set_flag(p, 0);
+    let due = run_in(p, &["run", "daily", "--due", "--no-progress"], &fault, None);
+    assert_eq!(due.code, 0, "{}\n{}", due.stdout, due.stderr);
+    assert!(due.stdout.contains(&format!("daily {bad} succeeded")), "{}", due.stdout);
+    let published = published_days(p);
+    assert!(published.contains(bad) && published.contains(last), "{published:?}");
+    // `nightshift sql` ends with exit 1 and the message, not an abort.
+    run_in(p, &["sql", "-c", "SELECT nightshift_fault(true)"], &fault, None).fails_with(
+        1,
+        &["nightshift panicked: nightshift_fault: injected panic", "this is a bug"],
     );
 }
 

@@ -1,6 +1,7 @@
 //! One run's execution: attempts with retries and the timeout, the statements of the job's SQL file,
 //! writing, validating and publishing the result, and the run's ledger record with its KPIs.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use nightshift_core::{LocalEngine, OnRecordError, Params, split_statements};
 use nightshift_lake::DeltaSnapshotTable;
@@ -54,7 +56,18 @@ impl Runner {
         let mut sort_merge = false;
         let result = loop {
             record.attempts += 1;
-            let attempt = self.attempt(job, interval, &run_id, owner, &mut counts, sort_merge);
+            // A panic inside the engine (a function's bug) fails this run, not the process: a
+            // scheduler keeps serving its other jobs and intervals.
+            let attempt = AssertUnwindSafe(self.attempt(job, interval, &run_id, owner, &mut counts, sort_merge))
+                .catch_unwind()
+                .map(|r| {
+                    r.unwrap_or_else(|panic| {
+                        Err(JobError::Panicked {
+                            job: job.name.clone(),
+                            message: nightshift_core::panic_message(panic.as_ref()),
+                        })
+                    })
+                });
             let outcome = match job.timeout {
                 Some(t) => match tokio::time::timeout(t, attempt).await {
                     Ok(r) => r,
