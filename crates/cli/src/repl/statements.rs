@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use datafusion::physical_plan::ExecutionPlan;
+use futures::FutureExt;
 use nightshift_core::{Params, Session, split_statements};
 
 use super::completion::Vocabulary;
@@ -111,8 +112,13 @@ impl Repl<'_> {
     /// Plans and runs one statement; Ctrl-C cancels it. Returns false when it failed or was cancelled.
     pub(super) async fn run_statement(&mut self, sql: &str) -> bool {
         let started = Instant::now();
+        // A panic inside the engine (a bug) fails this statement; the session goes on.
+        let run = std::panic::AssertUnwindSafe(self.execute(sql, started)).catch_unwind();
         let outcome = tokio::select! {
-            r = self.execute(sql, started) => Some(r),
+            r = run => Some(r.unwrap_or_else(|panic| Err(anyhow::anyhow!(
+                "nightshift panicked: {}; this is a bug: please report it with the statement",
+                nightshift_core::panic_message(panic.as_ref())
+            )))),
             _ = tokio::signal::ctrl_c() => None,
         };
         let _ = std::io::stdout().flush();

@@ -276,3 +276,21 @@ fn piped_input_runs_statements_and_meta_commands() {
     assert!(r.stdout.contains("format is csv\nb\n2\n"), "{}", r.stdout);
     assert!(!history.exists(), "no history without a terminal");
 }
+
+/// A function that panics inside the engine fails its statement with a message; the session goes on.
+#[test]
+fn a_panicking_function_fails_its_statement_and_keeps_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+    let mut p = spawn_with(
+        dir.path(),
+        &["repl", "--history", history.to_str().unwrap()],
+        &[("NIGHTSHIFT_FAULT_INJECTION", "1"), ("RUST_BACKTRACE", "0")],
+    );
+    p.send_line("SELECT nightshift_fault(true);").unwrap();
+    let out = p.exp_string("this is a bug").expect("an error block for the panic");
+    assert!(out.contains("nightshift panicked: nightshift_fault: injected panic"), "{out}");
+    p.exp_string(PROMPT).unwrap();
+    ask(&mut p, "SELECT 'still' || 'here' AS s;", "stillhere");
+    quit(p);
+}
