@@ -24,7 +24,10 @@ pub use nightshift_fraud::{ModelPins, ModelRegistry};
 pub use nightshift_lake::{TableFormat, TableInfo};
 pub use nightshift_udf_common::{OnRecordError, RecordError, RecordErrors};
 pub use params::Params;
-pub use session::{Session, StateUpgrade, model_registry, runtime_env, session_config, session_config_with};
+pub use session::{
+    Session, StateUpgrade, hash_join_out_of_memory, model_registry, runtime_env, session_config,
+    session_config_with, with_sort_merge_joins,
+};
 pub use settings::{
     ClusterSettings, ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings,
     JobsSource, ModelSettings, Overrides, Settings, UdfSettings, parse_size, parse_sql_type,

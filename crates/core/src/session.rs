@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, ParamValues};
+use datafusion::common::ParamValues;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SendableRecordBatchStream;
@@ -89,6 +89,24 @@ fn plan_has_join(plan: &LogicalPlan) -> bool {
         })
     });
     found
+}
+
+/// Whether an engine error is a hash join's build side running out of the memory limit: the one
+/// failure that planning the statement again with sort-merge joins (which spill) can cure. Other
+/// operators that run out (a multi-partition sort's final merge) fail as they are.
+pub fn hash_join_out_of_memory(message: &str) -> bool {
+    message.contains("Resources exhausted") && message.contains("HashJoin")
+}
+
+/// Settings that plan equi-joins as sort-merge joins, which spill: for a statement whose hash join
+/// ran out of memory. DataFusion plans a sort-merge join only over two partitions or more.
+pub fn with_sort_merge_joins(settings: &mut Settings) {
+    settings
+        .engine
+        .datafusion
+        .push(("datafusion.optimizer.prefer_hash_join".into(), "false".into()));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    settings.engine.target_partitions = Some(settings.engine.target_partitions.unwrap_or(cores).max(2));
 }
 
 /// The runtime: a fair spill pool of `memory_limit` bytes with a disk manager for spill files.
@@ -286,13 +304,16 @@ impl Session {
                 schema,
                 futures::stream::once(async { Ok(first) }).chain(stream),
             ))),
-            Some(Err(e)) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) => {
+            Some(Err(e)) if hash_join_out_of_memory(&e.to_string()) => {
                 drop(stream);
                 tracing::warn!(error = %e.strip_backtrace(), memory_limit = ?self.settings.engine.memory_limit,
                     "a hash join's build side did not fit in the memory limit: running the statement again \
                      with sort-merge joins, which spill to disk");
                 let mut state = state;
-                state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+                let options = state.config_mut().options_mut();
+                options.optimizer.prefer_hash_join = false;
+                // DataFusion plans a sort-merge join only over two partitions or more.
+                options.execution.target_partitions = options.execution.target_partitions.max(2);
                 Ok(DataFrame::new(state, plan).execute_stream().await?)
             }
             Some(Err(e)) => Err(e.into()),

@@ -42,7 +42,12 @@ pub fn bin() -> PathBuf {
 /// The binary with `args` in `cwd`, without this process's NIGHTSHIFT_*, AWS_* and RUST_LOG
 /// variables, and with `env`.
 pub fn command(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(bin());
+    clean(Command::new(bin()), cwd, args, env)
+}
+
+/// `cmd` with `args` in `cwd`, without this process's NIGHTSHIFT_*, AWS_* and RUST_LOG variables,
+/// and with `env`.
+fn clean(mut cmd: Command, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd.args(args).current_dir(cwd);
     for (k, _) in std::env::vars() {
         if k.starts_with("NIGHTSHIFT_") || k.starts_with("AWS_") || k == "RUST_LOG" {
@@ -55,7 +60,19 @@ pub fn command(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// Runs the binary in `cwd` with a clean NIGHTSHIFT_* environment.
 pub fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let mut cmd = command(cwd, args, env);
+    finish(command(cwd, args, env), stdin)
+}
+
+/// Runs the binary in `cwd` under `prlimit --as=BYTES` (util-linux): its address space capped, as
+/// an operator caps a nightly job, so that an allocation beyond it fails instead of swapping.
+pub fn run_under_prlimit(cwd: &Path, address_space: u64, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut prlimit = Command::new("prlimit");
+    prlimit.arg(format!("--as={address_space}")).arg("--").arg(bin());
+    finish(clean(prlimit, cwd, args, env), None)
+}
+
+/// Runs `cmd` to its end with `stdin` as its input.
+fn finish(mut cmd: Command, stdin: Option<&str>) -> Run {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {

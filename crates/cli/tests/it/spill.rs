@@ -212,3 +212,126 @@ fn a_full_spill_folder_fails_the_statement_with_its_path() {
     roomy.ok();
     assert!(spilled(&roomy.stdout), "{}", roomy.stdout);
 }
+
+/// R8: each memory-hungry operator over data four times `engine.memory_limit`, as a job run under
+/// `prlimit --as=4GiB` on `partitions` partitions. Each run completes (by spilling) with the right
+/// answer, or fails with a resources error naming the limit; either way its peak RSS
+/// (`nightshift.runs.peak_memory_bytes`) stays within a trivial job's peak plus
+/// [`PEAK_FACTOR`] times the limit. Prints what it measured.
+fn operators_stay_within_memory(partitions: &str) {
+    const ADDRESS_SPACE: u64 = 4 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir(p.join("lake")).unwrap();
+    let jobs = [
+        ("base", "SELECT $run_date AS day, 4000000 AS n".to_string()),
+        (
+            "sort",
+            format!(
+                "SELECT $run_date AS day, count(DISTINCT x) AS n FROM \
+                 (SELECT row_number() OVER (ORDER BY r) AS x FROM ({DATA}))"
+            ),
+        ),
+        (
+            "aggregation",
+            format!("SELECT $run_date AS day, count(*) AS n FROM (SELECT r, count(*) FROM ({DATA}) GROUP BY r)"),
+        ),
+        (
+            "join",
+            format!("SELECT $run_date AS day, count(*) AS n FROM ({DATA}) a JOIN ({DATA}) b ON a.r = b.r"),
+        ),
+    ];
+    let mut toml = format!(
+        "[lake]\nroot = \"lake\"\n[engine]\nmemory_limit = \"{LIMIT}\"\nspill_dir = \"spill\"\n"
+    );
+    for (name, sql) in &jobs {
+        std::fs::write(p.join(format!("{name}.sql")), sql).unwrap();
+        toml.push_str(&format!(
+            "\n[jobs.{name}]\nsql = \"{name}.sql\"\nschedule = \"daily @ 02:00 UTC\"\noutput = \"reports/{name}\"\n"
+        ));
+    }
+    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
+    let limit: u64 = 16 << 20;
+    let peak_of = |job: &str, day: &str, set: &[&str]| -> (bool, u64) {
+        let mut args = vec!["--target-partitions", partitions];
+        args.extend_from_slice(set);
+        args.extend_from_slice(&["run", job, "--date", day, "--no-progress"]);
+        let r = crate::common::run_under_prlimit(p, ADDRESS_SPACE, &args, &[]);
+        let completed = r.code == 0;
+        if completed {
+            let n = crate::common::run_in(
+                p,
+                &["sql", "--format", "csv", "-c", &format!("SELECT n FROM reports.{job} WHERE day = DATE '{day}'")],
+                &[],
+                None,
+            );
+            assert_eq!(n.stdout, "n\n4000000\n", "{job} on {partitions} partitions gave a wrong answer");
+        } else {
+            assert_eq!(r.code, 1, "{job}: {}\n{}", r.stdout, r.stderr);
+            assert!(
+                r.stdout.contains("Resources exhausted") && r.stdout.contains("engine.memory_limit (16MiB)"),
+                "{job} on {partitions} partitions failed otherwise than on memory:\n{}",
+                r.stdout
+            );
+        }
+        let peak = crate::common::run_in(
+            p,
+            &[
+                "sql",
+                "--format",
+                "csv",
+                "-c",
+                &format!(
+                    "SELECT max(peak_memory_bytes) AS b FROM nightshift.runs WHERE job = '{job}' AND run_date = DATE '{day}'"
+                ),
+            ],
+            &[],
+            None,
+        );
+        let bytes: u64 = peak.stdout.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or_else(|| {
+            panic!("no peak recorded for {job}: {}{}", peak.stdout, peak.stderr)
+        });
+        (completed, bytes)
+    };
+    let (_, base) = peak_of("base", "2024-06-01", &[]);
+    let cases: [(&str, &[&str]); 4] = [
+        ("sort", &[]),
+        ("aggregation", &[]),
+        ("join", &[]),
+        ("join", &["--set", "datafusion.optimizer.prefer_hash_join=false"]),
+    ];
+    for (i, (job, set)) in cases.iter().enumerate() {
+        let day = format!("2024-06-{:02}", i + 2);
+        let (completed, peak) = peak_of(job, &day, set);
+        let extra = peak.saturating_sub(base);
+        println!(
+            "{job}{} on {partitions} partition(s): {}, peak {} MiB = baseline {} MiB + {:.1} x the limit",
+            if set.is_empty() { "" } else { " (sort-merge)" },
+            if completed { "completed" } else { "failed on memory" },
+            peak >> 20,
+            base >> 20,
+            extra as f64 / limit as f64
+        );
+        assert!(
+            extra <= PEAK_FACTOR * limit,
+            "{job} on {partitions} partitions peaked at {} MiB, over the baseline {} MiB + {PEAK_FACTOR} x {LIMIT}",
+            peak >> 20,
+            base >> 20
+        );
+    }
+}
+
+/// The documented bound on what a run holds beyond a trivial run's peak, in multiples of the memory
+/// limit (docs/reliability.md, R8): batches in flight, spill read buffers and the allocator's free
+/// pages are outside DataFusion's pool.
+const PEAK_FACTOR: u64 = 12;
+
+#[test]
+fn operators_over_four_times_the_limit_stay_within_memory_on_one_partition() {
+    operators_stay_within_memory("1");
+}
+
+#[test]
+fn operators_over_four_times_the_limit_stay_within_memory_on_two_partitions() {
+    operators_stay_within_memory("2");
+}

@@ -85,7 +85,7 @@ impl Runner {
                 Err(e)
                     if !sort_merge
                         && self.settings.engine.memory_limit.is_some()
-                        && e.to_string().contains("Resources exhausted") =>
+                        && nightshift_core::hash_join_out_of_memory(&e.to_string()) =>
                 {
                     tracing::warn!(error = %e, "the run ran out of memory with hash joins: running it again with sort-merge joins, which spill to disk");
                     sort_merge = true;
@@ -190,10 +190,7 @@ impl Runner {
         // A fresh session per run: a long-lived one caches file listings and misses new inputs.
         let mut settings = self.settings.clone();
         if sort_merge {
-            settings
-                .engine
-                .datafusion
-                .push(("datafusion.optimizer.prefer_hash_join".into(), "false".into()));
+            nightshift_core::with_sort_merge_joins(&mut settings);
         }
         let session = self.engine.session(settings, run_label(job, run_id)).await?;
         let errors = session.set_on_record_error(job.on_record_error);
