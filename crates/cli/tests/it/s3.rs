@@ -452,3 +452,76 @@ fn store_faults_at_a_fifth_of_requests_cost_retries_not_data() {
     q.ok();
     assert_eq!(q.stdout, "same\ntrue\n");
 }
+
+/// A loopback server standing in for an object store that refuses or hangs: with `answer`, every
+/// request gets that HTTP response; without, connections are accepted and never answered.
+fn start_stub_store(answer: Option<String>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { continue };
+            match answer.clone() {
+                Some(response) => {
+                    std::thread::spawn(move || {
+                        if read_http_message(&mut client, true, false).is_some() {
+                            let _ = client.write_all(response.as_bytes());
+                        }
+                    });
+                }
+                None => held.push(client),
+            }
+        }
+    });
+    port
+}
+
+/// R10: runs that fail on authentication (the store answers 403 InvalidAccessKeyId) and on a timeout
+/// (the store never answers) end with exit 1 and an error that says which, within the retry
+/// settings; and at trace level the secret key is in no line of their output.
+#[test]
+fn authentication_failures_and_timeouts_fail_cleanly_without_the_secret() {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InvalidAccessKeyId</Code>\
+        <Message>The AWS access key id you provided does not exist.</Message></Error>";
+    let denied = format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let denied = start_stub_store(Some(denied));
+    let silent = start_stub_store(None);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("ok.sql"), "SELECT tx_date, count(*) AS n FROM transactions GROUP BY tx_date").unwrap();
+    let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    for (port, expected) in [(denied, "InvalidAccessKeyId"), (silent, "timed out")] {
+        std::fs::write(
+            p.join("nightshift.toml"),
+            format!(
+                "[lake]\nroot = \"s3://{BUCKET}/lake\"\n[lake.storage]\nendpoint = \"http://127.0.0.1:{port}\"\n\
+                 region = \"us-east-1\"\nallow_http = true\nmax_retries = 1\nretry_timeout_seconds = 3\n\
+                 request_timeout_seconds = 1\nconnect_timeout_seconds = 1\n\n\
+                 [jobs.ok]\nsql = \"ok.sql\"\nschedule = \"daily @ 02:00 UTC\"\noutput = \"reports/ok\"\nretries = 0\n"
+            ),
+        )
+        .unwrap();
+        for args in [
+            &["--log-level", "trace", "tables"][..],
+            &["--log-level", "trace", "run", "ok", "--date", "2024-06-02", "--no-progress"],
+        ] {
+            let started = std::time::Instant::now();
+            let r = run_in(p, args, &env, None);
+            assert_ne!(r.code, 0, "{args:?} on a refusing store succeeded:\n{}", r.stdout);
+            let all = format!("{}{}", r.stdout, r.stderr);
+            assert!(all.contains(expected), "{args:?}: no {expected:?} in:\n{all}");
+            assert!(all.len() > 1000, "trace logging produced too little to be a meaningful check");
+            assert!(!all.contains(SECRET), "the secret key reached the output of {args:?}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{args:?} took {:?}: the retry settings were not applied",
+                started.elapsed()
+            );
+        }
+    }
+}
