@@ -26,11 +26,12 @@ pub fn functions(settings: &Settings, models: &Arc<ModelRegistry>) -> Result<Vec
     all.extend(nightshift_fraud::functions(models.clone()));
     if std::env::var_os(FAULT_INJECTION).is_some_and(|v| v == "1") {
         all.push(Arc::new(fault_function()));
+        all.push(Arc::new(sleep_function()));
     }
     Ok(all)
 }
 
-/// The environment variable that installs `nightshift_fault`; the reliability suite sets it.
+/// The environment variable that installs `nightshift_fault` and `nightshift_sleep`; the reliability suite sets it.
 pub const FAULT_INJECTION: &str = "NIGHTSHIFT_FAULT_INJECTION";
 
 /// `nightshift_fault(condition)`: panics inside the engine for a batch where `condition` is true,
@@ -67,4 +68,27 @@ pub fn register_functions(
         ctx.register_udf(f.as_ref().clone());
     }
     Ok(())
+}
+
+/// `nightshift_sleep(ms)`: holds the engine for `ms` milliseconds per batch and returns `ms`, so that
+/// the reliability suite can stop or race a run at a known stage (docs/reliability.md, R4). It exists
+/// only with `NIGHTSHIFT_FAULT_INJECTION=1`.
+fn sleep_function() -> ScalarUDF {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let body = Arc::new(|args: &[ColumnarValue]| {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let ms = arrays[0].as_primitive::<Int64Type>();
+        let longest = ms.iter().flatten().max().unwrap_or(0).max(0);
+        std::thread::sleep(std::time::Duration::from_millis(longest as u64));
+        Ok(ColumnarValue::Array(arrays[0].clone()))
+    });
+    create_udf(
+        "nightshift_sleep",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Volatile,
+        body,
+    )
 }

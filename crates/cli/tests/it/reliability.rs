@@ -431,7 +431,13 @@ fn a_panicking_function_fails_its_run_and_the_scheduler_goes_on() {
     let [first, bad, last] = &days;
     let fault = [("NIGHTSHIFT_FAULT_INJECTION", "1")];
     // A committed first day: the scheduler catches up every day after it.
-    run_in(p, &["run", "daily", "--date", first, "--no-progress"], &fault, None).ok();
+    run_in(
+        p,
+        &["run", "daily", "--date", first, "--no-progress"],
+        &fault,
+        None,
+    )
+    .ok();
     let scheduler = run_in(p, &["schedule", "--once"], &fault, None);
     assert!(
         scheduler.stderr.contains("injected panic"),
@@ -465,13 +471,23 @@ fn a_panicking_function_fails_its_run_and_the_scheduler_goes_on() {
     set_flag(p, 0);
     let due = run_in(p, &["run", "daily", "--due", "--no-progress"], &fault, None);
     assert_eq!(due.code, 0, "{}\n{}", due.stdout, due.stderr);
-    assert!(due.stdout.contains(&format!("daily {bad} succeeded")), "{}", due.stdout);
+    assert!(
+        due.stdout.contains(&format!("daily {bad} succeeded")),
+        "{}",
+        due.stdout
+    );
     let published = published_days(p);
-    assert!(published.contains(bad) && published.contains(last), "{published:?}");
+    assert!(
+        published.contains(bad) && published.contains(last),
+        "{published:?}"
+    );
     // `nightshift sql` ends with exit 1 and the message, not an abort.
     run_in(p, &["sql", "-c", "SELECT nightshift_fault(true)"], &fault, None).fails_with(
         1,
-        &["nightshift panicked: nightshift_fault: injected panic", "this is a bug"],
+        &[
+            "nightshift panicked: nightshift_fault: injected panic",
+            "this is a bug",
+        ],
     );
 }
 
@@ -681,4 +697,125 @@ fn walk_files(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// A project with an `append` job `slow` that holds the engine for the milliseconds in the lake's
+/// `pace` table (`nightshift_sleep`, installed by `NIGHTSHIFT_FAULT_INJECTION=1`), with a 2 s lease.
+fn slow_job_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("lake/pace")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        "[lake]\nroot = \"lake\"\n\n[scheduler]\nlease_ttl = \"2s\"\n\n[jobs.slow]\nsql = \"slow.sql\"\n\
+         schedule = \"daily @ 02:00 UTC\"\noutput = \"reports/slow\"\nmode = \"append\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("slow.sql"),
+        "SELECT $run_date AS day, nightshift_sleep((SELECT max(ms) FROM pace)) AS v",
+    )
+    .unwrap();
+    dir
+}
+
+const FAULTS: [(&str, &str); 1] = [("NIGHTSHIFT_FAULT_INJECTION", "1")];
+
+/// Sets the `pace` table of [`slow_job_project`].
+fn set_pace(p: &Path, ms: i64) {
+    run_in(
+        p,
+        &[
+            "sql",
+            "-c",
+            &format!(
+                "COPY (SELECT CAST({ms} AS BIGINT) AS ms) TO 'lake/pace/part-0.parquet' STORED AS PARQUET"
+            ),
+        ],
+        &[],
+        None,
+    )
+    .ok();
+}
+
+/// Starts `run slow --date day` and returns once it holds the interval's lease.
+fn start_slow_run(p: &Path, day: &str) -> std::process::Child {
+    let child = crate::common::command(p, &["run", "slow", "--date", day, "--no-progress"], &FAULTS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let leases = p.join("lake/_nightshift/leases/slow");
+    let started = std::time::Instant::now();
+    while !leases.exists() || walk_files(&leases).len() < 1 {
+        assert!(started.elapsed().as_secs() < 60, "the run never took its lease");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// R4: a lease holder stopped (SIGSTOP) past its lease while another process runs the same interval
+/// and publishes it; resumed, the stopped one finds it lost the lease and publishes nothing, so the
+/// `append` report holds the day once. Then a run longer than its lease keeps it by renewal: a
+/// second process started meanwhile does not run the interval, and the first publishes.
+#[test]
+fn a_stopped_lease_holder_publishes_nothing_and_a_long_run_keeps_its_lease() {
+    let dir = slow_job_project();
+    let p = dir.path();
+    set_pace(p, 4000);
+    let holder = start_slow_run(p, "2024-06-01");
+    signal(&holder, "-STOP");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    set_pace(p, 0);
+    let other = run_in(
+        p,
+        &["run", "slow", "--date", "2024-06-01", "--no-progress"],
+        &FAULTS,
+        None,
+    );
+    assert_eq!(
+        other.code, 0,
+        "the expired lease was not taken over:\n{}\n{}",
+        other.stdout, other.stderr
+    );
+    signal(&holder, "-CONT");
+    let resumed = holder.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&resumed.stdout);
+    assert_eq!(resumed.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("the lease was lost to another scheduler; nothing was published"),
+        "{out}"
+    );
+    assert_eq!(rows_per_day(p, "reports.slow"), [("2024-06-01".to_string(), 1)]);
+
+    set_pace(p, 5000);
+    let long = start_slow_run(p, "2024-06-02");
+    // Past the 2 s lease: only renewal keeps it.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let second = run_in(
+        p,
+        &["run", "slow", "--date", "2024-06-02", "--no-progress"],
+        &FAULTS,
+        None,
+    );
+    assert_eq!(second.code, 1, "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stdout.contains("another process is running this interval"),
+        "{}",
+        second.stdout
+    );
+    let done = long.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stdout));
+    assert_eq!(
+        rows_per_day(p, "reports.slow"),
+        [("2024-06-01".to_string(), 1), ("2024-06-02".to_string(), 1)]
+    );
 }
