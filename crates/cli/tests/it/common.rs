@@ -273,7 +273,11 @@ impl Mounted {
             .arg(&self.0)
             .status()
             .unwrap();
-        assert!(resized.success(), "cannot resize the tmpfs at {}", self.0.display());
+        assert!(
+            resized.success(),
+            "cannot resize the tmpfs at {}",
+            self.0.display()
+        );
     }
 }
 

@@ -493,7 +493,11 @@ fn authentication_failures_and_timeouts_fail_cleanly_without_the_secret() {
     let silent = start_stub_store(None);
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    std::fs::write(p.join("ok.sql"), "SELECT tx_date, count(*) AS n FROM transactions GROUP BY tx_date").unwrap();
+    std::fs::write(
+        p.join("ok.sql"),
+        "SELECT tx_date, count(*) AS n FROM transactions GROUP BY tx_date",
+    )
+    .unwrap();
     let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
     for (port, expected) in [(denied, "InvalidAccessKeyId"), (silent, "timed out")] {
         std::fs::write(
@@ -508,15 +512,29 @@ fn authentication_failures_and_timeouts_fail_cleanly_without_the_secret() {
         .unwrap();
         for args in [
             &["--log-level", "trace", "tables"][..],
-            &["--log-level", "trace", "run", "ok", "--date", "2024-06-02", "--no-progress"],
+            &[
+                "--log-level",
+                "trace",
+                "run",
+                "ok",
+                "--date",
+                "2024-06-02",
+                "--no-progress",
+            ],
         ] {
             let started = std::time::Instant::now();
             let r = run_in(p, args, &env, None);
             assert_ne!(r.code, 0, "{args:?} on a refusing store succeeded:\n{}", r.stdout);
             let all = format!("{}{}", r.stdout, r.stderr);
             assert!(all.contains(expected), "{args:?}: no {expected:?} in:\n{all}");
-            assert!(all.len() > 1000, "trace logging produced too little to be a meaningful check");
-            assert!(!all.contains(SECRET), "the secret key reached the output of {args:?}");
+            assert!(
+                all.len() > 1000,
+                "trace logging produced too little to be a meaningful check"
+            );
+            assert!(
+                !all.contains(SECRET),
+                "the secret key reached the output of {args:?}"
+            );
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(60),
                 "{args:?} took {:?}: the retry settings were not applied",

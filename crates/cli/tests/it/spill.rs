@@ -205,7 +205,11 @@ fn a_full_spill_folder_fails_the_statement_with_its_path() {
     };
     let full = sort_in(p, &[]);
     full.fails_with(1, &["No space left", "spill files go to '"]);
-    assert!(full.stderr.contains("spill' (engine.spill_dir)"), "{}", full.stderr);
+    assert!(
+        full.stderr.contains("spill' (engine.spill_dir)"),
+        "{}",
+        full.stderr
+    );
     assert_eq!(files_under(&spill), Vec::<std::path::PathBuf>::new());
     tmpfs.resize("256m");
     let roomy = sort_in(p, &[]);
@@ -234,16 +238,17 @@ fn operators_stay_within_memory(partitions: &str) {
         ),
         (
             "aggregation",
-            format!("SELECT $run_date AS day, count(*) AS n FROM (SELECT r, count(*) FROM ({DATA}) GROUP BY r)"),
+            format!(
+                "SELECT $run_date AS day, count(*) AS n FROM (SELECT r, count(*) FROM ({DATA}) GROUP BY r)"
+            ),
         ),
         (
             "join",
             format!("SELECT $run_date AS day, count(*) AS n FROM ({DATA}) a JOIN ({DATA}) b ON a.r = b.r"),
         ),
     ];
-    let mut toml = format!(
-        "[lake]\nroot = \"lake\"\n[engine]\nmemory_limit = \"{LIMIT}\"\nspill_dir = \"spill\"\n"
-    );
+    let mut toml =
+        format!("[lake]\nroot = \"lake\"\n[engine]\nmemory_limit = \"{LIMIT}\"\nspill_dir = \"spill\"\n");
     for (name, sql) in &jobs {
         std::fs::write(p.join(format!("{name}.sql")), sql).unwrap();
         toml.push_str(&format!(
@@ -261,11 +266,20 @@ fn operators_stay_within_memory(partitions: &str) {
         if completed {
             let n = crate::common::run_in(
                 p,
-                &["sql", "--format", "csv", "-c", &format!("SELECT n FROM reports.{job} WHERE day = DATE '{day}'")],
+                &[
+                    "sql",
+                    "--format",
+                    "csv",
+                    "-c",
+                    &format!("SELECT n FROM reports.{job} WHERE day = DATE '{day}'"),
+                ],
                 &[],
                 None,
             );
-            assert_eq!(n.stdout, "n\n4000000\n", "{job} on {partitions} partitions gave a wrong answer");
+            assert_eq!(
+                n.stdout, "n\n4000000\n",
+                "{job} on {partitions} partitions gave a wrong answer"
+            );
         } else {
             assert_eq!(r.code, 1, "{job}: {}\n{}", r.stdout, r.stderr);
             assert!(
@@ -288,9 +302,12 @@ fn operators_stay_within_memory(partitions: &str) {
             &[],
             None,
         );
-        let bytes: u64 = peak.stdout.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or_else(|| {
-            panic!("no peak recorded for {job}: {}{}", peak.stdout, peak.stderr)
-        });
+        let bytes: u64 = peak
+            .stdout
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("no peak recorded for {job}: {}{}", peak.stdout, peak.stderr));
         (completed, bytes)
     };
     let (_, base) = peak_of("base", "2024-06-01", &[]);
@@ -307,7 +324,11 @@ fn operators_stay_within_memory(partitions: &str) {
         println!(
             "{job}{} on {partitions} partition(s): {}, peak {} MiB = baseline {} MiB + {:.1} x the limit",
             if set.is_empty() { "" } else { " (sort-merge)" },
-            if completed { "completed" } else { "failed on memory" },
+            if completed {
+                "completed"
+            } else {
+                "failed on memory"
+            },
             peak >> 20,
             base >> 20,
             extra as f64 / limit as f64
