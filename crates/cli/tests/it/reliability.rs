@@ -491,35 +491,38 @@ fn a_panicking_function_fails_its_run_and_the_scheduler_goes_on() {
     );
 }
 
-/// Two schedulers started together on one lake (`schedule --once`, each catching up the same three
-/// days): every interval is published exactly once, by one of them.
-#[test]
-fn two_schedulers_at_once_publish_each_interval_once() {
+/// A project whose `append` job `daily` has a committed day four days back, so that a scheduler
+/// catches up the three days after it. `root` replaces the lake root setting.
+fn catching_up_project(root: &str, env: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir(p.join("lake")).unwrap();
     std::fs::write(
         p.join("nightshift.toml"),
-        "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
-         output = \"reports/daily\"\nmode = \"append\"\n\n[scheduler]\ncatch_up_limit = 3\n",
+        format!(
+            "[lake]\n{root}\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+             output = \"reports/daily\"\nmode = \"append\"\n\n[scheduler]\ncatch_up_limit = 3\n"
+        ),
     )
     .unwrap();
     std::fs::write(p.join("daily.sql"), "SELECT $run_date AS day, 1 AS v").unwrap();
-    // A first run gives the ledger a committed day four days back, so both catch up the three after.
     let four_back = (chrono::Utc::now().date_naive() - chrono::Duration::days(4)).to_string();
     run_in(
         p,
         &["run", "daily", "--date", &four_back, "--no-progress"],
-        &[],
+        env,
         None,
     )
     .ok();
-    let bin = env!("CARGO_BIN_EXE_nightshift");
+    dir
+}
+
+/// Two schedulers started together on the lake of [`catching_up_project`] (`schedule --once`, each
+/// catching up the same three days): every interval is published exactly once, by one of them.
+fn two_schedulers_at_once(p: &Path, env: &[(&str, &str)]) {
     let schedulers: Vec<_> = (0..2)
         .map(|_| {
-            std::process::Command::new(bin)
-                .args(["schedule", "--once"])
-                .current_dir(p)
+            crate::common::command(p, &["schedule", "--once"], env)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -530,7 +533,7 @@ fn two_schedulers_at_once_publish_each_interval_once() {
         let out = s.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let per_day = rows_per_day(p, "reports.daily");
+    let per_day = rows_per_day_with(p, "reports.daily", env);
     assert!(per_day.len() >= 3, "{per_day:?}");
     for (day, n) in &per_day {
         assert_eq!(
@@ -547,10 +550,34 @@ fn two_schedulers_at_once_publish_each_interval_once() {
             "-c",
             "SELECT run_date, count(*) AS n FROM nightshift.runs WHERE state = 'succeeded' GROUP BY run_date",
         ],
-        &[],
+        env,
         None,
     ));
+    assert!(succeeded.len() >= 3, "{succeeded:?}");
     assert!(succeeded.iter().all(|r| r["n"] == 1), "{succeeded:?}");
+}
+
+#[test]
+fn two_schedulers_at_once_publish_each_interval_once() {
+    let dir = catching_up_project("root = \"lake\"", &[]);
+    two_schedulers_at_once(dir.path(), &[]);
+}
+
+/// [`two_schedulers_at_once`] on the S3-compatible test server: the leases are create-only puts there.
+#[test]
+fn two_schedulers_at_once_on_s3_publish_each_interval_once() {
+    use crate::s3::{BUCKET, KEY_ID, SECRET};
+    let moto = crate::s3::start_moto();
+    let empty = tempfile::tempdir().unwrap();
+    crate::s3::upload_dir(moto.port, empty.path(), "unused");
+    let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    let root = format!(
+        "root = \"s3://{BUCKET}/schedulers\"\n[lake.storage]\nendpoint = \"http://127.0.0.1:{}\"\n\
+         region = \"us-east-1\"\nallow_http = true",
+        moto.port
+    );
+    let dir = catching_up_project(&root, &env);
+    two_schedulers_at_once(dir.path(), &env);
 }
 
 /// A reader querying a report while the same interval is rerun again and again sees the old version
