@@ -41,7 +41,8 @@ pub(crate) fn evaluate<O: ScoresOutput>(
     match arg {
         ColumnarValue::Array(array) => {
             if let Some(e) = errors {
-                e.sink().add_evaluated(array.len() - array.null_count());
+                // Logical nulls: a dictionary's NULL values and a NULL-typed column are not evaluated.
+                e.sink().add_evaluated(array.len() - array.logical_null_count());
             }
             Ok(ColumnarValue::Array(evaluate_array::<O>(
                 name, array, lexicon, errors,
@@ -96,6 +97,12 @@ pub(crate) fn evaluate_array<O: ScoresOutput>(
             Ok(out.finish())
         }
         DataType::Dictionary(_, _) => match array.as_any_dictionary_opt() {
+            Some(dictionary) if is_binary(dictionary.values().data_type()) => {
+                // A binary value may not be UTF-8: score row by row, so that the policy fails on, counts
+                // and keeps each record that uses a bad value, and never on a value no row uses.
+                let rows = take(dictionary.values().as_ref(), dictionary.keys(), None)?;
+                evaluate_array::<O>(name, rows.as_ref(), lexicon, errors)
+            }
             Some(dictionary) => {
                 let values = evaluate_array::<O>(name, dictionary.values().as_ref(), lexicon, errors)?;
                 Ok(take(values.as_ref(), dictionary.keys(), None)?)
@@ -104,6 +111,13 @@ pub(crate) fn evaluate_array<O: ScoresOutput>(
         },
         other => exec_err!("{name} expects a string argument, got {other}"),
     }
+}
+
+fn is_binary(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)
+    )
 }
 
 fn score_strings<'a, O: ScoresOutput, V: StringArrayType<'a>>(

@@ -1,6 +1,7 @@
 //! Integration tests of nightshift-sentiment, compiled into one binary.
 
 mod corpus;
+mod edge_cases;
 mod live_reference;
 mod parity;
 mod pathological;
