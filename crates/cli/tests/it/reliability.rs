@@ -212,7 +212,37 @@ fn sigkill_at_random_points_on_s3_loses_nothing_and_the_next_run_succeeds_at_onc
         );
     std::fs::write(p.join("nightshift.toml"), toml).unwrap();
     let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    // The listing of unfinished multipart uploads sees one, and an aborted one is gone.
+    let request = |method: &str, target: &str| {
+        crate::s3::http(
+            moto.port,
+            &format!(
+                "{method} /{BUCKET}{target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n",
+                moto.port
+            ),
+        )
+    };
+    let uploads = || request("GET", "?uploads");
+    let created = request("POST", "/probe?uploads");
+    let id = created
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|r| r.split("</UploadId>").next())
+        .unwrap_or_else(|| panic!("no upload id: {created}"))
+        .to_string();
+    assert!(uploads().contains("<Upload>"), "{}", uploads());
+    request("DELETE", &format!("/probe?uploadId={id}"));
+    assert!(!uploads().contains("<Upload>"), "{}", uploads());
     kill_loop(p, &env, env_number("NIGHTSHIFT_KILLS", 6));
+    // Report files are whole-object puts (a run flushes a file per 128 MiB of Parquet): a killed run
+    // leaves no unfinished multipart upload behind.
+    let left = uploads();
+    assert!(left.starts_with("HTTP/1.1 200"), "{left}");
+    assert!(
+        !left.contains("<Upload>"),
+        "a killed run left a multipart upload: {left}"
+    );
 }
 
 /// Kills `kills` runs of the project at `p` (see the tests above), with `env` for every process.
