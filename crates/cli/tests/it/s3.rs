@@ -241,17 +241,58 @@ fn the_secret_key_is_in_no_log_error_ledger_or_commit() {
     }
 }
 
+/// The seed of the fault-injecting proxy: `NIGHTSHIFT_FAULT_SEED`, or a fixed one.
+pub(crate) fn fault_seed() -> u64 {
+    std::env::var("NIGHTSHIFT_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_206)
+}
+
+/// The repository's project with `lake` as its lake settings plus retry settings for a faulty
+/// store, in `p`: runs `daily_sentiment` for three days, each of which must succeed within its
+/// retries. Returns the days.
+pub(crate) fn run_days_through_faults(
+    p: &std::path::Path,
+    lake: &str,
+    env: &[(&str, &str)],
+) -> [&'static str; 3] {
+    crate::common::copy_repo_queries(p);
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let toml = std::fs::read_to_string(repo.join("nightshift.toml"))
+        .unwrap()
+        .replace(
+            "root = \"datasets/lake\"",
+            &format!("{lake}\nmax_retries = 12\nrequest_timeout_seconds = 2\nretry_timeout_seconds = 120"),
+        );
+    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
+    let dates = ["2024-06-01", "2024-06-02", "2024-06-03"];
+    for date in dates {
+        let r = run_in(
+            p,
+            &["run", "daily_sentiment", "--date", date, "--no-progress"],
+            env,
+            None,
+        );
+        assert_eq!(r.code, 0, "{date}: {}\n{}", r.stdout, r.stderr);
+        // The store's retries absorb most faults; a request the store may not repeat (a create-only
+        // put whose connection dropped) fails its attempt, and the job's retry runs it again.
+        eprintln!("{}", r.stdout.lines().next().unwrap_or_default());
+    }
+    dates
+}
+
 /// A loopback HTTP proxy in front of moto that injects faults, seeded: `fail` percent of requests
 /// get `503 Slow Down` without reaching moto, `lose` percent reach moto (and take effect) but their
 /// reply is dropped, `slow` percent are held 3 s before they are forwarded (past the client's request
 /// timeout). Each connection carries one request.
-struct FaultyProxy {
-    port: u16,
+pub(crate) struct FaultyProxy {
+    pub(crate) port: u16,
     /// Requests forwarded, failed, lost and slowed.
-    counts: std::sync::Arc<std::sync::Mutex<[u64; 4]>>,
+    pub(crate) counts: std::sync::Arc<std::sync::Mutex<[u64; 4]>>,
 }
 
-fn start_faulty_proxy(upstream: u16, fail: u64, lose: u64, slow: u64, seed: u64) -> FaultyProxy {
+pub(crate) fn start_faulty_proxy(upstream: u16, fail: u64, lose: u64, slow: u64, seed: u64) -> FaultyProxy {
     use std::sync::{Arc, Mutex};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -375,41 +416,19 @@ fn read_http_message(s: &mut TcpStream, is_request: bool, no_body: bool) -> Opti
 fn store_faults_at_a_fifth_of_requests_cost_retries_not_data() {
     let moto = start_moto();
     upload_demo_lake(moto.port);
-    let seed = std::env::var("NIGHTSHIFT_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_261_206);
-    let proxy = start_faulty_proxy(moto.port, 15, 4, 2, seed);
+    let proxy = start_faulty_proxy(moto.port, 15, 4, 2, fault_seed());
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    crate::common::copy_repo_queries(p);
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let toml = std::fs::read_to_string(repo.join("nightshift.toml"))
-        .unwrap()
-        .replace(
-            "root = \"datasets/lake\"",
-            &format!(
-                "root = \"s3://{BUCKET}/lake\"\n[lake.storage]\nendpoint = \"http://127.0.0.1:{}\"\n\
-             region = \"us-east-1\"\nallow_http = true\nmax_retries = 12\nrequest_timeout_seconds = 2\n\
-             retry_timeout_seconds = 120",
-                proxy.port
-            ),
-        );
-    std::fs::write(p.join("nightshift.toml"), toml).unwrap();
     let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
-    let dates = ["2024-06-01", "2024-06-02", "2024-06-03"];
-    for date in dates {
-        let r = run_in(
-            p,
-            &["run", "daily_sentiment", "--date", date, "--no-progress"],
-            &env,
-            None,
-        );
-        assert_eq!(r.code, 0, "{date}: {}\n{}", r.stdout, r.stderr);
-        // The store's retries absorb most faults; a request the store may not repeat (a create-only
-        // put whose connection dropped) fails its attempt, and the job's retry runs it again.
-        eprintln!("{}", r.stdout.lines().next().unwrap_or_default());
-    }
+    let dates = run_days_through_faults(
+        p,
+        &format!(
+            "root = \"s3://{BUCKET}/lake\"\n[lake.storage]\nendpoint = \"http://127.0.0.1:{}\"\n\
+             region = \"us-east-1\"\nallow_http = true",
+            proxy.port
+        ),
+        &env,
+    );
     let [forwarded, failed, lost, slowed] = *proxy.counts.lock().unwrap();
     assert!(
         failed > 5 && lost > 0 && forwarded > 50,
