@@ -562,3 +562,105 @@ fn authentication_failures_and_timeouts_fail_cleanly_without_the_secret() {
         }
     }
 }
+
+/// The bucket's unfinished multipart uploads, as moto lists them (`GET /bucket?uploads`).
+pub(crate) fn unfinished_uploads(port: u16) -> String {
+    let listing = http(
+        port,
+        &format!("GET /{BUCKET}?uploads HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(listing.starts_with("HTTP/1.1 200"), "{listing}");
+    listing
+}
+
+/// R1, the abort: a run whose report file is large enough for a multipart upload (a first row group
+/// of 512 Ki rows of hashes, about 30 MB) and which fails after writing it (a division by zero in its last rows) leaves no
+/// unfinished upload in the bucket and no report. A killed run cannot abort its upload: docs/lake.md
+/// gives the bucket lifecycle rule that does.
+#[test]
+fn a_failed_run_aborts_its_multipart_upload() {
+    let moto = start_moto();
+    let empty = tempfile::tempdir().unwrap();
+    upload_dir(moto.port, empty.path(), "unused");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        format!(
+            "[lake]\nroot = \"s3://{BUCKET}/big\"\n[lake.storage]\nendpoint = \"http://127.0.0.1:{}\"\n\
+             region = \"us-east-1\"\nallow_http = true\n\n[engine]\ntarget_partitions = 1\n\n\
+             [jobs.big]\nsql = \"big.sql\"\nschedule = \"daily @ 02:00 UTC\"\noutput = \"reports/big\"\nretries = 0\n",
+            moto.port
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("big.sql"),
+        "SELECT $run_date AS day, value AS v, \
+         md5(CAST(value AS VARCHAR)) || md5(CAST(value * 7 AS VARCHAR)) || md5(CAST(value * 13 AS VARCHAR)) AS h, \
+         1 / (CASE WHEN value = 690000 THEN 0 ELSE 1 END) AS one FROM generate_series(1, 700000)",
+    )
+    .unwrap();
+    let env = [("AWS_ACCESS_KEY_ID", KEY_ID), ("AWS_SECRET_ACCESS_KEY", SECRET)];
+    // A killed run leaves its upload unfinished: that the listing sees it shows the report reaches
+    // a multipart upload at all (the bucket's lifecycle rule is what removes such uploads).
+    let mut killed =
+        crate::common::command(p, &["run", "big", "--date", "2024-06-02", "--no-progress"], &env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    let started = std::time::Instant::now();
+    while !unfinished_uploads(moto.port).contains("<Upload>") {
+        assert!(
+            started.elapsed().as_secs() < 120 && killed.try_wait().unwrap().is_none(),
+            "the run never started a multipart upload"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let orphan = unfinished_uploads(moto.port);
+    let (key, id) = (
+        between(&orphan, "<Key>", "</Key>"),
+        between(&orphan, "<UploadId>", "</UploadId>"),
+    );
+    http(
+        moto.port,
+        &format!(
+            "DELETE /{BUCKET}/{key}?uploadId={id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+            moto.port
+        ),
+    );
+    assert!(!unfinished_uploads(moto.port).contains("<Upload>"));
+
+    let r = run_in(
+        p,
+        &["run", "big", "--date", "2024-06-01", "--no-progress"],
+        &env,
+        None,
+    );
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Divide by zero"), "{}", r.stdout);
+    let started = bucket_objects(moto.port);
+    assert!(
+        !started
+            .iter()
+            .any(|(path, _)| path.contains("reports/big/") && path.ends_with(".parquet")),
+        "a data file of the failed run is in the bucket"
+    );
+    let left = unfinished_uploads(moto.port);
+    assert!(
+        !left.contains("<Upload>"),
+        "the failed run left a multipart upload: {left}"
+    );
+}
+
+/// The text between the first `open` and the next `close` in `s`.
+pub(crate) fn between<'a>(s: &'a str, open: &str, close: &str) -> &'a str {
+    s.split(open)
+        .nth(1)
+        .and_then(|r| r.split(close).next())
+        .unwrap_or_else(|| panic!("no {open} in {s}"))
+}
