@@ -241,6 +241,28 @@ fn the_secret_key_is_in_no_log_error_ledger_or_commit() {
     }
 }
 
+/// `request` with its `Host` header naming `127.0.0.1:port`.
+fn with_host(request: &[u8], port: u16) -> Vec<u8> {
+    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return request.to_vec();
+    };
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut out: Vec<u8> = head
+        .split("\r\n")
+        .map(|line| {
+            if line.to_ascii_lowercase().starts_with("host:") {
+                format!("Host: 127.0.0.1:{port}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .into_bytes();
+    out.extend_from_slice(&request[end..]);
+    out
+}
+
 /// The seed of the fault-injecting proxy: `NIGHTSHIFT_FAULT_SEED`, or a fixed one.
 pub(crate) fn fault_seed() -> u64 {
     std::env::var("NIGHTSHIFT_FAULT_SEED")
@@ -335,6 +357,9 @@ pub(crate) fn start_faulty_proxy(upstream: u16, fail: u64, lose: u64, slow: u64,
                 let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     return;
                 };
+                // As a transparent proxy would: the upstream sees its own address (fake-gcs-server
+                // takes any other host for a virtual-hosted bucket).
+                let request = with_host(&request, upstream);
                 if up.write_all(&request).is_err() {
                     return;
                 }
