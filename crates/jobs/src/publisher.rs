@@ -418,11 +418,15 @@ impl Output {
             .with_partition_columns(partition_by.to_vec())
             .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_INTERVAL))
             .with_save_mode(SaveMode::Ignore)
+            // No retry on top of a version that exists: when the create put landed but its reply was
+            // lost, a retry would commit a second creation (an empty version 1). The table found
+            // below is then this very creation.
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .await;
         match created {
             Ok(t) => Ok(t),
             Err(e) => match self.table().await? {
-                // Another run created it first.
+                // Another run created it first, or this one did and lost the reply.
                 Some(t) => Ok(t),
                 None => Err(self.delta_err(e)),
             },
