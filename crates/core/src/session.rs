@@ -109,6 +109,17 @@ pub fn with_sort_merge_joins(settings: &mut Settings) {
     settings.engine.target_partitions = Some(settings.engine.target_partitions.unwrap_or(cores).max(2));
 }
 
+/// `df` planned again with sort-merge joins, which spill: for a statement whose hash join ran out
+/// of memory (see [`hash_join_out_of_memory`]).
+pub fn with_sort_merge_joins_df(df: DataFrame) -> DataFrame {
+    let (mut state, plan) = df.into_parts();
+    let options = state.config_mut().options_mut();
+    options.optimizer.prefer_hash_join = false;
+    // DataFusion plans a sort-merge join only over two partitions or more.
+    options.execution.target_partitions = options.execution.target_partitions.max(2);
+    DataFrame::new(state, plan)
+}
+
 /// The runtime: a fair spill pool of `memory_limit` bytes with a disk manager for spill files.
 pub fn runtime_env(settings: &Settings) -> Result<Arc<RuntimeEnv>, CoreError> {
     let mode = match &settings.engine.spill_dir {
@@ -309,12 +320,9 @@ impl Session {
                 tracing::warn!(error = %e.strip_backtrace(), memory_limit = ?self.settings.engine.memory_limit,
                     "a hash join's build side did not fit in the memory limit: running the statement again \
                      with sort-merge joins, which spill to disk");
-                let mut state = state;
-                let options = state.config_mut().options_mut();
-                options.optimizer.prefer_hash_join = false;
-                // DataFusion plans a sort-merge join only over two partitions or more.
-                options.execution.target_partitions = options.execution.target_partitions.max(2);
-                Ok(DataFrame::new(state, plan).execute_stream().await?)
+                Ok(with_sort_merge_joins_df(DataFrame::new(state, plan))
+                    .execute_stream()
+                    .await?)
             }
             Some(Err(e)) => Err(e.into()),
         }

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
-use futures::FutureExt;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::DataFrame;
+use futures::{FutureExt, StreamExt};
 use nightshift_core::{Params, Session, split_statements};
 
 use super::completion::Vocabulary;
@@ -155,12 +158,50 @@ impl Repl<'_> {
 
     pub(super) async fn execute(&mut self, sql: &str, started: Instant) -> anyhow::Result<usize> {
         let df = self.session.sql(sql, &self.params).await?;
+        let (progress, mut stream) = self.start(df.clone(), started).await?;
+        // As `Session::execute_stream`: a hash join whose build side does not fit in the memory limit
+        // fails before the first row, and the statement runs again with sort-merge joins, which spill.
+        let first = stream.next().await;
+        let stream = match first {
+            Some(Err(e))
+                if self.session.settings().engine.memory_limit.is_some()
+                    && nightshift_core::hash_join_out_of_memory(&e.to_string()) =>
+            {
+                drop(stream);
+                progress.finish();
+                eprintln!(
+                    "a hash join did not fit in the memory limit: running the statement again with \
+                     sort-merge joins, which spill to disk"
+                );
+                let (progress, stream) = self
+                    .start(nightshift_core::with_sort_merge_joins_df(df), started)
+                    .await?;
+                return self.emit(stream, &progress, true).await;
+            }
+            None => stream,
+            Some(first) => {
+                let schema = stream.schema();
+                Box::pin(RecordBatchStreamAdapter::new(
+                    schema,
+                    futures::stream::once(async { first }).chain(stream),
+                )) as SendableRecordBatchStream
+            }
+        };
+        self.emit(stream, &progress, true).await
+    }
+
+    /// Plans `df` (kept for `\\explain`), starts its progress bar and its stream.
+    async fn start(
+        &mut self,
+        df: DataFrame,
+        started: Instant,
+    ) -> anyhow::Result<(Progress, SendableRecordBatchStream)> {
         let task_ctx = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await?;
         self.last_plan = Some(Arc::clone(&plan));
         let progress = Progress::start(Arc::clone(&plan), started, self.progress);
         let stream = datafusion::physical_plan::execute_stream(plan, task_ctx)?;
-        self.emit(stream, &progress, true).await
+        Ok((progress, stream))
     }
 
     pub(super) fn print_error(&self, report: &Report, stmt: &str) {

@@ -806,7 +806,7 @@ fn start_slow_run(p: &Path, day: &str) -> std::process::Child {
         .unwrap();
     let leases = p.join("lake/_nightshift/leases/slow");
     let started = std::time::Instant::now();
-    while !leases.exists() || walk_files(&leases).len() < 1 {
+    while !leases.exists() || walk_files(&leases).is_empty() {
         assert!(started.elapsed().as_secs() < 60, "the run never took its lease");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

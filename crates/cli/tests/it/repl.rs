@@ -288,9 +288,49 @@ fn a_panicking_function_fails_its_statement_and_keeps_the_session() {
         &[("NIGHTSHIFT_FAULT_INJECTION", "1"), ("RUST_BACKTRACE", "0")],
     );
     p.send_line("SELECT nightshift_fault(true);").unwrap();
-    let out = p.exp_string("this is a bug").expect("an error block for the panic");
-    assert!(out.contains("nightshift panicked: nightshift_fault: injected panic"), "{out}");
+    let out = p
+        .exp_string("this is a bug")
+        .expect("an error block for the panic");
+    assert!(
+        out.contains("nightshift panicked: nightshift_fault: injected panic"),
+        "{out}"
+    );
     p.exp_string(PROMPT).unwrap();
     ask(&mut p, "SELECT 'still' || 'here' AS s;", "stillhere");
+    quit(p);
+}
+
+/// Under a memory limit, a join whose hash table does not fit runs again with a sort-merge join,
+/// which spills, and the REPL says so and prints the answer.
+#[test]
+fn a_join_beyond_the_memory_limit_runs_again_with_a_spilling_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+    let spill = dir.path().join("spill");
+    let mut p = spawn_with(
+        dir.path(),
+        &[
+            "--memory-limit",
+            "32MiB",
+            "--target-partitions",
+            "2",
+            "--spill-dir",
+            spill.to_str().unwrap(),
+            "repl",
+            "--history",
+            history.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let data = "SELECT value AS k, (value * 7919) % 4000037 AS r FROM range(4000000)";
+    let out = ask(
+        &mut p,
+        &format!("SELECT count(*) + 1 AS n FROM ({data}) a JOIN ({data}) b ON a.r = b.r;"),
+        "4000001",
+    );
+    assert!(
+        out.contains("running the statement again with sort-merge joins"),
+        "{out}"
+    );
     quit(p);
 }
