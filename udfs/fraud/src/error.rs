@@ -41,14 +41,23 @@ pub enum FraudError {
         base: String,
     },
     /// A scoring call whose arguments do not match the model's features.
-    #[error("model '{model}' expects {expected} but was called with {given}")]
+    #[error(
+        "{}model '{model}' expects {expected} but was called with {given}{}",
+        prefix(.function),
+        suffix(.argument)
+    )]
     Signature {
+        /// The SQL function called (`predict`), when the call came from SQL.
+        function: Option<String>,
         /// The model reference.
         model: String,
         /// The features the model was trained on, as `(name TYPE, ...)`.
         expected: String,
         /// The argument types of the call.
         given: String,
+        /// When the count is right, the first argument that does not fit: its position, feature and
+        /// type, and what to do about it.
+        argument: Option<String>,
     },
     /// `fraud_score` without `[models] fraud = "..."` in nightshift.toml.
     #[error(
@@ -98,6 +107,14 @@ impl From<DataFusionError> for FraudError {
     fn from(e: DataFusionError) -> Self {
         FraudError::Query(e)
     }
+}
+
+fn prefix(function: &Option<String>) -> String {
+    function.as_ref().map(|f| format!("{f}: ")).unwrap_or_default()
+}
+
+fn suffix(argument: &Option<String>) -> String {
+    argument.as_ref().map(|a| format!("; {a}")).unwrap_or_default()
 }
 
 pub(crate) fn invalid_option(option: &str, message: impl Into<String>) -> FraudError {

@@ -160,6 +160,7 @@ impl Feature {
         }
         if !self.kind.accepts(dt) {
             return Err(FraudError::Signature {
+                function: None,
                 model: model.to_owned(),
                 expected: format!(
                     "{} {} for feature '{}'",
@@ -168,6 +169,7 @@ impl Feature {
                     self.name
                 ),
                 given: dt.to_string(),
+                argument: None,
             });
         }
         if self.kind == FeatureKind::Categorical {

@@ -9,7 +9,7 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use crate::scoring::{RegistryRef, check_call, planned_model, score_args};
+use crate::scoring::{Call, RegistryRef, check_call, planned_model, score_args};
 use crate::{FraudError, ModelRegistry};
 
 /// The fraud probability under the project's default fraud model.
@@ -42,6 +42,13 @@ impl FraudScoreFunc {
         Self {
             signature: Signature::variadic_any(Volatility::Immutable),
             registry: RegistryRef(registry),
+        }
+    }
+
+    fn call(&self) -> Call<'_> {
+        Call {
+            function: self.name(),
+            leading_args: 0,
         }
     }
 
@@ -84,14 +91,14 @@ impl ScalarUDFImpl for FraudScoreFunc {
         let model_ref = self.model_ref()?;
         let model = planned_model(&self.registry.0, &model_ref)?;
         let types: Vec<&DataType> = args.arg_fields.iter().map(|f| f.data_type()).collect();
-        check_call(&model, &model_ref, &types)?;
+        check_call(self.call(), &model, &model_ref, &types)?;
         Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let model_ref = self.executed_model_ref(&args.config_options)?;
         let model = self.registry.0.resolve(&model_ref, &args.config_options)?;
-        let (scores, scalar) = score_args(&model, &model_ref, &args.args, args.number_rows)?;
+        let (scores, scalar) = score_args(self.call(), &model, &model_ref, &args.args, args.number_rows)?;
         Ok(if scalar {
             ColumnarValue::Scalar(ScalarValue::Float64(Some(scores.value(0))))
         } else {

@@ -114,9 +114,11 @@ impl Model {
         };
         if columns.len() != self.meta.features.len() {
             return Err(FraudError::Signature {
+                function: None,
                 model: name.to_owned(),
                 expected: format!("{} arguments {}", self.meta.features.len(), self.signature_text()),
                 given: format!("{} arguments", columns.len()),
+                argument: None,
             });
         }
         let rows = columns.first().map_or(0, |c| c.len());

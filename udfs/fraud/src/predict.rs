@@ -10,7 +10,7 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 
 use crate::ModelRegistry;
-use crate::scoring::{RegistryRef, check_call, literal_model_ref, planned_model, score_args};
+use crate::scoring::{Call, RegistryRef, check_call, literal_model_ref, planned_model, score_args};
 
 /// The probability of the positive class under a trained model.
 #[user_doc(
@@ -95,8 +95,16 @@ pub(crate) fn plan_model_call(
     }
     let model = planned_model(registry, &model_ref)?;
     let types: Vec<&DataType> = args.arg_fields.iter().skip(1).map(|f| f.data_type()).collect();
-    check_call(&model, &model_ref, &types)?;
+    check_call(model_call(func), &model, &model_ref, &types)?;
     Ok(())
+}
+
+/// A call of `predict` or `predict_label`, whose features follow the model name.
+fn model_call(function: &str) -> Call<'_> {
+    Call {
+        function,
+        leading_args: 1,
+    }
 }
 
 /// Scores a `predict` / `predict_label` call.
@@ -110,5 +118,11 @@ pub(crate) fn invoke_model_call(
         _ => literal_model_ref(func, None)?,
     };
     let model = registry.resolve(&model_ref, &args.config_options)?;
-    score_args(&model, &model_ref, &args.args[1..], args.number_rows)
+    score_args(
+        model_call(func),
+        &model,
+        &model_ref,
+        &args.args[1..],
+        args.number_rows,
+    )
 }

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::ColumnarValue;
 
-use crate::{FraudError, Model, ModelRegistry};
+use crate::{FeatureKind, FraudError, Model, ModelRegistry};
 
 /// The registry a function plans against; functions compare equal when they share it.
 #[derive(Debug, Clone)]
@@ -41,20 +41,67 @@ pub(crate) fn literal_model_ref(func: &str, value: Option<&ScalarValue>) -> Resu
     }
 }
 
+/// A scoring call as written in SQL, for messages that point at one of its arguments.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    /// The function's name.
+    pub function: &'a str,
+    /// Arguments before the features: 1 for the model name of `predict`, 0 for `fraud_score`.
+    pub leading_args: usize,
+}
+
 /// Checks arity and argument types against the model's features.
-pub(crate) fn check_call(model: &Model, model_ref: &str, arg_types: &[&DataType]) -> Result<(), FraudError> {
+pub(crate) fn check_call(
+    call: Call<'_>,
+    model: &Model,
+    model_ref: &str,
+    arg_types: &[&DataType],
+) -> Result<(), FraudError> {
     let features = model.features();
-    let matches =
-        arg_types.len() == features.len() && features.iter().zip(arg_types).all(|(f, t)| f.kind.accepts(t));
-    if matches {
+    let mismatch = features
+        .iter()
+        .zip(arg_types)
+        .enumerate()
+        .find(|(_, (f, t))| !f.kind.accepts(t));
+    if arg_types.len() == features.len() && mismatch.is_none() {
         return Ok(());
     }
+    let argument = mismatch
+        .filter(|_| arg_types.len() == features.len())
+        .map(|(i, (feature, data_type))| {
+            let position = call.leading_args + i + 1;
+            let what = format!("argument {position} (feature '{}') is {data_type}", feature.name);
+            if let Some(bytes) =
+                binary_as_cast_operand(data_type).filter(|_| feature.kind == FeatureKind::Categorical)
+            {
+                // Bytes are not text until the query says how to read them.
+                format!(
+                    "{what}, not text: pass CAST({bytes} AS VARCHAR), or TRY_CAST({bytes} AS VARCHAR) \
+                     to score bytes that are not UTF-8 as a missing category"
+                )
+            } else {
+                format!("{what}, not {}", feature.kind.sql_name())
+            }
+        });
     let given: Vec<String> = arg_types.iter().map(|t| t.to_string()).collect();
     Err(FraudError::Signature {
+        function: Some(call.function.to_owned()),
         model: model_ref.to_owned(),
         expected: format!("{} arguments {}", features.len(), model.signature_text()),
         given: format!("{} arguments ({})", arg_types.len(), given.join(", ")),
+        argument,
     })
+}
+
+/// For a binary type, the argument as an operand that SQL can CAST to VARCHAR (FixedSizeBinary
+/// cannot be, and goes through BYTEA first); `None` for other types.
+fn binary_as_cast_operand(data_type: &DataType) -> Option<&'static str> {
+    match data_type {
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Some("<argument>"),
+        DataType::FixedSizeBinary(_) => Some("CAST(<argument> AS BYTEA)"),
+        DataType::Dictionary(_, values) => binary_as_cast_operand(values),
+        _ => None,
+    }
 }
 
 /// The model a call names, from the registry, with a clear error when it was never loaded.
@@ -71,13 +118,14 @@ pub(crate) fn planned_model(registry: &ModelRegistry, model_ref: &str) -> Result
 
 /// Scores the feature arguments; a scalar result when every argument was a scalar.
 pub(crate) fn score_args(
+    call: Call<'_>,
     model: &Model,
     model_ref: &str,
     args: &[ColumnarValue],
     number_rows: usize,
 ) -> Result<(Float64Array, bool)> {
     let types: Vec<DataType> = args.iter().map(|a| a.data_type()).collect();
-    check_call(model, model_ref, &types.iter().collect::<Vec<_>>())?;
+    check_call(call, model, model_ref, &types.iter().collect::<Vec<_>>())?;
     let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
     let rows = if all_scalar { 1 } else { number_rows };
     let columns: Vec<ArrayRef> = args.iter().map(|a| a.to_array(rows)).collect::<Result<_>>()?;

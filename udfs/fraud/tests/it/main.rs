@@ -2,6 +2,7 @@
 //! against scikit-learn and model quality on the demo lake.
 
 mod common;
+mod edge_cases;
 mod metrics;
 mod quality;
 mod store;
