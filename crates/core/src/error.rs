@@ -158,7 +158,10 @@ mod tests {
                     the allowable limit of 1.0 MB. Please try increasing the config: \
                     `datafusion.runtime.max_temp_directory_size`.";
         let hint = resource_hint(disk, &engine).unwrap();
-        assert!(hint.contains("engine.max_spill_size (1MiB)") && hint.contains("'/spill'"), "{hint}");
+        assert!(
+            hint.contains("engine.max_spill_size (1MiB)") && hint.contains("'/spill'"),
+            "{hint}"
+        );
         let memory = "Resources exhausted: Failed to allocate additional 8.0 MB for SortPreservingMergeExec";
         let hint = resource_hint(memory, &engine).unwrap();
         assert!(hint.contains("engine.memory_limit (16MiB)"), "{hint}");

@@ -10,7 +10,9 @@ use crate::spec::SpecError;
 pub enum JobError {
     /// The engine panicked while running the job: a bug, reported as the run's failure instead of
     /// ending the process (and the scheduler with it).
-    #[error("job '{job}': the engine panicked: {message}; this is a bug in nightshift or one of its functions, please report it with the job's SQL")]
+    #[error(
+        "job '{job}': the engine panicked: {message}; this is a bug in nightshift or one of its functions, please report it with the job's SQL"
+    )]
     Panicked {
         /// The job.
         job: String,

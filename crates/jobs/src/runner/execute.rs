@@ -58,16 +58,17 @@ impl Runner {
             record.attempts += 1;
             // A panic inside the engine (a function's bug) fails this run, not the process: a
             // scheduler keeps serving its other jobs and intervals.
-            let attempt = AssertUnwindSafe(self.attempt(job, interval, &run_id, owner, &mut counts, sort_merge))
-                .catch_unwind()
-                .map(|r| {
-                    r.unwrap_or_else(|panic| {
-                        Err(JobError::Panicked {
-                            job: job.name.clone(),
-                            message: nightshift_core::panic_message(panic.as_ref()),
+            let attempt =
+                AssertUnwindSafe(self.attempt(job, interval, &run_id, owner, &mut counts, sort_merge))
+                    .catch_unwind()
+                    .map(|r| {
+                        r.unwrap_or_else(|panic| {
+                            Err(JobError::Panicked {
+                                job: job.name.clone(),
+                                message: nightshift_core::panic_message(panic.as_ref()),
+                            })
                         })
-                    })
-                });
+                    });
             let outcome = match job.timeout {
                 Some(t) => match tokio::time::timeout(t, attempt).await {
                     Ok(r) => r,
