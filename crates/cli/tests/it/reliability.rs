@@ -333,16 +333,22 @@ fn kill_loop(p: &Path, env: &[(&str, &str)], kills: u64) {
     eprintln!("{kills} kills; runs whose process died, as settled by the next run: {settled:?}");
 }
 
-/// A project whose daily job fails on `bad` (three days back) while the lake's `flag` table holds
+/// The latest day that a `daily @ 02:00 UTC` schedule has due now: a day's run fires at 02:00 the
+/// next day, so before 02:00 it is the day before yesterday.
+fn latest_due_day() -> chrono::NaiveDate {
+    (chrono::Utc::now() - chrono::Duration::hours(2)).date_naive() - chrono::Duration::days(1)
+}
+
+/// A project whose daily job fails on `bad` (two days before the latest due) while the lake's `flag` table holds
 /// 1: `failing` is an SQL expression of the condition, such as `1 / (CASE WHEN {cond} THEN 0 ELSE 1
-/// END)`. Returns the project and the days four, three and two back.
+/// END)`. Returns the project and the days three, two and one before the latest due day.
 fn failing_day_project(failing: &str) -> (tempfile::TempDir, [String; 3]) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("lake/flag")).unwrap();
-    let today = chrono::Utc::now().date_naive();
-    let day = |n: i64| (today - chrono::Duration::days(n)).to_string();
-    let days = [day(4), day(3), day(2)];
+    let latest = latest_due_day();
+    let day = |n: i64| (latest - chrono::Duration::days(n)).to_string();
+    let days = [day(3), day(2), day(1)];
     std::fs::write(
         p.join("nightshift.toml"),
         "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
@@ -537,8 +543,8 @@ fn catching_up_project(root: &str, env: &[(&str, &str)]) -> tempfile::TempDir {
     )
     .unwrap();
     std::fs::write(p.join("daily.sql"), "SELECT $run_date AS day, 1 AS v").unwrap();
-    let days = i64::try_from(intervals()).unwrap() + 1;
-    let first_day = (chrono::Utc::now().date_naive() - chrono::Duration::days(days)).to_string();
+    let days = i64::try_from(intervals()).unwrap();
+    let first_day = (latest_due_day() - chrono::Duration::days(days)).to_string();
     run_in(
         p,
         &["run", "daily", "--date", &first_day, "--no-progress"],
@@ -806,7 +812,9 @@ fn start_slow_run(p: &Path, day: &str) -> std::process::Child {
         .unwrap();
     let leases = p.join("lake/_nightshift/leases/slow");
     let started = std::time::Instant::now();
-    while !leases.exists() || walk_files(&leases).is_empty() {
+    // A create-only put on the local disk stages `<generation>.json#<n>` first: the lease is held
+    // once the `.json` itself exists (stopped before that, the run would rightly lose the race).
+    while !leases.exists() || !walk_files(&leases).iter().any(|f| f.ends_with(".json")) {
         assert!(started.elapsed().as_secs() < 60, "the run never took its lease");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
