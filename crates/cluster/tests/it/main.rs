@@ -2,6 +2,8 @@
 //! statements give the same results as a local session, with every nightshift function installed on
 //! every node.
 
+mod rollback;
+
 use nightshift_cluster::{NodeKit, connect, start_standalone};
 use nightshift_core::{Params, Session, Settings};
 

@@ -272,7 +272,7 @@ pub trait ExecutionGraph: Debug {
 
     /// returns next task to run
     /// (used for testing only)
-    #[cfg(test)]
+    #[cfg(any(test, feature = "nightshift-test-support"))]
     fn pop_next_task(&mut self, executor_id: &str) -> Result<Option<TaskDescription>>;
 
     /// Returns the total number of stages in this execution graph.
@@ -335,6 +335,24 @@ pub struct RunningTaskInfo {
 }
 
 impl StaticExecutionGraph {
+    /// nightshift patch (vendor/README.md): forgets the partition locations that stage `stage_id`
+    /// has reported so far: the job's output locations if it is a final stage, else its entries in
+    /// the inputs of the stages it feeds (which wait, unresolved, for all of its tasks).
+    fn forget_stage_outputs(&mut self, stage_id: usize, output_links: &[usize]) {
+        if output_links.is_empty() {
+            self.output_locations
+                .retain(|l| l.partition_id.stage_id != stage_id);
+        }
+        for link in output_links {
+            if let Some(ExecutionStage::UnResolved(parent)) = self.stages.get_mut(link)
+                && let Some(input) = parent.inputs.get_mut(&stage_id)
+            {
+                input.partition_locations.clear();
+                input.complete = false;
+            }
+        }
+    }
+
     /// Creates a new `ExecutionGraph` from a physical execution plan.
     ///
     /// This will use the `DistributedPlanner` to break the plan into stages
@@ -1372,8 +1390,13 @@ impl ExecutionGraph for StaticExecutionGraph {
                 })
                 .collect();
             let unresolved_stage = stage.to_unresolved(failure_reasons)?;
+            let output_links = stage.output_links.clone();
             self.stages
                 .insert(stage_id, ExecutionStage::UnResolved(unresolved_stage));
+            // nightshift patch (vendor/README.md): the rolled-back stage runs all its tasks again, so
+            // the outputs its finished tasks already reported are forgotten; kept, they were read
+            // twice (a final stage's rows came back doubled after an executor was lost).
+            self.forget_stage_outputs(stage_id, &output_links);
             Ok(running_tasks)
         } else {
             warn!(
@@ -1480,7 +1503,7 @@ impl ExecutionGraph for StaticExecutionGraph {
     /// available to the scheduler.
     /// If the task is not launched the status must be reset to allow the task to
     /// be scheduled elsewhere.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "nightshift-test-support"))]
     fn pop_next_task(&mut self, executor_id: &str) -> Result<Option<TaskDescription>> {
         if matches!(
             self.status,

@@ -1433,7 +1433,7 @@ impl ExecutionGraph for AdaptiveExecutionGraph {
     /// available to the scheduler.
     /// If the task is not launched the status must be reset to allow the task to
     /// be scheduled elsewhere.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "nightshift-test-support"))]
     fn pop_next_task(
         &mut self,
         executor_id: &str,
