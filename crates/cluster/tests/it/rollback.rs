@@ -101,7 +101,11 @@ fn complete_next_stage(graph: &mut dyn ExecutionGraph, executor: &ExecutorMetada
     while let Some(task) = graph.pop_next_task(&executor.id).unwrap() {
         let stage = task.key.stage_id;
         complete(graph, task, executor);
-        if graph.stages().get(&stage).is_some_and(|s| !matches!(s, ExecutionStage::Running(_))) {
+        if graph
+            .stages()
+            .get(&stage)
+            .is_some_and(|s| !matches!(s, ExecutionStage::Running(_)))
+        {
             break;
         }
     }
@@ -126,10 +130,17 @@ fn lose_executor_mid_stage(graph: &mut dyn ExecutionGraph) -> (ExecutorMetadata,
     graph.revive();
     complete_next_stage(graph, &lost);
     graph.revive();
-    let task = graph.pop_next_task(&survivor.id).unwrap().expect("a task of the next stage");
+    let task = graph
+        .pop_next_task(&survivor.id)
+        .unwrap()
+        .expect("a task of the next stage");
     complete(graph, task, &survivor);
     let (reset, _) = graph.reset_stages_on_lost_executor(&lost.id).unwrap();
-    assert_eq!(reset.len(), 2, "the first stage reruns and the running one rolls back");
+    assert_eq!(
+        reset.len(),
+        2,
+        "the first stage reruns and the running one rolls back"
+    );
     (lost, survivor)
 }
 
@@ -139,9 +150,17 @@ async fn a_rolled_back_final_stage_names_each_output_partition_once() {
     let (_, survivor) = lose_executor_mid_stage(&mut graph);
     drain(&mut graph, &survivor);
     // A final stage's task writes one output, named by the partition the task ran.
-    let mut partitions: Vec<usize> = graph.output_locations().iter().map(|l| l.map_partition_id).collect();
+    let mut partitions: Vec<usize> = graph
+        .output_locations()
+        .iter()
+        .map(|l| l.map_partition_id)
+        .collect();
     partitions.sort_unstable();
-    assert_eq!(partitions, [0, 1, 2, 3], "each partition once, or a client reads its rows twice");
+    assert_eq!(
+        partitions,
+        [0, 1, 2, 3],
+        "each partition once, or a client reads its rows twice"
+    );
 }
 
 #[tokio::test]
@@ -162,7 +181,10 @@ async fn a_rolled_back_middle_stage_feeds_each_output_once() {
     }
     drain(&mut graph, &survivor);
     // Each of the last stage's inputs names each (map task, partition) once.
-    let last = graph.stages().values().find(|s| matches!(s, ExecutionStage::Successful(s) if s.output_links.is_empty()));
+    let last = graph
+        .stages()
+        .values()
+        .find(|s| matches!(s, ExecutionStage::Successful(s) if s.output_links.is_empty()));
     let Some(ExecutionStage::Successful(last)) = last else {
         panic!("no final stage");
     };
