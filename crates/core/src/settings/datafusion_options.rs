@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use datafusion::config::ConfigOptions;
 use toml::de::{DeTable, DeValue};
 
+use super::values::{MAX_BATCH_SIZE, MAX_TARGET_PARTITIONS, at_most};
 use crate::config_error::{ConfigIssue, IssueOrigin};
 use crate::toml_reader::TomlReader;
 
@@ -53,17 +54,34 @@ pub(super) fn validate_datafusion(
 ) {
     let mut config = ConfigOptions::new();
     for (k, v) in options {
-        if let Err(e) = config.set(k, v) {
-            // Options come from the file (whose lines are recorded) or from `--set`.
-            let origin = origins
+        // Options come from the file (whose lines are recorded) or from `--set`.
+        let origin = || {
+            origins
                 .get(k)
                 .cloned()
-                .unwrap_or_else(|| IssueOrigin::Flag("--set".into()));
+                .unwrap_or_else(|| IssueOrigin::Flag("--set".into()))
+        };
+        if let Err(e) = config.set(k, v) {
             let msg = e.strip_backtrace();
             issues.push(ConfigIssue {
-                origin,
+                origin: origin(),
                 key: k.clone(),
                 message: format!("not a valid DataFusion option: {msg}"),
+            });
+            continue;
+        }
+        let limit = match k.as_str() {
+            "datafusion.execution.batch_size" => at_most(config.execution.batch_size.into(), MAX_BATCH_SIZE),
+            "datafusion.execution.target_partitions" => {
+                at_most(config.execution.target_partitions, MAX_TARGET_PARTITIONS)
+            }
+            _ => Ok(0),
+        };
+        if let Err(message) = limit {
+            issues.push(ConfigIssue {
+                origin: origin(),
+                key: k.clone(),
+                message,
             });
         }
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::types::Settings;
-use super::values::{parse_bool, parse_size};
+use super::values::{MAX_BATCH_SIZE, MAX_TARGET_PARTITIONS, at_most, parse_bool, parse_size};
 use crate::config_error::{ConfigIssue, IssueOrigin};
 
 /// Applies the `NIGHTSHIFT_*` variables read through `env`; a bad value is an issue naming its variable.
@@ -61,13 +61,20 @@ pub(super) fn apply_env(
     if let Some(v) = env("NIGHTSHIFT_SPILL_DIR") {
         s.engine.spill_dir = Some(PathBuf::from(v));
     }
-    for (var, slot) in [
-        ("NIGHTSHIFT_TARGET_PARTITIONS", &mut s.engine.target_partitions),
-        ("NIGHTSHIFT_BATCH_SIZE", &mut s.engine.batch_size),
+    for (var, slot, max) in [
+        (
+            "NIGHTSHIFT_TARGET_PARTITIONS",
+            &mut s.engine.target_partitions,
+            MAX_TARGET_PARTITIONS,
+        ),
+        ("NIGHTSHIFT_BATCH_SIZE", &mut s.engine.batch_size, MAX_BATCH_SIZE),
     ] {
         if let Some(v) = env(var) {
             match v.trim().parse::<usize>() {
-                Ok(n) if n > 0 => *slot = Some(n),
+                Ok(n) if n > 0 => match at_most(n, max) {
+                    Ok(n) => *slot = Some(n),
+                    Err(m) => bad(var, m),
+                },
                 _ => bad(var, format!("'{v}' is not a positive integer")),
             }
         }

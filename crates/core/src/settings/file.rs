@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 use super::datafusion_options::{Origins, flatten_datafusion};
 use super::lake::{parse_lake, parse_tables};
 use super::types::{ClusterSettings, EngineSettings, JobsSource, ModelSettings, Settings, UdfSettings};
-use super::values::parse_size;
+use super::values::{MAX_BATCH_SIZE, MAX_TARGET_PARTITIONS, at_most, parse_size};
 use crate::config_error::ConfigIssue;
 use crate::toml_reader::{TomlReader, integer};
 
@@ -117,9 +117,23 @@ fn parse_engine(r: &mut TomlReader<'_>, t: &DeTable<'_>, e: &mut EngineSettings)
             "memory_limit" => e.memory_limit = size(r, v, &key).or(e.memory_limit),
             "max_spill_size" => e.max_spill_size = size(r, v, &key).or(e.max_spill_size),
             "spill_dir" => e.spill_dir = r.string(v, &key).map(PathBuf::from).or(e.spill_dir.take()),
-            "target_partitions" => e.target_partitions = r.positive(v, &key).or(e.target_partitions),
-            "batch_size" => e.batch_size = r.positive(v, &key).or(e.batch_size),
+            "target_partitions" => {
+                e.target_partitions = bounded(r, v, &key, MAX_TARGET_PARTITIONS).or(e.target_partitions)
+            }
+            "batch_size" => e.batch_size = bounded(r, v, &key, MAX_BATCH_SIZE).or(e.batch_size),
             _ => r.unknown(k, &key, &known),
+        }
+    }
+}
+
+/// A positive integer up to `max`.
+fn bounded(r: &mut TomlReader<'_>, v: &Spanned<DeValue<'_>>, key: &str, max: usize) -> Option<usize> {
+    let n = r.positive(v, key)?;
+    match at_most(n, max) {
+        Ok(n) => Some(n),
+        Err(m) => {
+            r.issue(&v.span(), key, m);
+            None
         }
     }
 }
@@ -274,6 +288,27 @@ fraud = "fraud@v2"
                 ("/p/nightshift.toml:6".to_string(), "engine.target_partitions"),
                 ("/p/nightshift.toml:8".to_string(), "models.fraud"),
                 ("/p/nightshift.toml:9".to_string(), "models.spam"),
+            ]
+        );
+    }
+
+    #[test]
+    fn batch_size_and_partitions_are_bounded() {
+        let err = parse(
+            "[engine]\nbatch_size = 4428515313657047564\ntarget_partitions = 1099511627776\n\
+             [datafusion.execution]\nbatch_size = 2000000\ntarget_partitions = 64\n",
+        )
+        .unwrap_err();
+        let shown: Vec<String> = err.issues.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "/p/nightshift.toml:2: engine.batch_size: 4428515313657047564 is too large; the most nightshift \
+                 accepts is 1048576",
+                "/p/nightshift.toml:3: engine.target_partitions: 1099511627776 is too large; the most nightshift \
+                 accepts is 4096",
+                "/p/nightshift.toml:5: datafusion.execution.batch_size: 2000000 is too large; the most nightshift \
+                 accepts is 1048576",
             ]
         );
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::datafusion_options::Origins;
 use super::types::Settings;
-use super::values::parse_size;
+use super::values::{MAX_BATCH_SIZE, MAX_TARGET_PARTITIONS, at_most, parse_size};
 use crate::config_error::{ConfigIssue, IssueOrigin};
 
 /// Values given on the command line; `None` leaves the lower layers in force.
@@ -49,11 +49,30 @@ pub(super) fn apply_flags(
     if let Some(v) = &f.spill_dir {
         s.engine.spill_dir = Some(v.clone());
     }
-    if let Some(v) = f.target_partitions {
-        s.engine.target_partitions = Some(v);
-    }
-    if let Some(v) = f.batch_size {
-        s.engine.batch_size = Some(v);
+    for (flag, value, slot, max) in [
+        (
+            "--target-partitions",
+            f.target_partitions,
+            &mut s.engine.target_partitions,
+            MAX_TARGET_PARTITIONS,
+        ),
+        (
+            "--batch-size",
+            f.batch_size,
+            &mut s.engine.batch_size,
+            MAX_BATCH_SIZE,
+        ),
+    ] {
+        if let Some(v) = value {
+            match at_most(v, max) {
+                Ok(n) => *slot = Some(n),
+                Err(message) => issues.push(ConfigIssue {
+                    origin: IssueOrigin::Flag(flag.into()),
+                    key: String::new(),
+                    message,
+                }),
+            }
+        }
     }
     if let Some(v) = f.read_only {
         s.read_only = v;

@@ -27,6 +27,23 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// The largest batch size (`engine.batch_size`, `datafusion.execution.batch_size`): DataFusion sizes
+/// buffers by it before the first row, and an allocation that fails aborts the process.
+pub(crate) const MAX_BATCH_SIZE: usize = 1 << 20;
+
+/// The largest number of partitions (`engine.target_partitions`, `datafusion.execution.target_partitions`):
+/// DataFusion makes the channels and tasks of every partition up front.
+pub(crate) const MAX_TARGET_PARTITIONS: usize = 1 << 12;
+
+/// `n` if it is at most `max`, or what is wrong.
+pub(crate) fn at_most(n: usize, max: usize) -> Result<usize, String> {
+    if n <= max {
+        Ok(n)
+    } else {
+        Err(format!("{n} is too large; the most nightshift accepts is {max}"))
+    }
+}
+
 /// Maps the SQL type names accepted in explicit schemas to Arrow types.
 pub fn parse_sql_type(s: &str) -> Option<DataType> {
     Some(match s.trim().to_ascii_lowercase().as_str() {
