@@ -51,6 +51,25 @@ fn leading_words(sql: &str) -> Vec<String> {
 
 /// Parses `sql` if it is a model statement; `Ok(None)` means "not ours, give it to DataFusion".
 pub(crate) fn parse(sql: &str) -> Result<Option<ModelStatement>, ParserError> {
+    parse_statement(sql).map_err(|e| place_end_of_text(e, sql))
+}
+
+/// sqlparser gives no position when what it found is the end of the text (`found: EOF`); every other
+/// syntax error of a model statement has one, so this one gets the position of that end.
+fn place_end_of_text(e: ParserError, sql: &str) -> ParserError {
+    match e {
+        ParserError::ParserError(m) if m.contains("EOF") && !m.contains("Line: ") => {
+            let line = sql.matches('\n').count() + 1;
+            let column = sql.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            ParserError::ParserError(format!(
+                "{m} at the end of the statement, Line: {line}, Column: {column}"
+            ))
+        }
+        other => other,
+    }
+}
+
+fn parse_statement(sql: &str) -> Result<Option<ModelStatement>, ParserError> {
     let words = leading_words(sql);
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     let kind = match w.as_slice() {
@@ -412,6 +431,12 @@ mod tests {
         assert!(e.to_string().contains("garbage"), "{e}");
         let e = parse("CREATE MODEL m OPTIONS (trees = ) AS SELECT 1").unwrap_err();
         assert!(e.to_string().contains("option 'trees'"), "{e}");
+        let e = parse("EVALUATE MODEL m ON (SELECT a\n  FROM t").unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("found: EOF at the end of the statement, Line: 2, Column: 9"),
+            "{e}"
+        );
     }
 
     #[test]
