@@ -17,7 +17,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use nightshift_fraud::{ModelPins, ModelRegistry, ModelStore};
-use nightshift_lake::{Catalog, LakeLocation};
+use nightshift_lake::{Catalog, LakeLocation, NameFilesInErrors};
 use nightshift_udf_common::{OnRecordError, RecordErrors};
 
 use crate::error::CoreError;
@@ -189,7 +189,15 @@ impl Session {
     ) -> Result<Self, CoreError> {
         let runtime = runtime_env(&settings)?;
         let ctx = match upgrade {
-            None => SessionContext::new_with_config_rt(config, runtime),
+            // In this process, errors reading a Parquet file name it (Ballista plans on its own).
+            None => SessionContext::new_with_state(
+                SessionStateBuilder::new()
+                    .with_default_features()
+                    .with_config(config)
+                    .with_runtime_env(runtime)
+                    .with_physical_optimizer_rule(Arc::new(NameFilesInErrors))
+                    .build(),
+            ),
             Some(upgrade) => {
                 let state = SessionStateBuilder::new()
                     .with_default_features()

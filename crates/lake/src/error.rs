@@ -31,6 +31,15 @@ pub enum LakeError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A Parquet file failed while a query read its pages, indexes or bloom filters.
+    #[error("failed to read parquet file '{path}': {}", .source.strip_backtrace())]
+    ReadFile {
+        /// The file's full location.
+        path: String,
+        /// The scan's error.
+        #[source]
+        source: DataFusionError,
+    },
     /// Two files of one table disagree on a column's type.
     #[error(
         "table '{}': column '{}' is {} in '{}' but {} in '{}'; \
