@@ -5,12 +5,15 @@
 //! - [`PythonEnv`]: a Python virtual environment under the cargo target folder with the packages a
 //!   test needs from PyPI (moto's S3 server, the reference vaderSentiment), made once and reused.
 //! - [`NpmPackages`]: the same for npm packages (Azurite, Azure's storage emulator).
+//! - [`mutate`]: one byte replaced, or one span deleted or duplicated, for the fuzz tests.
 #![deny(missing_docs)]
 
+mod mutate;
 mod python_env;
 mod shared;
 
 pub use crate::{
+    mutate::{Mutation, mutate},
     python_env::{NpmPackages, PythonEnv, PythonEnvError},
     shared::{REQUIRE_SHARED_VAR, SHARED_VAR, shared_dir, shared_file},
 };

@@ -4,6 +4,7 @@
 
 use nightshift_core::split_statements;
 use nightshift_jobs::{JobSet, Schedule, parse_duration};
+use nightshift_test_support::{Mutation, mutate};
 use proptest::prelude::*;
 
 /// A valid job file, mutated by the strategies below.
@@ -60,13 +61,7 @@ proptest! {
     /// either succeeds or reports problems that each name the file.
     #[test]
     fn mutated_job_files_fail_with_file_and_line(at in 0..VALID.len(), len in 0usize..12, byte in any::<u8>(), kind in 0u8..3) {
-        let mut bytes = VALID.as_bytes().to_vec();
-        let end = (at + len).min(bytes.len());
-        match kind {
-            0 => bytes[at] = byte,
-            1 => { bytes.drain(at..end); }
-            _ => { let span = bytes[at..end].to_vec(); bytes.splice(at..at, span); }
-        }
+        let bytes = mutate(VALID.as_bytes(), at, len, Mutation::from_draw(kind, byte));
         let Ok(text) = String::from_utf8(bytes) else { return Ok(()); };
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("nightshift.toml");
