@@ -387,6 +387,7 @@ impl Output {
         // Never make a table of a folder that holds data: vacuum would later count those files as
         // the table's garbage (an input table's folder named as an output, say). A pre-Delta report
         // being converted holds its own files.
+        let (mut data, mut has_log) = (None, false);
         let mut listing = self.store.list(Some(&self.prefix));
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(|e| store_err(&self.prefix, e))?;
@@ -396,17 +397,25 @@ impl Output {
                 .into_iter()
                 .flatten()
                 .collect();
+            has_log |= rel.first().is_some_and(|p| p.as_ref() == DELTA_LOG);
             if !converting && rel.first().is_some_and(|p| !p.as_ref().starts_with('_')) {
-                return Err(JobError::Output {
-                    message: format!(
-                        "the output folder '{}' already holds data that is not a Delta table ('{}'): \
-                         nightshift publishes only into an empty folder or its own table; choose \
-                         another output",
-                        self.url(),
-                        meta.location
-                    ),
-                });
+                data.get_or_insert(meta.location);
             }
+        }
+        // Another run of the job created the table since this one looked (it then holds the lease,
+        // and this run's commit will find out): the table is used, its files are no foreign data.
+        if has_log && let Some(table) = self.table().await? {
+            return Ok(table);
+        }
+        if let Some(location) = data {
+            return Err(JobError::Output {
+                message: format!(
+                    "the output folder '{}' already holds data that is not a Delta table ('{location}'): \
+                     nightshift publishes only into an empty folder or its own table; choose \
+                     another output",
+                    self.url(),
+                ),
+            });
         }
         let columns: StructType = schema.try_into_kernel().map_err(|e| JobError::Output {
             message: format!("the result's columns cannot be stored in a Delta table: {e}"),
@@ -956,4 +965,55 @@ fn sync_path(p: &std::path::Path) -> Result<(), JobError> {
         source: std::io::Error::new(e.kind(), format!("fsync failed: {e}")),
     };
     std::fs::File::open(p).map_err(io)?.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+    use object_store::local::LocalFileSystem;
+
+    use super::*;
+    use crate::schedule::Schedule;
+
+    /// Two runs of a job's first interval: this one found no table and went on to create it, while
+    /// the other created it and published (then holds the lease). Creating must use that table, not
+    /// call its files foreign data (which hid the lost lease behind a wrong message).
+    #[tokio::test]
+    async fn a_table_another_run_created_meanwhile_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Output::new(
+            Arc::new(LocalFileSystem::new()),
+            ObjectStoreUrl::parse("file://").unwrap(),
+            Path::from_absolute_path(dir.path()).unwrap(),
+            Some(dir.path().to_path_buf()),
+        );
+        let interval = Schedule::parse("daily")
+            .unwrap()
+            .interval_containing("2024-06-01T12:00:00Z".parse().unwrap());
+        let stream = SessionContext::new()
+            .sql("SELECT CAST(1 AS BIGINT) AS v")
+            .await
+            .unwrap()
+            .execute_stream()
+            .await
+            .unwrap();
+        let schema = stream.schema();
+        let mut staged = out.write(stream, &[], "other", &interval, |_| {}).await.unwrap();
+        out.validate(&mut staged).await.unwrap();
+        let owner = || -> futures::future::BoxFuture<'static, bool> { Box::pin(async { true }) };
+        let facts = RunFacts {
+            sql_hash: "sha256:x".into(),
+            model_versions: vec![],
+            input_files: vec![],
+        };
+        let commit = Commit {
+            job: "t",
+            run_id: "other",
+            interval: &interval,
+            mode: WriteMode::Append,
+        };
+        let published = out.publish(commit, &staged, &facts, &owner).await.unwrap();
+        let table = out.create(&schema, &[], false).await.unwrap();
+        assert_eq!(table.version(), Some(published));
+    }
 }
