@@ -215,6 +215,9 @@ pub struct RunArgs {
     /// Print the plan (intervals, inputs, outputs) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run even if a job's `ready_when` says its input is not ready (and do not wait for it).
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar, even on a terminal (there is none with --log-format json or when stderr is
     /// not a terminal).
     #[arg(long)]

@@ -118,7 +118,12 @@ fn progress_bar(runs: usize) -> (ProgressBar, ProgressFn) {
 /// `nightshift run`: the selected intervals in order, a dependency's failure skipping its
 /// dependents for that interval.
 pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> Result<(), Failure> {
-    let mut runner = runner(session)?.with_engine(engine);
+    // A run of given dates asks a job's ready_when once; `--due` (what cron or the scheduler runs)
+    // waits up to its wait_timeout.
+    let mut runner = runner(session)?
+        .with_engine(engine)
+        .with_force(args.force)
+        .with_wait_for_inputs(args.due);
     if args.jobs.is_empty() && !args.all && !args.due {
         return Err(Failure::Usage(anyhow!(
             "name the jobs to run, or use --all or --due; jobs: {}",
@@ -209,7 +214,7 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
             .find(|d| failed.contains(&((*d).clone(), p.interval.run_date)))
         {
             say(format!(
-                "{} {} skipped: its dependency '{dep}' failed for this interval",
+                "{} {} skipped: its dependency '{dep}' did not publish this interval",
                 p.job.name, p.interval.run_date
             ));
             if let Some(b) = &bar {
@@ -224,17 +229,25 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
             b.inc(1);
         }
         say(summary(&r));
-        match r.state {
-            RunState::Succeeded => {}
-            RunState::PartiallySucceeded => {
-                if code == 0 {
-                    code = 3;
-                }
-            }
-            _ => {
-                failed.insert((p.job.name.clone(), p.interval.run_date));
-                code = 1;
-            }
+        // The exit code tells the worst outcome: a failure (1), then input not ready (4), then
+        // records skipped (3).
+        let (outcome, rank) = match r.state {
+            RunState::Succeeded => (0, 0),
+            RunState::PartiallySucceeded => (3, 1),
+            RunState::InputMissing => (4, 2),
+            _ => (1, 3),
+        };
+        if rank >= 2 {
+            failed.insert((p.job.name.clone(), p.interval.run_date));
+        }
+        let current = match code {
+            0 => 0,
+            3 => 1,
+            4 => 2,
+            _ => 3,
+        };
+        if rank > current {
+            code = outcome;
         }
     }
     if let Some(b) = bar {

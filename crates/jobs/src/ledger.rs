@@ -29,6 +29,9 @@ pub enum RunState {
     Failed,
     /// Stopped by a shutdown; the previous output is intact.
     Cancelled,
+    /// Did not run: the job's `ready_when` was still false when its `wait_timeout` ran out. The
+    /// previous output is intact, and the next due run asks again.
+    InputMissing,
 }
 
 impl RunState {
@@ -40,6 +43,7 @@ impl RunState {
             RunState::PartiallySucceeded => "partially_succeeded",
             RunState::Failed => "failed",
             RunState::Cancelled => "cancelled",
+            RunState::InputMissing => "input_missing",
         }
     }
 }

@@ -302,3 +302,9 @@ pub fn mount_tmpfs(at: &Path, size: &str) -> Option<Mounted> {
         None
     }
 }
+
+/// The latest day that a `daily @ 02:00 UTC` schedule has due now: a day's run fires at 02:00 the
+/// next day, so before 02:00 it is the day before yesterday.
+pub fn latest_due_day() -> chrono::NaiveDate {
+    (chrono::Utc::now() - chrono::Duration::hours(2)).date_naive() - chrono::Duration::days(1)
+}

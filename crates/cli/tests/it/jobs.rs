@@ -32,14 +32,65 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-/// Cuts the project's nightshift.toml before the fraud jobs and appends `extra`.
+/// Cuts the project's nightshift.toml before the fraud jobs, drops the sentiment job's `ready_when`
+/// (today's interval, which the scheduler runs, is empty on the demo lake: these tests are about
+/// the scheduler, `ready::*` about waiting) and appends `extra`.
 fn keep_only_the_sentiment_job(p: &Path, extra: &str) {
     let toml = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
     let cut = toml
         .find("[jobs.fraud_model]")
         .expect("the repository's fraud jobs");
     let cut = toml[..cut].rfind("\n\n").unwrap();
-    std::fs::write(p.join("nightshift.toml"), format!("{}{extra}", &toml[..cut])).unwrap();
+    let kept: Vec<&str> = toml[..cut]
+        .lines()
+        .filter(|l| !l.starts_with("ready_when") && !l.starts_with("wait_"))
+        .collect();
+    assert!(
+        kept.len() < toml[..cut].lines().count(),
+        "the repository job has no ready_when"
+    );
+    std::fs::write(p.join("nightshift.toml"), format!("{}{extra}", kept.join("\n"))).unwrap();
+}
+
+/// The repository's daily jobs wait for their day: a day without reviews publishes nothing and
+/// says so (exit 4), where it used to publish an empty report; `--force` publishes it anyway.
+#[test]
+fn a_repository_job_on_a_day_without_input_publishes_nothing() {
+    let dir = project();
+    let p = dir.path();
+    let r = run_in(
+        p,
+        &["run", "daily_sentiment", "--date", "2024-07-15", "--no-progress"],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("daily_sentiment 2024-07-15 input_missing")
+            && r.stdout.contains("ready_when was still false"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.join("datasets/lake/reports/daily_sentiment").exists());
+    let forced = run_in(
+        p,
+        &[
+            "run",
+            "daily_sentiment",
+            "--date",
+            "2024-07-15",
+            "--force",
+            "--no-progress",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
+    assert!(
+        forced.stdout.contains("daily_sentiment 2024-07-15 succeeded"),
+        "{}",
+        forced.stdout
+    );
 }
 
 #[test]
@@ -476,8 +527,14 @@ fn scoring_uses_the_model_of_its_dependency_not_a_newer_one() {
     r.ok();
     assert!(r.stdout.contains("model,fraud@v2\n"), "{}", r.stdout);
 
-    // A day of the quarter before the only trained one: nothing old enough to score with.
-    let r = run_in(p, &["run", "fraud_scoring", "--date", "2024-03-15"], &[], None);
+    // A day of the quarter before the only trained one: nothing old enough to score with (--force:
+    // the day has no transactions, which ready_when would report first).
+    let r = run_in(
+        p,
+        &["run", "fraud_scoring", "--date", "2024-03-15", "--force"],
+        &[],
+        None,
+    );
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout

@@ -15,6 +15,7 @@ mod jobs;
 mod lexicon;
 mod models;
 mod read_only;
+mod ready;
 mod record_errors;
 mod reliability;
 mod repl;

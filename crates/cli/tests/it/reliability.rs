@@ -333,12 +333,6 @@ fn kill_loop(p: &Path, env: &[(&str, &str)], kills: u64) {
     eprintln!("{kills} kills; runs whose process died, as settled by the next run: {settled:?}");
 }
 
-/// The latest day that a `daily @ 02:00 UTC` schedule has due now: a day's run fires at 02:00 the
-/// next day, so before 02:00 it is the day before yesterday.
-fn latest_due_day() -> chrono::NaiveDate {
-    (chrono::Utc::now() - chrono::Duration::hours(2)).date_naive() - chrono::Duration::days(1)
-}
-
 /// A project whose daily job fails on `bad` (two days before the latest due) while the lake's `flag` table holds
 /// 1: `failing` is an SQL expression of the condition, such as `1 / (CASE WHEN {cond} THEN 0 ELSE 1
 /// END)`. Returns the project and the days three, two and one before the latest due day.
@@ -346,7 +340,7 @@ fn failing_day_project(failing: &str) -> (tempfile::TempDir, [String; 3]) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("lake/flag")).unwrap();
-    let latest = latest_due_day();
+    let latest = crate::common::latest_due_day();
     let day = |n: i64| (latest - chrono::Duration::days(n)).to_string();
     let days = [day(3), day(2), day(1)];
     std::fs::write(
@@ -544,7 +538,7 @@ fn catching_up_project(root: &str, env: &[(&str, &str)]) -> tempfile::TempDir {
     .unwrap();
     std::fs::write(p.join("daily.sql"), "SELECT $run_date AS day, 1 AS v").unwrap();
     let days = i64::try_from(intervals()).unwrap();
-    let first_day = (latest_due_day() - chrono::Duration::days(days)).to_string();
+    let first_day = (crate::common::latest_due_day() - chrono::Duration::days(days)).to_string();
     run_in(
         p,
         &["run", "daily", "--date", &first_day, "--no-progress"],

@@ -51,6 +51,42 @@ impl Runner {
         }
         let clock = Instant::now();
         let (cpu0, _) = process_usage();
+        if !self.force
+            && let Some(query) = &job.ready_when
+        {
+            let not_ready = match self.wait_for_input(job, interval, &run_id, query).await {
+                Ok(true) => None,
+                Ok(false) => Some((
+                    RunState::InputMissing,
+                    format!(
+                        "the input is not ready: ready_when was still false after waiting {}{}; \
+                         nothing was published. The next `run --due` (and the scheduler) asks \
+                         again; `nightshift run {} --date {} --force` runs it anyway",
+                        humantime_secs(clock.elapsed()),
+                        if self.wait_for_inputs {
+                            " (wait_timeout)"
+                        } else {
+                            " (a run of a given date asks once; the scheduler and `run --due` wait \
+                             up to wait_timeout)"
+                        },
+                        job.name,
+                        interval.run_date
+                    ),
+                )),
+                Err(e) => Some((RunState::Failed, e.to_string())),
+            };
+            if let Some((state, message)) = not_ready {
+                record.state = state;
+                record.message = Some(message);
+                record.ended_at = Some(self.clock.now().to_rfc3339());
+                record.duration_seconds = clock.elapsed().as_secs_f64();
+                if let Err(e) = self.ledger.record(&record).await {
+                    tracing::warn!(error = %e, "cannot record the run end");
+                }
+                tracing::info!(state = record.state.as_str(), "run did not start");
+                return record;
+            }
+        }
         let mut backoff = job.retry_backoff;
         let mut counts = RecordCounts::default();
         let mut sort_merge = false;
@@ -153,6 +189,53 @@ impl Runner {
             "run finished"
         );
         record
+    }
+
+    /// Asks the job's `ready_when` until it is true or `wait_timeout` has passed, each time in a
+    /// fresh session (which sees files that landed since). `Ok(false)`: still not ready.
+    async fn wait_for_input(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        run_id: &str,
+        query: &str,
+    ) -> Result<bool, JobError> {
+        let started = Instant::now();
+        let deadline = started
+            + if self.wait_for_inputs {
+                job.wait_timeout
+            } else {
+                Duration::ZERO
+            };
+        let params = interval_params(job, interval);
+        let bad = |message: String| JobError::Sql {
+            job: job.name.clone(),
+            location: format!("jobs.{}.ready_when", job.name),
+            message,
+        };
+        loop {
+            let session = self
+                .engine
+                .session(self.settings.clone(), run_label(job, run_id))
+                .await?;
+            self.ledger.register(session.context()).await?;
+            let df = session
+                .sql(query, &params)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            let batches = df.collect().await.map_err(|e| bad(e.strip_backtrace()))?;
+            let answer = ready_answer(&batches).map_err(bad)?;
+            if answer {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            self.stage(job, interval, "waiting for its input (ready_when)");
+            tracing::info!(job = %job.name, run_date = %interval.run_date, "the input is not ready yet; waiting");
+            tokio::time::sleep(job.wait_poll.min(deadline - now)).await;
+        }
     }
 
     async fn attempt(
@@ -325,6 +408,36 @@ impl Runner {
             version: Some(version),
         })
     }
+}
+
+/// The answer of a `ready_when` query: one row of one boolean column; NULL counts as not ready.
+fn ready_answer(batches: &[datafusion::arrow::array::RecordBatch]) -> Result<bool, String> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::DataType;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Err("returned no row; it must return one boolean (true once the input is ready)".into());
+    };
+    if rows > 1 || batch.num_columns() != 1 || batch.column(0).data_type() != &DataType::Boolean {
+        let columns: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect();
+        return Err(format!(
+            "returned {rows} row(s) of ({}); it must return one boolean (true once the input is \
+             ready), such as SELECT count(*) > 0 FROM …",
+            columns.join(", ")
+        ));
+    }
+    let column = batch.column(0).as_boolean();
+    Ok(column.is_valid(0) && column.value(0))
+}
+
+/// A duration for messages: `0.2 s`, `61.0 s`.
+fn humantime_secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
 }
 
 pub(super) struct Done {

@@ -37,6 +37,8 @@ pub struct Runner {
     ledger: Ledger,
     progress: Option<ProgressFn>,
     engine: Arc<dyn Engine>,
+    force: bool,
+    wait_for_inputs: bool,
 }
 
 impl std::fmt::Debug for Runner {
@@ -72,12 +74,27 @@ impl Runner {
             ledger,
             progress: None,
             engine: Arc::new(LocalEngine),
+            force: false,
+            wait_for_inputs: true,
         })
     }
 
     /// Runs statements on `engine` (a Ballista cluster) instead of in this process.
     pub fn with_engine(mut self, engine: Arc<dyn Engine>) -> Self {
         self.engine = engine;
+        self
+    }
+
+    /// Runs without asking the jobs' `ready_when` first (`nightshift run --force`).
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Whether a job's `ready_when` is asked until its `wait_timeout` (the scheduler, `run --due`:
+    /// the default) or once (an explicit `nightshift run --date`, whose user is waiting).
+    pub fn with_wait_for_inputs(mut self, wait: bool) -> Self {
+        self.wait_for_inputs = wait;
         self
     }
 

@@ -19,7 +19,10 @@ const MIN_RETAIN: Duration = Duration::from_secs(3600);
 use crate::schedule::Schedule;
 
 const JOB_KEYS: &str = "sql, schedule, output, partition_by, mode, depends_on, retries, retry_backoff, timeout, \
-                        retain, on_record_error, max_error_rate, params";
+                        retain, on_record_error, max_error_rate, params, ready_when, wait_timeout, wait_poll";
+
+/// How often `ready_when` is asked again by default while a run waits for its input.
+pub const DEFAULT_WAIT_POLL: Duration = Duration::from_secs(60);
 
 /// Reads the table of the job `name`, declared at `origin`; `None` (with the problems recorded) when
 /// it is not usable.
@@ -51,6 +54,9 @@ pub(super) fn parse_job(
         on_record_error: OnRecordError::default(),
         max_error_rate: None,
         params: Vec::new(),
+        ready_when: None,
+        wait_timeout: Duration::ZERO,
+        wait_poll: DEFAULT_WAIT_POLL,
     };
     for (k, v) in t.iter() {
         let field = k.get_ref().as_ref();
@@ -149,6 +155,22 @@ pub(super) fn parse_job(
                 None => {}
             },
             "params" => parse_params(r, v, &key, &mut job.params),
+            "ready_when" => match r.string(v, &key) {
+                Some(q) if q.trim().is_empty() => r.issue(
+                    &v.span(),
+                    &key,
+                    "an empty query: give one that returns true once the input is ready, such as \
+                     \"SELECT count(*) > 0 FROM reviews WHERE review_date = $run_date\"",
+                ),
+                Some(q) => job.ready_when = Some(q),
+                None => {}
+            },
+            "wait_timeout" => job.wait_timeout = duration(r, v, &key).unwrap_or(job.wait_timeout),
+            "wait_poll" => match duration(r, v, &key) {
+                Some(d) if d >= Duration::from_millis(100) => job.wait_poll = d,
+                Some(_) => r.issue(&v.span(), &key, "must be at least \"100ms\""),
+                None => {}
+            },
             other => r.issue(
                 &k.span(),
                 &format!("jobs.{name}.{other}"),

@@ -216,6 +216,45 @@ mod tests {
     }
 
     #[test]
+    fn ready_when_and_its_wait() {
+        let main = format!(
+            "[jobs.a]\n{JOB}output = \"r/a\"\nready_when = \"SELECT true\"\nwait_timeout = \"2h\"\nwait_poll = \"5m\"\n\
+             [jobs.b]\n{JOB}output = \"r/b\"\n"
+        );
+        let dir = setup(&[("nightshift.toml", &main)]);
+        let set = parse(&dir).unwrap();
+        let a = set.get("a").unwrap();
+        assert_eq!(a.ready_when.as_deref(), Some("SELECT true"));
+        assert_eq!(
+            (a.wait_timeout, a.wait_poll),
+            (Duration::from_secs(7200), Duration::from_secs(300))
+        );
+        let b = set.get("b").unwrap();
+        assert_eq!((b.ready_when.as_deref(), b.wait_timeout), (None, Duration::ZERO));
+
+        let main = format!(
+            "[jobs.a]\n{JOB}output = \"r/a\"\nready_when = \" \"\nwait_timeout = \"soon\"\nwait_poll = \"1ms\"\n"
+        );
+        let dir = setup(&[("nightshift.toml", &main)]);
+        let shown: Vec<String> = parse(&dir)
+            .unwrap_err()
+            .issues
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown[0].contains(":5: jobs.a.ready_when: an empty query"),
+            "{shown:?}"
+        );
+        assert!(shown[1].contains(":6: jobs.a.wait_timeout:"), "{shown:?}");
+        assert!(
+            shown[2].contains(":7: jobs.a.wait_poll: must be at least \"100ms\""),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
     fn cycles_are_named() {
         let main = format!(
             "[jobs.a]\n{JOB}output = \"r/a\"\ndepends_on = [\"b\"]\n[jobs.b]\n{JOB}output = \"r/b\"\ndepends_on = [\"c\"]\n\

@@ -64,6 +64,13 @@ pub struct JobSpec {
     pub max_error_rate: Option<f64>,
     /// Extra typed parameters bound as `$name`.
     pub params: Vec<(String, ScalarValue)>,
+    /// A query that returns one boolean, true once the interval's input is ready (`$run_date` and
+    /// the other parameters bound); `None`: always ready.
+    pub ready_when: Option<String>,
+    /// How long a run waits for `ready_when` before it ends as `input_missing` (0: asks once).
+    pub wait_timeout: Duration,
+    /// How often `ready_when` is asked again while waiting.
+    pub wait_poll: Duration,
 }
 
 /// `[scheduler]`: settings of `nightshift schedule` and the ledger.

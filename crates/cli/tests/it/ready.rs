@@ -1,0 +1,210 @@
+//! `ready_when`: a job waits for its interval's input, ends as `input_missing` when it does not come
+//! in time (publishing nothing, retried by the next due run), and `--force` runs it anyway.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::{command, latest_due_day, run_in};
+
+/// A lake whose `events` table (partitioned by `day`) has one day, and a daily job counting a
+/// day's events that waits for them with `ready_when`; `wait` holds the job's `wait_*` keys.
+fn project(wait: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("lake")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        format!(
+            "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+             output = \"reports/daily\"\nready_when = \"SELECT count(*) > 0 FROM events WHERE day = $run_date\"\n{wait}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("daily.sql"),
+        "SELECT $run_date AS day, count(*) AS n FROM events WHERE day = $run_date",
+    )
+    .unwrap();
+    land(p, "2000-01-01", 1);
+    dir
+}
+
+/// Writes `rows` events of `day` (its partition folder appears whole, as a loader's rename makes it).
+fn land(p: &Path, day: &str, rows: u32) {
+    let staging = p.join(format!("staging-{day}"));
+    std::fs::create_dir_all(&staging).unwrap();
+    run_in(
+        p,
+        &[
+            "sql",
+            "-c",
+            &format!(
+                "COPY (SELECT value AS id FROM generate_series(1, {rows})) TO '{}/part-0.parquet' STORED AS PARQUET",
+                staging.display()
+            ),
+        ],
+        &[],
+        None,
+    )
+    .ok();
+    std::fs::create_dir_all(p.join("lake/events")).unwrap();
+    std::fs::rename(&staging, p.join(format!("lake/events/day={day}"))).unwrap();
+}
+
+fn states(p: &Path) -> Vec<(String, String)> {
+    let out = run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT run_date, state FROM nightshift.runs ORDER BY started_at",
+        ],
+        &[],
+        None,
+    );
+    out.ok();
+    out.stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (d, s) = l.split_once(',').unwrap();
+            (d.to_string(), s.to_string())
+        })
+        .collect()
+}
+
+fn report(p: &Path) -> String {
+    let out = run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT CAST(day AS VARCHAR) AS day, n FROM reports.daily ORDER BY day",
+        ],
+        &[],
+        None,
+    );
+    out.ok();
+    out.stdout
+}
+
+#[test]
+fn a_run_whose_input_is_not_ready_publishes_nothing_and_force_runs_it() {
+    let dir = project("");
+    let p = dir.path();
+    let run = run_in(
+        p,
+        &["run", "daily", "--date", "2024-06-02", "--no-progress"],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("daily 2024-06-02 input_missing"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("ready_when was still false")
+            && run
+                .stdout
+                .contains("nightshift run daily --date 2024-06-02 --force"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !p.join("lake/reports/daily/_delta_log").exists(),
+        "a report was published"
+    );
+    assert_eq!(
+        states(p),
+        [("2024-06-02".to_string(), "input_missing".to_string())]
+    );
+
+    // --force runs it anyway (an empty day); once the day lands, a plain run publishes its count.
+    let forced = run_in(
+        p,
+        &["run", "daily", "--date", "2024-06-02", "--force", "--no-progress"],
+        &[],
+        None,
+    );
+    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
+    assert_eq!(report(p), "day,n\n2024-06-02,0\n");
+    land(p, "2024-06-02", 7);
+    run_in(
+        p,
+        &["run", "daily", "--date", "2024-06-02", "--no-progress"],
+        &[],
+        None,
+    )
+    .ok();
+    assert_eq!(report(p), "day,n\n2024-06-02,7\n");
+
+    // A query that does not answer with one boolean fails the run, naming the setting.
+    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        text.replace("SELECT count(*) > 0 FROM events", "SELECT count(*) FROM events"),
+    )
+    .unwrap();
+    let bad = run_in(
+        p,
+        &["run", "daily", "--date", "2024-06-03", "--no-progress"],
+        &[],
+        None,
+    );
+    assert_eq!(bad.code, 1, "{}\n{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stdout.contains("jobs.daily.ready_when") && bad.stdout.contains("must return one boolean"),
+        "{}",
+        bad.stdout
+    );
+}
+
+/// The scheduler waits for the due day's partition; it lands while it waits, and the run publishes
+/// it. A day that does not land in time ends as `input_missing`, and the next due run retries it.
+#[test]
+fn the_scheduler_waits_for_a_late_partition_and_retries_a_missing_one() {
+    let dir = project("wait_timeout = \"60s\"\nwait_poll = \"200ms\"");
+    let p = dir.path();
+    let day = latest_due_day().to_string();
+    let started = Instant::now();
+    let mut scheduler = command(p, &["schedule", "--once"], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run has started (its ledger record exists) and is waiting: the partition lands now.
+    let runs = p.join("lake/_nightshift/runs");
+    while !runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        scheduler.try_wait().unwrap().is_none(),
+        "the scheduler did not wait"
+    );
+    land(p, &day, 5);
+    let out = scheduler.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report(p), format!("day,n\n{day},5\n"));
+    assert_eq!(states(p), [(day.clone(), "succeeded".to_string())]);
+
+    // Now a day that does not come within a 1 s wait.
+    let dir = project("wait_timeout = \"1s\"\nwait_poll = \"200ms\"");
+    let p = dir.path();
+    run_in(p, &["schedule", "--once"], &[], None).ok();
+    assert_eq!(states(p), [(day.clone(), "input_missing".to_string())]);
+    assert!(!p.join("lake/reports/daily/_delta_log").exists());
+    land(p, &day, 3);
+    run_in(p, &["run", "daily", "--due", "--no-progress"], &[], None).ok();
+    assert_eq!(report(p), format!("day,n\n{day},3\n"));
+}
