@@ -229,13 +229,14 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
             b.inc(1);
         }
         say(summary(&r));
-        // The exit code tells the worst outcome: a failure (1), then input not ready (4), then
-        // records skipped (3).
+        // The exit code tells the worst outcome: a failure (1), then a report blocked by its
+        // checks (5), then input not ready (4), then records skipped (3).
         let (outcome, rank) = match r.state {
             RunState::Succeeded => (0, 0),
             RunState::PartiallySucceeded => (3, 1),
             RunState::InputMissing => (4, 2),
-            _ => (1, 3),
+            RunState::Blocked => (5, 3),
+            _ => (1, 4),
         };
         if rank >= 2 {
             failed.insert((p.job.name.clone(), p.interval.run_date));
@@ -244,7 +245,8 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
             0 => 0,
             3 => 1,
             4 => 2,
-            _ => 3,
+            5 => 3,
+            _ => 4,
         };
         if rank > current {
             code = outcome;

@@ -111,6 +111,14 @@ pub enum JobError {
         /// The interval's run date.
         interval: String,
     },
+    /// A check of severity `error` failed on the run's result; nothing was published.
+    #[error("job '{job}': blocked by its checks; nothing was published:\n{failed}")]
+    Blocked {
+        /// The job.
+        job: String,
+        /// The failed checks, a line each.
+        failed: String,
+    },
     /// The run took longer than the job's timeout.
     #[error("job '{job}': timed out after {seconds} s")]
     Timeout {

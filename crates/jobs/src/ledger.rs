@@ -32,6 +32,8 @@ pub enum RunState {
     /// Did not run: the job's `ready_when` was still false when its `wait_timeout` ran out. The
     /// previous output is intact, and the next due run asks again.
     InputMissing,
+    /// Ran, but a check of severity `error` failed on its result: nothing was published.
+    Blocked,
 }
 
 impl RunState {
@@ -44,6 +46,7 @@ impl RunState {
             RunState::Failed => "failed",
             RunState::Cancelled => "cancelled",
             RunState::InputMissing => "input_missing",
+            RunState::Blocked => "blocked",
         }
     }
 }
@@ -100,6 +103,35 @@ pub struct RunRecord {
     /// (from Ballista's task metrics); 0 for a local run, whose work `cpu_seconds` counts.
     #[serde(default)]
     pub executor_cpu_seconds: f64,
+}
+
+/// The outcome of one check of one run (`nightshift.checks`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The run.
+    pub run_id: String,
+    /// The job.
+    pub job: String,
+    /// The run's `$run_date`.
+    pub run_date: String,
+    /// The check's name; a metric's named values are `name:value_name`.
+    pub check: String,
+    /// `row_count`, `null_share`, `metric` or `sql`.
+    pub kind: String,
+    /// `error` or `warn`.
+    pub severity: String,
+    /// What was measured (rows, a share, a metric, offending rows), when it could be.
+    pub value: Option<f64>,
+    /// The lowest value that passes, if there is one.
+    pub low: Option<f64>,
+    /// The highest value that passes, if there is one.
+    pub high: Option<f64>,
+    /// `pass`, `fail`, or `skipped` (not enough history to judge by).
+    pub verdict: String,
+    /// Why, in words.
+    pub message: String,
+    /// When it was checked (RFC 3339, UTC).
+    pub checked_at: String,
 }
 
 fn local() -> String {
@@ -178,6 +210,66 @@ impl Ledger {
         Ok(out)
     }
 
+    /// `<lake>/_nightshift/checks/`, beside the runs.
+    fn checks_dir(&self) -> Path {
+        let parts: Vec<_> = self.dir.parts().collect();
+        let parent = &parts[..parts.len().saturating_sub(1)];
+        Path::from_iter(parent.iter().cloned()).join("checks")
+    }
+
+    /// Writes (or rewrites) the check results of one run (all of one run).
+    pub async fn record_checks(&self, results: &[CheckResult]) -> Result<(), JobError> {
+        let Some(run) = results.first() else {
+            return Ok(());
+        };
+        let path = self
+            .checks_dir()
+            .join(run.job.as_str())
+            .join(format!("{}_{}.json", run.run_date, run.run_id));
+        let body = serde_json::to_vec_pretty(results).map_err(|source| JobError::Encode {
+            what: "check results",
+            source,
+        })?;
+        self.store
+            .put(&path, PutPayload::from(body))
+            .await
+            .map_err(|source| JobError::Store {
+                path: path.to_string(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Every check result, oldest first (by check time).
+    pub async fn checks(&self) -> Result<Vec<CheckResult>, JobError> {
+        let dir = self.checks_dir();
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|source| JobError::Store {
+                path: dir.to_string(),
+                source,
+            })?;
+        let mut out = Vec::new();
+        for m in metas.iter().filter(|m| m.location.as_ref().ends_with(".json")) {
+            let bytes = match self.store.get(&m.location).await {
+                Ok(g) => g.bytes().await,
+                Err(e) => Err(e),
+            };
+            match bytes.map(|b| serde_json::from_slice::<Vec<CheckResult>>(&b)) {
+                Ok(Ok(r)) => out.extend(r),
+                Ok(Err(e)) => {
+                    tracing::warn!(file = %m.location, error = %e, "skipping unreadable check results")
+                }
+                Err(e) => tracing::warn!(file = %m.location, error = %e, "skipping unreadable check results"),
+            }
+        }
+        out.sort_by(|a, b| (&a.checked_at, &a.run_id, &a.check).cmp(&(&b.checked_at, &b.run_id, &b.check)));
+        Ok(out)
+    }
+
     /// The last interval (by start) that a job completed successfully, as `(start, end)` in RFC 3339.
     pub fn last_committed<'r>(runs: &'r [RunRecord], job: &str) -> Option<&'r RunRecord> {
         runs.iter()
@@ -202,8 +294,53 @@ impl Ledger {
             datafusion::common::TableReference::partial("nightshift", "runs"),
             Arc::new(table),
         )?;
+        let checks = checks_batch(&self.checks().await?)?;
+        let table = MemTable::try_new(checks.schema(), vec![vec![checks]])?;
+        ctx.register_table(
+            datafusion::common::TableReference::partial("nightshift", "checks"),
+            Arc::new(table),
+        )?;
         Ok(())
     }
+}
+
+/// The check results as one record batch, in the column order of `nightshift.checks`.
+pub fn checks_batch(checks: &[CheckResult]) -> Result<RecordBatch, JobError> {
+    let s = |f: &dyn Fn(&CheckResult) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(checks.iter().map(f)))
+    };
+    let d = |f: &dyn Fn(&CheckResult) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from(checks.iter().map(f).collect::<Vec<_>>()))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("job", DataType::Utf8, false),
+        Field::new("run_date", DataType::Utf8, false),
+        Field::new("check", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, true),
+        Field::new("low", DataType::Float64, true),
+        Field::new("high", DataType::Float64, true),
+        Field::new("verdict", DataType::Utf8, false),
+        Field::new("message", DataType::Utf8, false),
+        Field::new("checked_at", DataType::Utf8, false),
+        Field::new("run_id", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        s(&|c| c.job.clone()),
+        s(&|c| c.run_date.clone()),
+        s(&|c| c.check.clone()),
+        s(&|c| c.kind.clone()),
+        s(&|c| c.severity.clone()),
+        d(&|c| c.value),
+        d(&|c| c.low),
+        d(&|c| c.high),
+        s(&|c| c.verdict.clone()),
+        s(&|c| c.message.clone()),
+        s(&|c| c.checked_at.clone()),
+        s(&|c| c.run_id.clone()),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// The runs as one record batch, in the column order of `nightshift.runs`.

@@ -18,7 +18,7 @@ pub use clock::{Clock, SystemClock};
 pub use daemon::{Daemon, DaemonClock, DaemonConfig, DaemonEvent};
 pub use error::JobError;
 pub use lease::Lease;
-pub use ledger::{Ledger, RunRecord, RunState, process_usage, runs_batch};
+pub use ledger::{CheckResult, Ledger, RunRecord, RunState, checks_batch, process_usage, runs_batch};
 pub use nightshift_core::OnRecordError;
 pub use progress::{ProgressFn, RunProgress};
 pub use publisher::{
@@ -26,4 +26,7 @@ pub use publisher::{
 };
 pub use runner::{PlannedRun, Runner, Selection, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
-pub use spec::{DEFAULT_RETAIN, JobSet, JobSpec, SchedulerSettings, SpecError, WriteMode, parse_duration};
+pub use spec::{
+    CheckKind, CheckSpec, DEFAULT_RETAIN, JobSet, JobSpec, SchedulerSettings, Severity, SpecError, WriteMode,
+    parse_duration,
+};

@@ -4,6 +4,7 @@
 
 mod azure;
 mod broken_files;
+mod checks;
 mod cluster;
 mod cluster_procs;
 mod common;

@@ -30,7 +30,7 @@ fn project(wait: &str) -> tempfile::TempDir {
 }
 
 /// Writes `rows` events of `day` (its partition folder appears whole, as a loader's rename makes it).
-fn land(p: &Path, day: &str, rows: u32) {
+pub(crate) fn land(p: &Path, day: &str, rows: u32) {
     let staging = p.join(format!("staging-{day}"));
     std::fs::create_dir_all(&staging).unwrap();
     run_in(
@@ -51,7 +51,7 @@ fn land(p: &Path, day: &str, rows: u32) {
     std::fs::rename(&staging, p.join(format!("lake/events/day={day}"))).unwrap();
 }
 
-fn states(p: &Path) -> Vec<(String, String)> {
+pub(crate) fn states(p: &Path) -> Vec<(String, String)> {
     let out = run_in(
         p,
         &[

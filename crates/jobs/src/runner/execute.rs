@@ -18,6 +18,7 @@ use nightshift_core::{LocalEngine, OnRecordError, Params, split_statements};
 use nightshift_lake::DeltaSnapshotTable;
 
 use super::Runner;
+use super::checks;
 use super::record_errors::RecordCounts;
 use crate::error::JobError;
 use crate::ledger::{RunRecord, RunState, process_usage};
@@ -156,6 +157,11 @@ impl Runner {
                 } else {
                     RunState::Succeeded
                 };
+                if !done.warnings.is_empty() {
+                    let mut lines: Vec<String> = record.message.take().into_iter().collect();
+                    lines.extend(done.warnings);
+                    record.message = Some(lines.join("\n"));
+                }
                 record.rows_written = done.rows;
                 record.bytes_written = done.bytes_written;
                 record.bytes_read = done.bytes_read;
@@ -164,6 +170,7 @@ impl Runner {
             Err(e) => {
                 record.state = match e {
                     JobError::Cancelled { .. } => RunState::Cancelled,
+                    JobError::Blocked { .. } => RunState::Blocked,
                     _ => RunState::Failed,
                 };
                 record.message = Some(e.to_string());
@@ -344,8 +351,15 @@ impl Runner {
                 bytes_written: 0,
                 bytes_read: bytes_scanned(&plan),
                 version: None,
+                warnings: Vec::new(),
             });
         }
+        let (stream, warnings) = if job.checks.is_empty() {
+            (stream, Vec::new())
+        } else {
+            self.check(job, interval, run_id, &session, stream, &location)
+                .await?
+        };
         let output = self.output(job);
         self.stage(job, interval, "writing");
         let mut written = 0;
@@ -406,7 +420,73 @@ impl Runner {
             bytes_written: staged.bytes,
             bytes_read: bytes_scanned(&plan),
             version: Some(version),
+            warnings,
         })
+    }
+
+    /// Runs the job's checks on its result (held in memory: reports are aggregates) and records
+    /// them; a failed `error` check blocks the run. Returns the result to write, and the failed
+    /// `warn` checks.
+    async fn check(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        run_id: &str,
+        session: &nightshift_core::Session,
+        stream: datafusion::physical_plan::SendableRecordBatchStream,
+        location: &str,
+    ) -> Result<(datafusion::physical_plan::SendableRecordBatchStream, Vec<String>), JobError> {
+        use futures::TryStreamExt;
+        self.stage(job, interval, "checking");
+        let schema = stream.schema();
+        let batches: Vec<_> = stream.try_collect().await.map_err(|e| JobError::Sql {
+            job: job.name.clone(),
+            location: location.to_string(),
+            message: e.strip_backtrace(),
+        })?;
+        let runs = self.ledger.runs().await?;
+        let past = self.ledger.checks().await?;
+        let run_date = interval.run_date.to_string();
+        let run = checks::CheckRun {
+            job,
+            run_id,
+            run_date: &run_date,
+            now: self.clock.now().to_rfc3339(),
+        };
+        // The result is in this process: on a cluster, the checks run here too, in a local session
+        // of the same lake (the cluster cannot read an in-memory table).
+        let local;
+        let session = if self.engine.is_remote() {
+            local = nightshift_core::Session::new(self.settings.clone())
+                .await
+                .map_err(|e| JobError::Engine {
+                    job: job.name.clone(),
+                    message: format!("cannot open a local session for the checks: {e}"),
+                })?;
+            self.ledger.register(local.context()).await?;
+            &local
+        } else {
+            session
+        };
+        let results = checks::evaluate(
+            &run,
+            session.context(),
+            schema.clone(),
+            batches.clone(),
+            &runs,
+            &past,
+        )
+        .await?;
+        self.ledger.record_checks(&results).await?;
+        let blocked = checks::blocking(&job.checks, &results);
+        if !blocked.is_empty() {
+            return Err(JobError::Blocked {
+                job: job.name.clone(),
+                failed: blocked.join("\n"),
+            });
+        }
+        let stream = datafusion::physical_plan::memory::MemoryStream::try_new(batches, schema, None)?;
+        Ok((Box::pin(stream), checks::warnings(&results)))
     }
 }
 
@@ -445,6 +525,8 @@ pub(super) struct Done {
     bytes_written: u64,
     bytes_read: u64,
     version: Option<u64>,
+    /// The failed `warn` checks.
+    warnings: Vec<String>,
 }
 
 /// `$run_date` (DATE), `$interval_start` and `$interval_end` (TIMESTAMP, UTC), then the job's own.

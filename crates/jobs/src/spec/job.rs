@@ -19,7 +19,7 @@ const MIN_RETAIN: Duration = Duration::from_secs(3600);
 use crate::schedule::Schedule;
 
 const JOB_KEYS: &str = "sql, schedule, output, partition_by, mode, depends_on, retries, retry_backoff, timeout, \
-                        retain, on_record_error, max_error_rate, params, ready_when, wait_timeout, wait_poll";
+                        retain, on_record_error, max_error_rate, params, ready_when, wait_timeout, wait_poll, checks";
 
 /// How often `ready_when` is asked again by default while a run waits for its input.
 pub const DEFAULT_WAIT_POLL: Duration = Duration::from_secs(60);
@@ -57,6 +57,7 @@ pub(super) fn parse_job(
         ready_when: None,
         wait_timeout: Duration::ZERO,
         wait_poll: DEFAULT_WAIT_POLL,
+        checks: Vec::new(),
     };
     for (k, v) in t.iter() {
         let field = k.get_ref().as_ref();
@@ -165,6 +166,7 @@ pub(super) fn parse_job(
                 Some(q) => job.ready_when = Some(q),
                 None => {}
             },
+            "checks" => super::checks::parse_checks(r, v, name, &mut job.checks),
             "wait_timeout" => job.wait_timeout = duration(r, v, &key).unwrap_or(job.wait_timeout),
             "wait_poll" => match duration(r, v, &key) {
                 Some(d) if d >= Duration::from_millis(100) => job.wait_poll = d,

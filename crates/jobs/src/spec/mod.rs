@@ -4,6 +4,7 @@
 //!
 //! [`TomlReader`]: nightshift_core::TomlReader
 
+mod checks;
 mod dependencies;
 mod duration;
 mod file;
@@ -17,6 +18,7 @@ use std::path::Path;
 
 use nightshift_core::{ConfigIssue, Settings};
 
+pub use self::checks::{CheckKind, CheckSpec, Severity};
 pub use self::duration::parse_duration;
 pub use self::job::DEFAULT_RETAIN;
 pub use self::types::{JobSpec, SchedulerSettings, WriteMode};

@@ -71,6 +71,8 @@ pub struct JobSpec {
     pub wait_timeout: Duration,
     /// How often `ready_when` is asked again while waiting.
     pub wait_poll: Duration,
+    /// Checks run on the result before it is published (`[[jobs.NAME.checks]]`).
+    pub checks: Vec<super::checks::CheckSpec>,
 }
 
 /// `[scheduler]`: settings of `nightshift schedule` and the ledger.
