@@ -143,6 +143,9 @@ impl Daemon {
                 let event = self.run_one(p, &mut shutdown, &mut stopping).await;
                 on_event(event);
             }
+            if !stopping {
+                self.runner.check_deadlines().await;
+            }
             if self.config.once || stopping {
                 return Ok(());
             }

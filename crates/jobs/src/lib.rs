@@ -2,6 +2,7 @@
 //! as Delta Lake tables (through delta-rs) and the run ledger.
 #![deny(missing_docs)]
 
+mod alerts;
 mod clock;
 mod daemon;
 mod error;
@@ -27,6 +28,6 @@ pub use publisher::{
 pub use runner::{PlannedRun, Runner, Selection, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
 pub use spec::{
-    CheckKind, CheckSpec, DEFAULT_RETAIN, JobSet, JobSpec, SchedulerSettings, Severity, SpecError, WriteMode,
-    parse_duration,
+    AlertTarget, Alerts, CheckKind, CheckSpec, DEFAULT_RETAIN, JobSet, JobSpec, SchedulerSettings, Severity,
+    SpecError, WriteMode, parse_duration,
 };

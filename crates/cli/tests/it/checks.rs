@@ -40,7 +40,7 @@ fn project() -> tempfile::TempDir {
         p.join("nightshift.toml"),
         format!(
             "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
-             output = \"reports/daily\"\npartition_by = [\"day\"]\n{CHECKS}"
+             output = \"reports/daily\"\npartition_by = [\"day\"]\non_blocked = \"cat > blocked.json\"\n{CHECKS}"
         ),
     )
     .unwrap();
@@ -116,6 +116,13 @@ fn a_report_whose_rows_drop_ninety_percent_is_blocked_and_the_previous_version_s
         r.stdout
     );
     assert_eq!(report_counts(p), before, "the blocked run changed the report");
+    let alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("blocked.json")).unwrap()).unwrap();
+    assert_eq!(alert["event"], "blocked");
+    assert!(
+        alert["message"].as_str().unwrap().contains("row_count: 10 rows"),
+        "{alert}"
+    );
     assert_eq!(states(p).last().unwrap().1, "blocked");
 
     // Every check of every run is in nightshift.checks, with its value, band and verdict.
@@ -187,9 +194,9 @@ fn a_check_that_cannot_run_fails_the_run_naming_it_and_bad_checks_are_settings_e
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr
-            .contains("nightshift.toml:26: jobs.daily.checks[2].severity: 'loud'")
+            .contains("nightshift.toml:27: jobs.daily.checks[2].severity: 'loud'")
             && r.stderr
-                .contains("nightshift.toml:30: jobs.daily.checks[3].kind: unknown check kind 'sqll'"),
+                .contains("nightshift.toml:31: jobs.daily.checks[3].kind: unknown check kind 'sqll'"),
         "{}",
         r.stderr
     );

@@ -2,6 +2,7 @@
 //! read-only mode, broken files, spilling, S3, Azure and GCS, Delta Lake tables, TPC-H answers and
 //! shell completions.
 
+mod alerts;
 mod azure;
 mod broken_files;
 mod checks;

@@ -8,7 +8,7 @@ use crate::common::{command, latest_due_day, run_in};
 
 /// A lake whose `events` table (partitioned by `day`) has one day, and a daily job counting a
 /// day's events that waits for them with `ready_when`; `wait` holds the job's `wait_*` keys.
-fn project(wait: &str) -> tempfile::TempDir {
+pub(crate) fn project(wait: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("lake")).unwrap();

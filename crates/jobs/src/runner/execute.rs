@@ -85,6 +85,7 @@ impl Runner {
                     tracing::warn!(error = %e, "cannot record the run end");
                 }
                 tracing::info!(state = record.state.as_str(), "run did not start");
+                self.alert_run(job, &record).await;
                 return record;
             }
         }
@@ -195,6 +196,7 @@ impl Runner {
             seconds = secs,
             "run finished"
         );
+        self.alert_run(job, &record).await;
         record
     }
 

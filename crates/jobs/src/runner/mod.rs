@@ -1,6 +1,7 @@
 //! The runner of one project's jobs: plans intervals, takes each interval's lease, and runs it on its
 //! engine with a fresh session (see [`execute`] for one run, [`plan`] for planning).
 
+mod alerting;
 mod checks;
 mod execute;
 mod pinning;

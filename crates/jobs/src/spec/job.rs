@@ -19,7 +19,8 @@ const MIN_RETAIN: Duration = Duration::from_secs(3600);
 use crate::schedule::Schedule;
 
 const JOB_KEYS: &str = "sql, schedule, output, partition_by, mode, depends_on, retries, retry_backoff, timeout, \
-                        retain, on_record_error, max_error_rate, params, ready_when, wait_timeout, wait_poll, checks";
+                        retain, on_record_error, max_error_rate, params, ready_when, wait_timeout, wait_poll, checks, \
+                        on_failure, on_blocked, on_partial, on_input_missing, on_deadline, deadline";
 
 /// How often `ready_when` is asked again by default while a run waits for its input.
 pub const DEFAULT_WAIT_POLL: Duration = Duration::from_secs(60);
@@ -58,6 +59,7 @@ pub(super) fn parse_job(
         wait_timeout: Duration::ZERO,
         wait_poll: DEFAULT_WAIT_POLL,
         checks: Vec::new(),
+        alerts: Default::default(),
     };
     for (k, v) in t.iter() {
         let field = k.get_ref().as_ref();
@@ -173,6 +175,7 @@ pub(super) fn parse_job(
                 Some(_) => r.issue(&v.span(), &key, "must be at least \"100ms\""),
                 None => {}
             },
+            other if super::alerts::parse_alert_key(r, v, other, &key, &mut job.alerts) => {}
             other => r.issue(
                 &k.span(),
                 &format!("jobs.{name}.{other}"),
@@ -180,6 +183,7 @@ pub(super) fn parse_job(
             ),
         }
     }
+    super::alerts::check_alerts(r, &job.alerts, name, span);
     let key = format!("jobs.{name}");
     if sql.is_none() {
         r.issue(

@@ -4,6 +4,7 @@
 //!
 //! [`TomlReader`]: nightshift_core::TomlReader
 
+mod alerts;
 mod checks;
 mod dependencies;
 mod duration;
@@ -18,6 +19,7 @@ use std::path::Path;
 
 use nightshift_core::{ConfigIssue, Settings};
 
+pub use self::alerts::{AlertTarget, Alerts};
 pub use self::checks::{CheckKind, CheckSpec, Severity};
 pub use self::duration::parse_duration;
 pub use self::job::DEFAULT_RETAIN;
@@ -252,6 +254,46 @@ mod tests {
         assert!(shown[1].contains(":6: jobs.a.wait_timeout:"), "{shown:?}");
         assert!(
             shown[2].contains(":7: jobs.a.wait_poll: must be at least \"100ms\""),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn alert_targets_and_deadlines() {
+        let main = format!(
+            "[jobs.a]\n{JOB}output = \"r/a\"\non_failure = \"https://hooks.example/${{TOKEN}}\"\n\
+             on_blocked = \"scripts/page.sh --team data\"\ndeadline = \"06:00 UTC\"\n"
+        );
+        let dir = setup(&[("nightshift.toml", &main)]);
+        let set = parse(&dir).unwrap();
+        let a = &set.get("a").unwrap().alerts;
+        assert_eq!(
+            a.on_failure,
+            Some(AlertTarget::Webhook("https://hooks.example/${TOKEN}".into()))
+        );
+        assert_eq!(
+            a.on_blocked,
+            Some(AlertTarget::Command("scripts/page.sh --team data".into()))
+        );
+        assert_eq!(a.deadline_target(), a.on_failure.as_ref());
+
+        let main = format!(
+            "[jobs.a]\n{JOB}output = \"r/a\"\ndeadline = \"6am\"\n[jobs.b]\n{JOB}output = \"r/b\"\ndeadline = \"06:00 UTC\"\n"
+        );
+        let dir = setup(&[("nightshift.toml", &main)]);
+        let shown: Vec<String> = parse(&dir)
+            .unwrap_err()
+            .issues
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].contains(":5: jobs.a.deadline: '6am' is not a time of day"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].contains("jobs.b.deadline: a deadline needs on_deadline (or on_failure)"),
             "{shown:?}"
         );
     }

@@ -73,6 +73,8 @@ pub struct JobSpec {
     pub wait_poll: Duration,
     /// Checks run on the result before it is published (`[[jobs.NAME.checks]]`).
     pub checks: Vec<super::checks::CheckSpec>,
+    /// Where failed, blocked, partial and input-missing runs and missed deadlines are reported.
+    pub alerts: super::alerts::Alerts,
 }
 
 /// `[scheduler]`: settings of `nightshift schedule` and the ledger.
