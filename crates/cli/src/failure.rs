@@ -2,13 +2,15 @@
 
 use std::process::ExitCode;
 
-/// Exit codes: 0 success, 1 a failed query or job, 2 a usage or config error, 3 a partially succeeded job.
+/// Exit codes: 0 success, 1 a failed query or job, 2 a usage or config error, 3 a partially succeeded
+/// job, 4 a job whose input was not ready, 5 a job its checks blocked.
 pub enum Failure {
     /// A query, file or job failed.
     Query(anyhow::Error),
     /// Bad settings or arguments.
     Usage(anyhow::Error),
-    /// Jobs ran and their summaries were printed; exit with this code (1 failed, 3 partially succeeded).
+    /// Jobs ran and their summaries were printed; exit with this code (1 failed, 3 partially
+    /// succeeded, 4 input not ready, 5 blocked).
     Exit(u8),
 }
 
@@ -22,6 +24,14 @@ impl Failure {
     /// A usage or config error (exit code 2).
     pub fn usage(e: impl Into<anyhow::Error>) -> Self {
         Failure::Usage(e.into())
+    }
+
+    /// What went wrong, for a message that does not end the process (the REPL).
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Query(e) | Failure::Usage(e) => render(e),
+            Failure::Exit(code) => format!("exit code {code}"),
+        }
     }
 }
 

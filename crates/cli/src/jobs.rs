@@ -35,6 +35,26 @@ fn runner(session: &Session) -> Result<Runner, Failure> {
 
 /// `nightshift jobs`: each job with its schedule, last run and next fire time.
 pub async fn jobs(session: &Session, output: &OutputArgs) -> Result<(), Failure> {
+    print_batch(jobs_batch(session).await?, output).await
+}
+
+/// Runs `job` for the interval of `date` here (the REPL's `\rerun`): its ready_when asked once, as
+/// `nightshift run JOB --date DATE` does. Returns the run's summary line.
+pub async fn rerun(session: &Session, job: &str, date: chrono::NaiveDate) -> Result<String, Failure> {
+    let runner = runner(session)?.with_wait_for_inputs(false);
+    let plan = runner
+        .plan(&[job.to_string()], &Selection::Dates(date, date))
+        .await
+        .map_err(Failure::usage)?;
+    let mut lines = Vec::new();
+    for p in &plan {
+        lines.push(summary(&runner.run(&p.job, &p.interval).await));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Each job with its schedule, last run and next fire time.
+pub async fn jobs_batch(session: &Session) -> Result<RecordBatch, Failure> {
     let runner = runner(session)?;
     let runs = runner.ledger().runs().await?;
     let now = chrono::Utc::now();
@@ -65,7 +85,7 @@ pub async fn jobs(session: &Session, output: &OutputArgs) -> Result<(), Failure>
         ],
     )
     .map_err(|e| Failure::Query(e.into()))?;
-    print_batch(batch, output).await
+    Ok(batch)
 }
 
 /// The one-line KPI summary of a run.

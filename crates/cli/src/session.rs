@@ -96,7 +96,7 @@ async fn cluster_session(settings: Settings, url: &str) -> Result<(Session, Arc<
 
 /// Registers `nightshift.runs` in every session the CLI builds; a lake without a ledger gets an
 /// empty table, and a ledger that cannot be read only logs a warning.
-async fn register_runs(session: &Session) {
+pub(crate) async fn register_runs(session: &Session) {
     let Ok(store) = session
         .context()
         .runtime_env()

@@ -277,7 +277,8 @@ impl Ledger {
             .max_by(|a, b| a.interval_start.cmp(&b.interval_start))
     }
 
-    /// Registers the ledger as `nightshift.runs` in `ctx` (a snapshot taken now).
+    /// Registers the ledger as `nightshift.runs` and `nightshift.checks` in `ctx` (a snapshot taken
+    /// now, replacing an earlier one).
     pub async fn register(&self, ctx: &SessionContext) -> Result<(), JobError> {
         let runs = self.runs().await?;
         let batch = runs_batch(&runs)?;
@@ -289,17 +290,16 @@ impl Ledger {
         if catalog.schema("nightshift").is_none() {
             catalog.register_schema("nightshift", Arc::new(MemorySchemaProvider::new()))?;
         }
+        // Registering again (a REPL refreshing its view) replaces the snapshot.
+        let runs_name = datafusion::common::TableReference::partial("nightshift", "runs");
+        ctx.deregister_table(runs_name.clone())?;
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        ctx.register_table(
-            datafusion::common::TableReference::partial("nightshift", "runs"),
-            Arc::new(table),
-        )?;
+        ctx.register_table(runs_name, Arc::new(table))?;
         let checks = checks_batch(&self.checks().await?)?;
+        let checks_name = datafusion::common::TableReference::partial("nightshift", "checks");
+        ctx.deregister_table(checks_name.clone())?;
         let table = MemTable::try_new(checks.schema(), vec![vec![checks]])?;
-        ctx.register_table(
-            datafusion::common::TableReference::partial("nightshift", "checks"),
-            Arc::new(table),
-        )?;
+        ctx.register_table(checks_name, Arc::new(table))?;
         Ok(())
     }
 }

@@ -141,6 +141,42 @@ impl Repl<'_> {
                 self.run_statement(&sql).await;
                 self.output = saved;
             }
+            Meta::Jobs => match crate::jobs::jobs_batch(self.session).await {
+                Ok(b) => self.emit_batch(b).await,
+                Err(e) => self.fail(e.message(), None),
+            },
+            Meta::Runs(job) => {
+                let filter = job
+                    .map(|j| format!("WHERE job = {}", quoted(&j)))
+                    .unwrap_or_default();
+                self.ledger_query(&format!(
+                    "SELECT job, run_date, state, attempts, round(duration_seconds, 2) AS seconds, rows_written, \
+                     started_at, message FROM nightshift.runs {filter} ORDER BY started_at DESC LIMIT 20"
+                ))
+                .await;
+            }
+            Meta::Checks(job) => {
+                let filter = job
+                    .map(|j| format!("WHERE job = {}", quoted(&j)))
+                    .unwrap_or_default();
+                self.ledger_query(&format!(
+                    "SELECT job, run_date, \"check\", severity, value, low, high, verdict, message \
+                     FROM nightshift.checks {filter} ORDER BY checked_at DESC, \"check\" LIMIT 30"
+                ))
+                .await;
+            }
+            Meta::Errors(job) => {
+                self.ledger_query(&format!(
+                    "SELECT run_date, state, started_at, message FROM nightshift.runs \
+                     WHERE job = {} AND state NOT IN ('succeeded', 'running') ORDER BY started_at DESC LIMIT 10",
+                    quoted(&job)
+                ))
+                .await;
+            }
+            Meta::Rerun(job, date) => match crate::jobs::rerun(self.session, &job, date).await {
+                Ok(summary) => println!("{summary}"),
+                Err(e) => self.fail(e.message(), Some("\\jobs lists the jobs")),
+            },
             Meta::Explain(None) => match &self.last_plan {
                 Some(plan) => println!(
                     "{}",
@@ -155,6 +191,20 @@ impl Repl<'_> {
         let _ = std::io::stdout().flush();
         Flow::Continue
     }
+}
+
+impl Repl<'_> {
+    /// Runs `sql` over `nightshift.runs` and `nightshift.checks`, refreshed from the ledger first
+    /// (a run may have ended since the session started).
+    async fn ledger_query(&mut self, sql: &str) {
+        crate::session::register_runs(self.session).await;
+        self.run_statement(sql).await;
+    }
+}
+
+/// `text` as an SQL string literal.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn on_off(b: bool) -> &'static str {

@@ -28,6 +28,16 @@ pub(crate) enum Meta {
     Pager(Option<bool>),
     /// `None` shows the last query's plan with its run-time metrics.
     Explain(Option<String>),
+    /// The jobs with their schedule, last run and next fire time.
+    Jobs,
+    /// The last runs, of one job or all.
+    Runs(Option<String>),
+    /// The last check results, of one job or all.
+    Checks(Option<String>),
+    /// A job's runs that did not succeed, with their messages.
+    Errors(String),
+    /// Runs a job for a date again.
+    Rerun(String, chrono::NaiveDate),
 }
 
 /// Every meta-command: name, arguments, what it does (the `\?` text and the completion list).
@@ -73,6 +83,19 @@ pub(crate) const COMMANDS: &[(&str, &str, &str)] = &[
         "\\explain",
         "[SQL]",
         "the plan of SQL; alone: the last query's plan with its run-time metrics",
+    ),
+    ("\\jobs", "", "the jobs: schedule, last run, next fire time"),
+    ("\\runs", "[JOB]", "the last 20 runs (of JOB) from the ledger"),
+    ("\\checks", "[JOB]", "the last 30 check results (of JOB)"),
+    (
+        "\\errors",
+        "JOB",
+        "JOB's last runs that did not succeed, with why",
+    ),
+    (
+        "\\rerun",
+        "JOB DATE",
+        "run JOB for the interval of DATE (YYYY-MM-DD) again",
     ),
 ];
 
@@ -177,6 +200,21 @@ pub(crate) fn parse(line: &str) -> Result<Meta, String> {
         }
         "\\unset" => Meta::Unset(need("a parameter name")?.trim_start_matches('$').to_string()),
         "\\explain" => Meta::Explain((!arg.is_empty()).then(|| arg.to_string())),
+        "\\jobs" => Meta::Jobs,
+        "\\runs" => Meta::Runs((!arg.is_empty()).then(|| arg.to_string())),
+        "\\checks" => Meta::Checks((!arg.is_empty()).then(|| arg.to_string())),
+        "\\errors" => Meta::Errors(need("a job name")?.to_string()),
+        "\\rerun" => {
+            let mut words = arg.split_whitespace();
+            match (
+                words.next(),
+                words.next().map(|d| d.parse::<chrono::NaiveDate>()),
+                words.next(),
+            ) {
+                (Some(job), Some(Ok(date)), None) => Meta::Rerun(job.to_string(), date),
+                _ => return Err("\\rerun takes a job and a date: \\rerun daily_sentiment 2024-06-30".into()),
+            }
+        }
         other => return Err(format!("unknown command '{other}': \\? lists the commands")),
     })
 }

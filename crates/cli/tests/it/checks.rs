@@ -201,3 +201,53 @@ fn a_check_that_cannot_run_fails_the_run_naming_it_and_bad_checks_are_settings_e
         r.stderr
     );
 }
+
+/// The REPL shows the state of the nightly refresh: `\jobs`, `\runs`, `\checks`, `\errors`, and
+/// `\rerun` runs a day again (here one its checks block).
+#[test]
+fn the_repl_shows_jobs_runs_checks_and_errors_and_reruns_a_day() {
+    let dir = project();
+    let p = dir.path();
+    for day in ["2024-06-01", "2024-06-02", "2024-06-03"] {
+        land(p, day, 100);
+        assert_eq!(run_day(p, day).code, 0);
+    }
+    land(p, "2024-06-04", 10);
+    let r = run_in(
+        p,
+        &["repl"],
+        &[],
+        Some(
+            "\\format csv\n\\rerun daily 2024-06-04\n\\jobs\n\\runs daily\n\\checks daily\n\\errors daily\n\
+             \\rerun nope 2024-06-04\n\\rerun daily yesterday\n",
+        ),
+    );
+    r.ok();
+    let out = &r.stdout;
+    assert!(out.contains("daily 2024-06-04 blocked"), "{out}");
+    assert!(out.contains("job,schedule,output,depends_on,last_run,next_fire\ndaily,daily @ 02:00 UTC,reports/daily,,2024-06-04 blocked,"), "{out}");
+    assert!(
+        out.contains(
+            "job,run_date,state,attempts,seconds,rows_written,started_at,message\ndaily,2024-06-04,blocked,1,"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("daily,2024-06-04,row_count,error,10.0,70.0,130.0,fail,"),
+        "{out}"
+    );
+    assert!(
+        out.contains("run_date,state,started_at,message\n2024-06-04,blocked,"),
+        "{out}"
+    );
+    assert!(
+        r.stderr.contains("no job 'nope'; known jobs: daily"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("\\rerun takes a job and a date"),
+        "{}",
+        r.stderr
+    );
+}
