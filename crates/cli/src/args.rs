@@ -218,6 +218,10 @@ pub struct RunArgs {
     /// Run even if a job's `ready_when` says its input is not ready (and do not wait for it).
     #[arg(long)]
     pub force: bool,
+    /// Only the published intervals whose inputs changed since they were published (late data):
+    /// of --date or --from/--to, else the newest `lookback` intervals (7 for a job without one).
+    #[arg(long, conflicts_with = "due")]
+    pub changed: bool,
     /// No progress bar, even on a terminal (there is none with --log-format json or when stderr is
     /// not a terminal).
     #[arg(long)]

@@ -161,6 +161,7 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
     }
     let selection = match (args.due, args.date, args.from, args.to) {
         (true, ..) => Selection::Due,
+        (false, None, None, None) if args.changed => Selection::Recent(7),
         (_, Some(d), _, _) => Selection::Dates(d, d),
         (_, None, Some(f), Some(t)) if f <= t => Selection::Dates(f, t),
         (_, None, Some(f), Some(t)) => {
@@ -225,7 +226,35 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
     };
     let mut failed: BTreeSet<(String, chrono::NaiveDate)> = BTreeSet::new();
     let mut code = 0u8;
+    let ledger_runs = if args.changed {
+        runner.ledger().runs().await?
+    } else {
+        Vec::new()
+    };
     for p in &plan {
+        if args.changed {
+            use nightshift_jobs::InputsChange;
+            let skipped = match runner.inputs_changed(&p.job, &p.interval, &ledger_runs).await {
+                InputsChange::Changed(what) => {
+                    say(format!(
+                        "{} {}: its inputs changed since it was published ({what}); running it again",
+                        p.job.name, p.interval.run_date
+                    ));
+                    None
+                }
+                InputsChange::Unchanged => {
+                    Some("its inputs have not changed since it was published".to_string())
+                }
+                InputsChange::Unknown(why) => Some(format!("cannot tell whether its inputs changed: {why}")),
+            };
+            if let Some(why) = skipped {
+                say(format!("{} {} skipped: {why}", p.job.name, p.interval.run_date));
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+                continue;
+            }
+        }
         // A job whose dependency failed for the same interval does not run on stale inputs.
         if let Some(dep) = p
             .job
@@ -243,6 +272,12 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
             failed.insert((p.job.name.clone(), p.interval.run_date));
             code = 1;
             continue;
+        }
+        if let Some(what) = &p.changed {
+            say(format!(
+                "{} {}: its inputs changed since it was published ({what}); running it again",
+                p.job.name, p.interval.run_date
+            ));
         }
         let r = runner.run(&p.job, &p.interval).await;
         if let Some(b) = &bar {

@@ -172,7 +172,9 @@ impl Daemon {
         stopping: &mut bool,
     ) -> DaemonEvent {
         let (job, run_date) = (p.job.name.clone(), p.interval.run_date);
-        let mut run = pin!(self.runner.run_due(&p.job, &p.interval));
+        // A published interval whose inputs changed runs although the ledger shows it committed.
+        let skip_committed = p.changed.is_none();
+        let mut run = pin!(self.runner.run_due_or_again(&p.job, &p.interval, skip_committed));
         let outcome = tokio::select! {
             r = &mut run => Some(r),
             _ = shutdown => {

@@ -23,9 +23,10 @@ pub use ledger::{CheckResult, Ledger, RunRecord, RunState, checks_batch, process
 pub use nightshift_core::OnRecordError;
 pub use progress::{ProgressFn, RunProgress};
 pub use publisher::{
-    COMMIT_INFO_KEY, Commit, Output, RUN_COMMIT_LOOKBACK, RunFacts, RunInfo, Staged, TAG_INTERVAL, TAG_RUN,
+    COMMIT_INFO_KEY, Commit, InputFile, Output, RUN_COMMIT_LOOKBACK, RunFacts, RunInfo, Staged, TAG_INTERVAL,
+    TAG_RUN,
 };
-pub use runner::{PlannedRun, Runner, Selection, interval_params};
+pub use runner::{InputsChange, PlannedRun, Runner, Selection, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
 pub use spec::{
     AlertTarget, Alerts, CheckKind, CheckSpec, DEFAULT_RETAIN, JobSet, JobSpec, SchedulerSettings, Severity,

@@ -94,6 +94,21 @@ pub struct RunFacts {
     pub model_versions: Vec<String>,
     /// Input tables read (their locations).
     pub input_files: Vec<String>,
+    /// The files the run's result was read from, each with its size and version.
+    pub inputs: Vec<InputFile>,
+}
+
+/// One file a run read: where, how big, and which version of it (its ETag, else its modification
+/// time), so that a later look can tell whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InputFile {
+    /// The file's full location (`file:///…`, `s3://bucket/…`).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its ETag or modification time, where the store gives one.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// What a commit of nightshift records about its run, under [`COMMIT_INFO_KEY`] in the commit info.
@@ -119,6 +134,9 @@ pub struct RunInfo {
     /// Input tables the run read.
     #[serde(default)]
     pub input_files: Vec<String>,
+    /// The files the run's result was read from (runs of older versions did not record them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputFile>,
 }
 
 /// How many of the latest commits [`Output::find_run_commit`] looks through.
@@ -672,6 +690,7 @@ impl Output {
             sql_hash: facts.sql_hash.clone(),
             model_versions: facts.model_versions.clone(),
             input_files: facts.input_files.clone(),
+            inputs: facts.inputs.clone(),
         };
         let info = serde_json::to_value(&info).map_err(|source| JobError::Encode {
             what: "commit info",
@@ -1005,6 +1024,7 @@ mod tests {
             sql_hash: "sha256:x".into(),
             model_versions: vec![],
             input_files: vec![],
+            inputs: vec![],
         };
         let commit = Commit {
             job: "t",

@@ -208,3 +208,74 @@ fn the_scheduler_waits_for_a_late_partition_and_retries_a_missing_one() {
     run_in(p, &["run", "daily", "--due", "--no-progress"], &[], None).ok();
     assert_eq!(report(p), format!("day,n\n{day},3\n"));
 }
+
+fn ledger_runs(p: &Path) -> Vec<(String, String)> {
+    states(p)
+}
+
+/// Late data: a file of a published day changes; under `lookback = 3` the next due run runs that
+/// day again, exactly once, and `--changed` reports the others unchanged.
+#[test]
+fn a_changed_input_file_causes_exactly_one_rerun_under_lookback() {
+    let dir = project("lookback = 3");
+    let p = dir.path();
+    let last = latest_due_day();
+    let days: Vec<String> = (0..3)
+        .rev()
+        .map(|n| (last - chrono::Duration::days(n)).to_string())
+        .collect();
+    for day in &days {
+        land(p, day, 10);
+    }
+    run_in(
+        p,
+        &[
+            "run",
+            "daily",
+            "--from",
+            &days[0],
+            "--to",
+            &days[2],
+            "--no-progress",
+        ],
+        &[],
+        None,
+    )
+    .ok();
+    // Nothing changed: nothing is due.
+    run_in(p, &["run", "daily", "--due", "--no-progress"], &[], None).ok();
+    assert_eq!(ledger_runs(p).len(), 3, "{:?}", ledger_runs(p));
+
+    // The middle day's file is replaced by a late, fuller load.
+    std::fs::remove_dir_all(p.join(format!("lake/events/day={}", days[1]))).unwrap();
+    land(p, &days[1], 12);
+    let due = run_in(p, &["run", "daily", "--due", "--no-progress"], &[], None);
+    due.ok();
+    assert!(
+        due.stdout.contains(&format!(
+            "daily {}: its inputs changed since it was published",
+            days[1]
+        )) && due.stdout.contains(&format!("daily {} succeeded", days[1])),
+        "{}",
+        due.stdout
+    );
+    let runs = ledger_runs(p);
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert_eq!(runs[3], (days[1].clone(), "succeeded".to_string()));
+    assert!(report(p).contains(&format!("{},12\n", days[1])), "{}", report(p));
+
+    // Once published again, it is unchanged: no second rerun, and --changed says so for each day.
+    run_in(p, &["run", "daily", "--due", "--no-progress"], &[], None).ok();
+    assert_eq!(ledger_runs(p).len(), 4);
+    let changed = run_in(p, &["run", "daily", "--changed", "--no-progress"], &[], None);
+    changed.ok();
+    for day in &days {
+        assert!(
+            changed.stdout.contains(&format!(
+                "daily {day} skipped: its inputs have not changed since it was published"
+            )),
+            "{}",
+            changed.stdout
+        );
+    }
+}

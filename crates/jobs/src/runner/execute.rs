@@ -324,11 +324,13 @@ impl Runner {
             });
         };
         let task = Arc::new(df.task_ctx());
+        let df_plan = session.context().state().optimize(df.logical_plan()).ok();
         let plan = df.create_physical_plan().await.map_err(|e| JobError::Sql {
             job: job.name.clone(),
             location: location.clone(),
             message: e.strip_backtrace(),
         })?;
+        facts.inputs = read_files(&session, df_plan.as_ref()).await;
         let stream =
             datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(|e| JobError::Sql {
                 job: job.name.clone(),
@@ -572,6 +574,81 @@ fn collect_inputs(plan: &LogicalPlan, out: &mut Vec<String>) {
         }
         Ok(TreeNodeRecursion::Continue)
     });
+}
+
+/// The files an (optimized) logical plan reads, each once, sorted: each table scan planned with its
+/// pushed-down filters (so only the interval's partitions of a partitioned input), whatever the
+/// physical optimizer later makes of it (a count answered from statistics reads no file, but its
+/// answer still comes from these files).
+pub(super) async fn read_files(
+    session: &nightshift_core::Session,
+    plan: Option<&LogicalPlan>,
+) -> Vec<crate::publisher::InputFile> {
+    let Some(plan) = plan else {
+        return Vec::new();
+    };
+    let mut scans = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            scans.push(scan.clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    let state = session.context().state();
+    let mut out = Vec::new();
+    for scan in scans {
+        let Ok(provider) = source_as_provider(&scan.source) else {
+            continue;
+        };
+        // The scan's filters name `table.column`; a provider takes plain column names.
+        let filters = datafusion::logical_expr::expr_rewriter::unnormalize_cols(scan.filters.clone());
+        match provider
+            .scan(&state, scan.projection.as_ref(), &filters, None)
+            .await
+        {
+            Ok(exec) => out.extend(scanned_files(&exec)),
+            Err(e) => tracing::debug!(table = %scan.table_name, error = %e, "cannot list a scan's files"),
+        }
+    }
+    out.sort();
+    out.dedup_by(|a, b| a.path == b.path);
+    out
+}
+
+/// The files a physical plan reads, each once, sorted: from every file scan's file groups.
+pub(super) fn scanned_files(plan: &Arc<dyn ExecutionPlan>) -> Vec<crate::publisher::InputFile> {
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![Arc::clone(plan)];
+    while let Some(node) = stack.pop() {
+        if let Some(config) = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+        {
+            // `file:///` + `tmp/lake/…`, `s3://bucket/` + `key`.
+            let store = config.object_store_url.as_str();
+            let store = if store.ends_with('/') {
+                store.to_string()
+            } else {
+                format!("{store}/")
+            };
+            for file in config.file_groups.iter().flat_map(|g| g.files()) {
+                let meta = &file.object_meta;
+                let path = format!("{store}{}", meta.location);
+                out.entry(path.clone()).or_insert(crate::publisher::InputFile {
+                    path,
+                    size: meta.size,
+                    version: meta
+                        .e_tag
+                        .clone()
+                        .or_else(|| Some(meta.last_modified.to_rfc3339())),
+                });
+            }
+        }
+        stack.extend(node.children().into_iter().cloned());
+    }
+    out.into_values().collect()
 }
 
 fn bytes_scanned(plan: &Arc<dyn ExecutionPlan>) -> u64 {

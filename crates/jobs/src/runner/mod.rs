@@ -2,6 +2,7 @@
 //! engine with a fresh session (see [`execute`] for one run, [`plan`] for planning).
 
 mod alerting;
+mod changes;
 mod checks;
 mod execute;
 mod pinning;
@@ -15,6 +16,7 @@ use nightshift_core::{Engine, LocalEngine, Session, Settings};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
+pub use changes::InputsChange;
 pub use execute::interval_params;
 pub use plan::{PlannedRun, Selection};
 
@@ -160,6 +162,17 @@ impl Runner {
     /// the interval committed, so two schedulers on one lake run each interval exactly once.
     pub async fn run_due(&self, job: &JobSpec, interval: &Interval) -> Result<Option<RunRecord>, JobError> {
         self.run_with_lease(job, interval, true).await
+    }
+
+    /// [`Runner::run_due`], or with `skip_committed` false a run of a committed interval (its
+    /// inputs changed): `None` still when another process holds the interval's lease.
+    pub async fn run_due_or_again(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        skip_committed: bool,
+    ) -> Result<Option<RunRecord>, JobError> {
+        self.run_with_lease(job, interval, skip_committed).await
     }
 
     fn failed_record(&self, job: &JobSpec, interval: &Interval, message: String) -> RunRecord {

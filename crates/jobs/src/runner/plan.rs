@@ -20,6 +20,8 @@ pub enum Selection {
     Due,
     /// The intervals whose run dates fall in `from..=to`.
     Dates(NaiveDate, NaiveDate),
+    /// The newest intervals of each job that are due: its `lookback`, or this many when that is 0.
+    Recent(usize),
 }
 
 /// One planned run.
@@ -29,6 +31,9 @@ pub struct PlannedRun {
     pub job: JobSpec,
     /// The interval.
     pub interval: Interval,
+    /// Why a published interval runs again: its inputs changed since (`lookback`); the run must not
+    /// be skipped as committed.
+    pub changed: Option<String>,
 }
 
 impl Runner {
@@ -55,6 +60,16 @@ impl Runner {
             let intervals = match selection {
                 Selection::Now => vec![s.latest_due(now)],
                 Selection::Dates(from, to) => s.intervals_for_dates(*from, *to),
+                Selection::Recent(n) => {
+                    let n = if job.lookback > 0 { job.lookback } else { *n };
+                    let mut out = vec![s.latest_due(now)];
+                    while out.len() < n {
+                        let older = s.previous(&out[out.len() - 1]);
+                        out.push(older);
+                    }
+                    out.reverse();
+                    out
+                }
                 Selection::Due => {
                     let latest = s.latest_due(now);
                     // From the ledger, never from now() alone: a clock stepped back re-runs nothing
@@ -102,16 +117,40 @@ impl Runner {
                     out
                 }
             };
+            let mut changed = Vec::new();
+            if *selection == Selection::Due && job.lookback > 0 {
+                // Late data: the newest published intervals whose inputs changed run again.
+                let mut iv = s.latest_due(now);
+                for _ in 0..job.lookback {
+                    if !intervals.iter().any(|o| o.start == iv.start)
+                        && let super::changes::InputsChange::Changed(what) =
+                            self.inputs_changed(job, &iv, &runs).await
+                    {
+                        tracing::info!(job = %job.name, run_date = %iv.run_date, %what, "inputs changed since it was published: running it again");
+                        changed.push((iv, what));
+                    }
+                    iv = s.previous(&iv);
+                }
+            }
             plan.extend(
                 intervals
                     .into_iter()
-                    .map(|iv| (iv.start, order, (*job).clone(), iv)),
+                    .map(|iv| (iv.start, order, (*job).clone(), iv, None))
+                    .chain(
+                        changed
+                            .into_iter()
+                            .map(|(iv, what)| (iv.start, order, (*job).clone(), iv, Some(what))),
+                    ),
             );
         }
         plan.sort_by_key(|a| (a.0, a.1));
         Ok(plan
             .into_iter()
-            .map(|(_, _, job, interval)| PlannedRun { job, interval })
+            .map(|(_, _, job, interval, changed)| PlannedRun {
+                job,
+                interval,
+                changed,
+            })
             .collect())
     }
 }

@@ -20,7 +20,7 @@ use crate::schedule::Schedule;
 
 const JOB_KEYS: &str = "sql, schedule, output, partition_by, mode, depends_on, retries, retry_backoff, timeout, \
                         retain, on_record_error, max_error_rate, params, ready_when, wait_timeout, wait_poll, checks, \
-                        on_failure, on_blocked, on_partial, on_input_missing, on_deadline, deadline";
+                        on_failure, on_blocked, on_partial, on_input_missing, on_deadline, deadline, lookback";
 
 /// How often `ready_when` is asked again by default while a run waits for its input.
 pub const DEFAULT_WAIT_POLL: Duration = Duration::from_secs(60);
@@ -60,6 +60,7 @@ pub(super) fn parse_job(
         wait_poll: DEFAULT_WAIT_POLL,
         checks: Vec::new(),
         alerts: Default::default(),
+        lookback: 0,
     };
     for (k, v) in t.iter() {
         let field = k.get_ref().as_ref();
@@ -169,6 +170,11 @@ pub(super) fn parse_job(
                 None => {}
             },
             "checks" => super::checks::parse_checks(r, v, name, &mut job.checks),
+            "lookback" => match r.int(v, &key) {
+                Some(n) if (0..=1000).contains(&n) => job.lookback = n as usize,
+                Some(_) => r.issue(&v.span(), &key, "expected 0 to 1000 intervals"),
+                None => {}
+            },
             "wait_timeout" => job.wait_timeout = duration(r, v, &key).unwrap_or(job.wait_timeout),
             "wait_poll" => match duration(r, v, &key) {
                 Some(d) if d >= Duration::from_millis(100) => job.wait_poll = d,

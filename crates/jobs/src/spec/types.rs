@@ -75,6 +75,9 @@ pub struct JobSpec {
     pub checks: Vec<super::checks::CheckSpec>,
     /// Where failed, blocked, partial and input-missing runs and missed deadlines are reported.
     pub alerts: super::alerts::Alerts,
+    /// How many of the latest published intervals a due run checks for changed inputs (late data),
+    /// running again those whose inputs changed since they were published; 0: none.
+    pub lookback: usize,
 }
 
 /// `[scheduler]`: settings of `nightshift schedule` and the ledger.

@@ -45,6 +45,7 @@ async fn publish(out: &Output, run_id: &str, interval: &Interval, rows: u64, mod
         sql_hash: format!("sha256:{run_id}"),
         model_versions: vec!["fraud@v2".into()],
         input_files: vec![],
+        inputs: vec![],
     };
     out.publish(
         Commit {
