@@ -89,6 +89,12 @@ pub enum Command {
     Run(RunArgs),
     /// Show the run ledger (the table nightshift.runs).
     Runs(RunsArgs),
+    /// Run a past run again exactly: its SQL (refused if the file changed), its models' versions
+    /// and its Delta inputs at the versions it read.
+    Rerun {
+        /// The run's id (`nightshift runs` shows it).
+        run_id: String,
+    },
     /// Run every job when it is due, until SIGTERM or Ctrl-C.
     Schedule(ScheduleArgs),
     /// Run an Apache DataFusion Ballista scheduler with nightshift's functions, models and lake.

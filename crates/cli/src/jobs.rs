@@ -53,6 +53,40 @@ pub async fn rerun(session: &Session, job: &str, date: chrono::NaiveDate) -> Res
     Ok(lines.join("\n"))
 }
 
+/// `nightshift rerun RUN_ID`: the past run again, as it was (its input's readiness is not asked:
+/// it was there then).
+pub async fn rerun_run(session: &Session, run_id: &str, engine: Arc<dyn Engine>) -> Result<(), Failure> {
+    let runner = runner(session)?.with_engine(engine).with_force(true);
+    let rerun = runner.find_rerun(run_id).await.map_err(Failure::usage)?;
+    let pinned: Vec<&str> = rerun
+        .pins
+        .models
+        .iter()
+        .chain(&rerun.pins.delta_inputs)
+        .map(String::as_str)
+        .collect();
+    println!(
+        "{} {}: repeating run {run_id} with the same SQL{}",
+        rerun.job.name,
+        rerun.interval.run_date,
+        if pinned.is_empty() {
+            String::new()
+        } else {
+            format!(", pinned to {}", pinned.join(", "))
+        }
+    );
+    let runner = runner.with_pins(rerun.pins.clone());
+    let r = runner.run(&rerun.job, &rerun.interval).await;
+    println!("{}", summary(&r));
+    match r.state {
+        RunState::Succeeded => Ok(()),
+        RunState::PartiallySucceeded => Err(Failure::Exit(3)),
+        RunState::InputMissing => Err(Failure::Exit(4)),
+        RunState::Blocked => Err(Failure::Exit(5)),
+        _ => Err(Failure::Exit(1)),
+    }
+}
+
 /// Each job with its schedule, last run and next fire time.
 pub async fn jobs_batch(session: &Session) -> Result<RecordBatch, Failure> {
     let runner = runner(session)?;

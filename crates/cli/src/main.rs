@@ -77,6 +77,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             jobs::run(&session, args, engine).await
         }
         Command::Runs(args) => jobs::runs(&session::session(g).await?, args).await,
+        Command::Rerun { run_id } => {
+            let (session, engine) = session::session_and_engine(g).await?;
+            jobs::rerun_run(&session, &run_id, engine).await
+        }
         Command::Schedule(args) => {
             let (session, engine) = session::session_and_engine(g).await?;
             jobs::schedule(&session, args, engine).await

@@ -26,7 +26,7 @@ pub use publisher::{
     COMMIT_INFO_KEY, Commit, InputFile, Output, RUN_COMMIT_LOOKBACK, RunFacts, RunInfo, Staged, TAG_INTERVAL,
     TAG_RUN,
 };
-pub use runner::{InputsChange, PlannedRun, Runner, Selection, interval_params};
+pub use runner::{InputsChange, PlannedRun, Rerun, RerunPins, Runner, Selection, interval_params};
 pub use schedule::{Interval, Schedule, ScheduleError};
 pub use spec::{
     AlertTarget, Alerts, CheckKind, CheckSpec, DEFAULT_RETAIN, JobSet, JobSpec, SchedulerSettings, Severity,

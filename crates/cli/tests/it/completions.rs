@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "jobs",
     "run",
     "runs",
+    "rerun",
     "schedule",
     "scheduler",
     "executor",

@@ -279,3 +279,94 @@ fn a_changed_input_file_causes_exactly_one_rerun_under_lookback() {
         );
     }
 }
+
+/// `nightshift rerun RUN_ID` repeats a past run as it was: its Delta input at the version it read,
+/// though the input has a newer version; a changed SQL file or an unknown run is refused.
+#[test]
+fn rerun_repeats_a_run_with_its_inputs_at_the_versions_it_read() {
+    let dir = project("");
+    let p = dir.path();
+    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        format!(
+            "{text}\n[jobs.tenfold]\nsql = \"tenfold.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+             output = \"reports/tenfold\"\ndepends_on = [\"daily\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("tenfold.sql"),
+        "SELECT day, n * 10 AS n10 FROM reports.daily WHERE day = $run_date",
+    )
+    .unwrap();
+    let day = "2024-06-02";
+    let tenfold = |p: &Path| {
+        let out = run_in(
+            p,
+            &["sql", "--format", "csv", "-c", "SELECT n10 FROM reports.tenfold"],
+            &[],
+            None,
+        );
+        out.ok();
+        out.stdout
+    };
+    land(p, day, 10);
+    run_in(p, &["run", "--all", "--date", day, "--no-progress"], &[], None).ok();
+    assert_eq!(tenfold(p), "n10\n100\n");
+    let first = run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT run_id FROM nightshift.runs WHERE job = 'tenfold'",
+        ],
+        &[],
+        None,
+    );
+    first.ok();
+    let run_id = first.stdout.lines().nth(1).unwrap().to_string();
+
+    // The day's load is redone with 20 rows; both reports follow it.
+    std::fs::remove_dir_all(p.join(format!("lake/events/day={day}"))).unwrap();
+    land(p, day, 20);
+    run_in(p, &["run", "--all", "--date", day, "--no-progress"], &[], None).ok();
+    assert_eq!(tenfold(p), "n10\n200\n");
+
+    // The first run again: `daily` at the version it read then.
+    let again = run_in(p, &["rerun", &run_id], &[], None);
+    again.ok();
+    assert!(
+        again.stdout.contains(&format!(
+            "tenfold {day}: repeating run {run_id} with the same SQL, pinned to file:///"
+        )) && again.stdout.contains("reports/daily/@v")
+            && again.stdout.contains(&format!("tenfold {day} succeeded")),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(tenfold(p), "n10\n100\n");
+
+    // A changed SQL file cannot repeat it; an unknown run is named.
+    std::fs::write(
+        p.join("tenfold.sql"),
+        "SELECT day, n * 10 AS n10 FROM reports.daily WHERE day = $run_date -- edited",
+    )
+    .unwrap();
+    let changed = run_in(p, &["rerun", &run_id], &[], None);
+    assert_eq!(changed.code, 2, "{}\n{}", changed.stdout, changed.stderr);
+    assert!(
+        changed.stderr.contains("the SQL file")
+            && changed.stderr.contains(&format!("changed since run '{run_id}'")),
+        "{}",
+        changed.stderr
+    );
+    let unknown = run_in(p, &["rerun", "nope"], &[], None);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("no run 'nope' in the ledger"),
+        "{}",
+        unknown.stderr
+    );
+}

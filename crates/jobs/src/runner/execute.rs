@@ -28,7 +28,7 @@ use crate::schedule::Interval;
 use crate::spec::JobSpec;
 
 /// `sha256:<hex>` of the job's SQL text, for the commit info: which SQL produced a version.
-fn sql_hash(text: &str) -> String {
+pub(super) fn sql_hash(text: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -46,6 +46,9 @@ impl Runner {
     ) -> RunRecord {
         let started = self.clock.now();
         let mut record = new_record(run_id.clone(), job, interval, started.to_rfc3339());
+        if let Some(pins) = &self.pins {
+            record.message = Some(format!("a rerun of run {}", pins.run_id));
+        }
         record.executed_on = self.engine.name();
         if let Err(e) = self.ledger.record(&record).await {
             tracing::warn!(error = %e, "cannot record the run start");
@@ -288,6 +291,9 @@ impl Runner {
         let session = self.engine.session(settings, run_label(job, run_id)).await?;
         let errors = session.set_on_record_error(job.on_record_error);
         self.pin_dependency_models(job, interval, &session).await?;
+        if let Some(pins) = &self.pins {
+            self.apply_pins(pins, &session).await?;
+        }
         *counts = RecordCounts::default();
         self.ledger.register(session.context()).await?;
         let mut last = None;

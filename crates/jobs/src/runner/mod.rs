@@ -8,6 +8,7 @@ mod execute;
 mod pinning;
 mod plan;
 mod record_errors;
+mod rerun;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use object_store::path::Path;
 pub use changes::InputsChange;
 pub use execute::interval_params;
 pub use plan::{PlannedRun, Selection};
+pub use rerun::{Rerun, RerunPins};
 
 use crate::clock::Clock;
 use crate::error::JobError;
@@ -43,6 +45,7 @@ pub struct Runner {
     engine: Arc<dyn Engine>,
     force: bool,
     wait_for_inputs: bool,
+    pins: Option<RerunPins>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -80,6 +83,7 @@ impl Runner {
             engine: Arc::new(LocalEngine),
             force: false,
             wait_for_inputs: true,
+            pins: None,
         })
     }
 
@@ -99,6 +103,12 @@ impl Runner {
     /// the default) or once (an explicit `nightshift run --date`, whose user is waiting).
     pub fn with_wait_for_inputs(mut self, wait: bool) -> Self {
         self.wait_for_inputs = wait;
+        self
+    }
+
+    /// Runs hold the models and Delta inputs of `pins` fixed (`nightshift rerun`).
+    pub fn with_pins(mut self, pins: RerunPins) -> Self {
+        self.pins = Some(pins);
         self
     }
 
