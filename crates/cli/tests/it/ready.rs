@@ -370,3 +370,54 @@ fn rerun_repeats_a_run_with_its_inputs_at_the_versions_it_read() {
         unknown.stderr
     );
 }
+
+/// `wait_for`: a job runs once the Delta report it reads has a commit at or after its interval's
+/// end; before, it ends as `input_missing` saying which table it waits for.
+#[test]
+fn wait_for_needs_a_commit_of_the_table_after_the_interval() {
+    let dir = project("");
+    let p = dir.path();
+    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        format!(
+            "{text}\n[jobs.tenfold]\nsql = \"tenfold.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+             output = \"reports/tenfold\"\nwait_for = [\"reports.daily\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("tenfold.sql"),
+        "SELECT day, n * 10 AS n10 FROM reports.daily WHERE day = $run_date",
+    )
+    .unwrap();
+    let run = |job: &str, day: &str, extra: &[&str]| {
+        let mut args = vec!["run", job, "--date", day, "--no-progress"];
+        args.extend_from_slice(extra);
+        run_in(p, &args, &[], None)
+    };
+    land(p, "2024-06-02", 10);
+    let early = run("tenfold", "2024-06-02", &[]);
+    assert_eq!(early.code, 4, "{}\n{}", early.stdout, early.stderr);
+    assert!(
+        early
+            .stdout
+            .contains("the table reports.daily does not exist yet"),
+        "{}",
+        early.stdout
+    );
+    run("daily", "2024-06-02", &[]).ok();
+    run("tenfold", "2024-06-02", &[]).ok();
+
+    // Today's interval ends tomorrow: a commit made now is older than that.
+    let today = chrono::Utc::now().date_naive().to_string();
+    run("daily", &today, &["--force"]).ok();
+    let late = run("tenfold", &today, &[]);
+    assert_eq!(late.code, 4, "{}\n{}", late.stdout, late.stderr);
+    assert!(
+        late.stdout
+            .contains("reports.daily has no commit since the interval's end"),
+        "{}",
+        late.stdout
+    );
+}

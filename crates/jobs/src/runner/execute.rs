@@ -55,17 +55,15 @@ impl Runner {
         }
         let clock = Instant::now();
         let (cpu0, _) = process_usage();
-        if !self.force
-            && let Some(query) = &job.ready_when
-        {
-            let not_ready = match self.wait_for_input(job, interval, &run_id, query).await {
-                Ok(true) => None,
-                Ok(false) => Some((
+        if !self.force && (job.ready_when.is_some() || !job.wait_for.is_empty()) {
+            let not_ready = match self.wait_for_input(job, interval, &run_id).await {
+                Ok(None) => None,
+                Ok(Some(why)) => Some((
                     RunState::InputMissing,
                     format!(
-                        "the input is not ready: ready_when was still false after waiting {}{}; \
-                         nothing was published. The next `run --due` (and the scheduler) asks \
-                         again; `nightshift run {} --date {} --force` runs it anyway",
+                        "the input is not ready: {why} after waiting {}{}; nothing was published. The \
+                         next `run --due` (and the scheduler) asks again; `nightshift run {} --date {} \
+                         --force` runs it anyway",
                         humantime_secs(clock.elapsed()),
                         if self.wait_for_inputs {
                             " (wait_timeout)"
@@ -203,15 +201,15 @@ impl Runner {
         record
     }
 
-    /// Asks the job's `ready_when` until it is true or `wait_timeout` has passed, each time in a
-    /// fresh session (which sees files that landed since). `Ok(false)`: still not ready.
+    /// Asks the job's `ready_when` and looks at its `wait_for` tables until the input is ready or
+    /// `wait_timeout` has passed, each time in a fresh session (which sees files that landed since).
+    /// `Ok(Some(why))`: still not ready.
     async fn wait_for_input(
         &self,
         job: &JobSpec,
         interval: &Interval,
         run_id: &str,
-        query: &str,
-    ) -> Result<bool, JobError> {
+    ) -> Result<Option<String>, JobError> {
         let started = Instant::now();
         let deadline = started
             + if self.wait_for_inputs {
@@ -231,22 +229,87 @@ impl Runner {
                 .session(self.settings.clone(), run_label(job, run_id))
                 .await?;
             self.ledger.register(session.context()).await?;
-            let df = session
-                .sql(query, &params)
-                .await
-                .map_err(|e| bad(e.to_string()))?;
-            let batches = df.collect().await.map_err(|e| bad(e.strip_backtrace()))?;
-            let answer = ready_answer(&batches).map_err(bad)?;
-            if answer {
-                return Ok(true);
+            let mut why = None;
+            for table in &job.wait_for {
+                if let Some(reason) = self.not_committed_since(job, &session, table, interval).await? {
+                    why = Some(reason);
+                    break;
+                }
             }
+            if why.is_none()
+                && let Some(query) = &job.ready_when
+            {
+                let df = session
+                    .sql(query, &params)
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                let batches = df.collect().await.map_err(|e| bad(e.strip_backtrace()))?;
+                if !ready_answer(&batches).map_err(bad)? {
+                    why = Some("ready_when was still false".to_string());
+                }
+            }
+            let Some(why) = why else {
+                return Ok(None);
+            };
             let now = Instant::now();
             if now >= deadline {
-                return Ok(false);
+                return Ok(Some(why));
             }
-            self.stage(job, interval, "waiting for its input (ready_when)");
-            tracing::info!(job = %job.name, run_date = %interval.run_date, "the input is not ready yet; waiting");
+            self.stage(job, interval, "waiting for its input");
+            tracing::info!(job = %job.name, run_date = %interval.run_date, %why, "the input is not ready yet; waiting");
             tokio::time::sleep(job.wait_poll.min(deadline - now)).await;
+        }
+    }
+
+    /// Why the Delta table `name` is not ready for `interval`: it does not exist yet, or its latest
+    /// commit is older than the interval's end. `None`: ready.
+    async fn not_committed_since(
+        &self,
+        job: &JobSpec,
+        session: &nightshift_core::Session,
+        name: &str,
+        interval: &Interval,
+    ) -> Result<Option<String>, JobError> {
+        let location = format!("jobs.{}.wait_for", job.name);
+        let Some(table) = session.catalog().table(name) else {
+            return Ok(Some(format!("the table {name} does not exist yet")));
+        };
+        if !matches!(table.format, nightshift_lake::TableFormat::Delta { .. }) {
+            return Err(JobError::Sql {
+                job: job.name.clone(),
+                location,
+                message: format!(
+                    "'{name}' is not a Delta table: wait_for needs a table whose commits have times \
+                     (a report, or any Delta table); use ready_when for other inputs"
+                ),
+            });
+        }
+        let store = session
+            .context()
+            .runtime_env()
+            .object_store(session.catalog().location().store_url())
+            .map_err(JobError::DataFusion)?;
+        let opened = nightshift_lake::DeltaLocation::new(store, &table.location)
+            .map_err(|e| JobError::Output {
+                message: e.to_string(),
+            })?
+            .open(None)
+            .await
+            .map_err(|e| JobError::Output {
+                message: e.to_string(),
+            })?;
+        let committed = opened
+            .version()
+            .and_then(|v| opened.snapshot().ok()?.version_timestamp(v))
+            .and_then(chrono::DateTime::from_timestamp_millis);
+        match committed {
+            Some(t) if t >= interval.end => Ok(None),
+            Some(t) => Ok(Some(format!(
+                "{name} has no commit since the interval's end ({}; its latest is from {})",
+                interval.end.to_rfc3339(),
+                t.to_rfc3339()
+            ))),
+            None => Ok(Some(format!("{name} has no commit yet"))),
         }
     }
 

@@ -19,7 +19,7 @@ const MIN_RETAIN: Duration = Duration::from_secs(3600);
 use crate::schedule::Schedule;
 
 const JOB_KEYS: &str = "sql, schedule, output, partition_by, mode, depends_on, retries, retry_backoff, timeout, \
-                        retain, on_record_error, max_error_rate, params, ready_when, wait_timeout, wait_poll, checks, \
+                        retain, on_record_error, max_error_rate, params, ready_when, wait_for, wait_timeout, wait_poll, checks, \
                         on_failure, on_blocked, on_partial, on_input_missing, on_deadline, deadline, lookback";
 
 /// How often `ready_when` is asked again by default while a run waits for its input.
@@ -56,6 +56,7 @@ pub(super) fn parse_job(
         max_error_rate: None,
         params: Vec::new(),
         ready_when: None,
+        wait_for: Vec::new(),
         wait_timeout: Duration::ZERO,
         wait_poll: DEFAULT_WAIT_POLL,
         checks: Vec::new(),
@@ -175,6 +176,7 @@ pub(super) fn parse_job(
                 Some(_) => r.issue(&v.span(), &key, "expected 0 to 1000 intervals"),
                 None => {}
             },
+            "wait_for" => job.wait_for = r.strings(v, &key).unwrap_or_default(),
             "wait_timeout" => job.wait_timeout = duration(r, v, &key).unwrap_or(job.wait_timeout),
             "wait_poll" => match duration(r, v, &key) {
                 Some(d) if d >= Duration::from_millis(100) => job.wait_poll = d,

@@ -67,6 +67,9 @@ pub struct JobSpec {
     /// A query that returns one boolean, true once the interval's input is ready (`$run_date` and
     /// the other parameters bound); `None`: always ready.
     pub ready_when: Option<String>,
+    /// Delta tables (reports of other jobs, or any) that must have a commit at or after the
+    /// interval's end before it runs.
+    pub wait_for: Vec<String>,
     /// How long a run waits for `ready_when` before it ends as `input_missing` (0: asks once).
     pub wait_timeout: Duration,
     /// How often `ready_when` is asked again while waiting.
