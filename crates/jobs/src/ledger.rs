@@ -163,13 +163,26 @@ impl Ledger {
 
     /// Writes (or rewrites) a run's record.
     pub async fn record(&self, r: &RunRecord) -> Result<(), JobError> {
-        let path = self.path(r);
-        let body = serde_json::to_vec_pretty(r).map_err(|source| JobError::Encode {
-            what: "run record",
-            source,
-        })?;
+        self.put_json(&self.path(r), r, "run record").await
+    }
+
+    /// Every run, oldest first (by start time).
+    pub async fn runs(&self) -> Result<Vec<RunRecord>, JobError> {
+        let mut out: Vec<RunRecord> = self.read_all(&self.dir, "run record").await?;
+        out.sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
+        Ok(out)
+    }
+
+    /// Writes `value` as pretty JSON at `path`.
+    async fn put_json(
+        &self,
+        path: &Path,
+        value: &impl Serialize,
+        what: &'static str,
+    ) -> Result<(), JobError> {
+        let body = serde_json::to_vec_pretty(value).map_err(|source| JobError::Encode { what, source })?;
         self.store
-            .put(&path, PutPayload::from(body))
+            .put(path, PutPayload::from(body))
             .await
             .map_err(|source| JobError::Store {
                 path: path.to_string(),
@@ -178,35 +191,34 @@ impl Ledger {
         Ok(())
     }
 
-    /// Every run, oldest first (by start time).
-    pub async fn runs(&self) -> Result<Vec<RunRecord>, JobError> {
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&self.dir))
-            .try_collect()
-            .await
-            .map_err(|source| JobError::Store {
-                path: self.dir.to_string(),
-                source,
-            })?;
+    /// Every `.json` file under `dir`, read as a `T`; one that cannot be read is skipped with a
+    /// warning (a torn write must not hide the rest of the ledger).
+    async fn read_all<T: serde::de::DeserializeOwned>(
+        &self,
+        dir: &Path,
+        what: &str,
+    ) -> Result<Vec<T>, JobError> {
+        let metas: Vec<_> =
+            self.store
+                .list(Some(dir))
+                .try_collect()
+                .await
+                .map_err(|source| JobError::Store {
+                    path: dir.to_string(),
+                    source,
+                })?;
         let mut out = Vec::new();
-        for m in metas {
-            if !m.location.as_ref().ends_with(".json") {
-                continue;
-            }
+        for m in metas.iter().filter(|m| m.location.as_ref().ends_with(".json")) {
             let bytes = match self.store.get(&m.location).await {
                 Ok(g) => g.bytes().await,
                 Err(e) => Err(e),
             };
-            match bytes.map(|b| serde_json::from_slice::<RunRecord>(&b)) {
+            match bytes.map(|b| serde_json::from_slice::<T>(&b)) {
                 Ok(Ok(r)) => out.push(r),
-                Ok(Err(e)) => {
-                    tracing::warn!(file = %m.location, error = %e, "skipping an unreadable run record")
-                }
-                Err(e) => tracing::warn!(file = %m.location, error = %e, "skipping an unreadable run record"),
+                Ok(Err(e)) => tracing::warn!(file = %m.location, error = %e, "skipping an unreadable {what}"),
+                Err(e) => tracing::warn!(file = %m.location, error = %e, "skipping an unreadable {what}"),
             }
         }
-        out.sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
         Ok(out)
     }
 
@@ -226,46 +238,13 @@ impl Ledger {
             .checks_dir()
             .join(run.job.as_str())
             .join(format!("{}_{}.json", run.run_date, run.run_id));
-        let body = serde_json::to_vec_pretty(results).map_err(|source| JobError::Encode {
-            what: "check results",
-            source,
-        })?;
-        self.store
-            .put(&path, PutPayload::from(body))
-            .await
-            .map_err(|source| JobError::Store {
-                path: path.to_string(),
-                source,
-            })?;
-        Ok(())
+        self.put_json(&path, &results, "check results").await
     }
 
     /// Every check result, oldest first (by check time).
     pub async fn checks(&self) -> Result<Vec<CheckResult>, JobError> {
-        let dir = self.checks_dir();
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&dir))
-            .try_collect()
-            .await
-            .map_err(|source| JobError::Store {
-                path: dir.to_string(),
-                source,
-            })?;
-        let mut out = Vec::new();
-        for m in metas.iter().filter(|m| m.location.as_ref().ends_with(".json")) {
-            let bytes = match self.store.get(&m.location).await {
-                Ok(g) => g.bytes().await,
-                Err(e) => Err(e),
-            };
-            match bytes.map(|b| serde_json::from_slice::<Vec<CheckResult>>(&b)) {
-                Ok(Ok(r)) => out.extend(r),
-                Ok(Err(e)) => {
-                    tracing::warn!(file = %m.location, error = %e, "skipping unreadable check results")
-                }
-                Err(e) => tracing::warn!(file = %m.location, error = %e, "skipping unreadable check results"),
-            }
-        }
+        let per_run: Vec<Vec<CheckResult>> = self.read_all(&self.checks_dir(), "check results").await?;
+        let mut out: Vec<CheckResult> = per_run.into_iter().flatten().collect();
         out.sort_by(|a, b| (&a.checked_at, &a.run_id, &a.check).cmp(&(&b.checked_at, &b.run_id, &b.check)));
         Ok(out)
     }

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::common::run_in;
+use crate::common::{append, edit, run_in};
 use crate::ready::project;
 
 /// A webhook on loopback that answers 503 to its first request and 200 after; it keeps each
@@ -73,8 +73,7 @@ impl Hook {
 }
 
 fn add_to_job(p: &Path, keys: &str) {
-    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    std::fs::write(p.join("nightshift.toml"), format!("{text}{keys}\n")).unwrap();
+    append(&p.join("nightshift.toml"), &format!("{keys}\n"));
 }
 
 #[test]
@@ -122,12 +121,11 @@ fn a_run_that_ends_badly_alerts_its_webhook_or_command_once() {
     );
 
     // A failure goes to the command, with the record on its standard input.
-    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    std::fs::write(
-        p.join("nightshift.toml"),
-        text.replace("SELECT count(*) > 0 FROM events", "SELECT count(*) FROM events"),
-    )
-    .unwrap();
+    edit(
+        &p.join("nightshift.toml"),
+        "SELECT count(*) > 0 FROM events",
+        "SELECT count(*) FROM events",
+    );
     let r = run_in(
         p,
         &["run", "daily", "--date", "2024-06-02", "--no-progress"],
@@ -149,12 +147,11 @@ fn a_run_that_ends_badly_alerts_its_webhook_or_command_once() {
 
     // An alert that cannot be delivered is retried, logged, and the run ends as it would have.
     std::fs::remove_file(p.join("failure.json")).unwrap();
-    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    std::fs::write(
-        p.join("nightshift.toml"),
-        text.replace("on_failure = \"cat > failure.json\"", "on_failure = \"exit 7\""),
-    )
-    .unwrap();
+    edit(
+        &p.join("nightshift.toml"),
+        "on_failure = \"cat > failure.json\"",
+        "on_failure = \"exit 7\"",
+    );
     let r = run_in(
         p,
         &["run", "daily", "--date", "2024-06-02", "--no-progress"],

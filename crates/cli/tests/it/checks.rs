@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::run_in;
+use crate::common::{edit, one_job_project, run_in};
 use crate::ready::{land, states};
 
 const CHECKS: &str = r#"
@@ -33,25 +33,12 @@ sql = "SELECT * FROM output WHERE id < 0"
 "#;
 
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    std::fs::create_dir_all(p.join("lake")).unwrap();
-    std::fs::write(
-        p.join("nightshift.toml"),
-        format!(
-            "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
-             output = \"reports/daily\"\npartition_by = [\"day\"]\non_blocked = \"cat > blocked.json\"\n{CHECKS}"
-        ),
-    )
-    .unwrap();
     // A tenth of the labels are NULL: the warn check fails on every run, and publishes.
-    std::fs::write(
-        p.join("daily.sql"),
+    one_job_project(
+        &format!("partition_by = [\"day\"]\non_blocked = \"cat > blocked.json\"\n{CHECKS}"),
         "SELECT $run_date AS day, id, CASE WHEN id % 10 = 0 THEN NULL ELSE 'x' END AS label \
          FROM events WHERE day = $run_date",
     )
-    .unwrap();
-    dir
 }
 
 fn run_day(p: &Path, day: &str) -> crate::common::Run {
@@ -169,12 +156,8 @@ fn a_check_that_cannot_run_fails_the_run_naming_it_and_bad_checks_are_settings_e
     let dir = project();
     let p = dir.path();
     land(p, "2024-06-01", 10);
-    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    std::fs::write(
-        p.join("nightshift.toml"),
-        text.replace("WHERE id < 0", "WHERE nope < 0"),
-    )
-    .unwrap();
+    let toml = p.join("nightshift.toml");
+    edit(&toml, "WHERE id < 0", "WHERE nope < 0");
     let r = run_day(p, "2024-06-01");
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -184,12 +167,9 @@ fn a_check_that_cannot_run_fails_the_run_naming_it_and_bad_checks_are_settings_e
     );
     assert!(!p.join("lake/reports/daily/_delta_log").exists());
 
-    std::fs::write(
-        p.join("nightshift.toml"),
-        text.replace("kind = \"sql\"", "kind = \"sqll\"")
-            .replace("severity = \"warn\"", "severity = \"loud\""),
-    )
-    .unwrap();
+    edit(&toml, "WHERE nope < 0", "WHERE id < 0");
+    edit(&toml, "kind = \"sql\"", "kind = \"sqll\"");
+    edit(&toml, "severity = \"warn\"", "severity = \"loud\"");
     let r = run_in(p, &["jobs"], &[], None);
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
     assert!(

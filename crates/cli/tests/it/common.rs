@@ -308,3 +308,35 @@ pub fn mount_tmpfs(at: &Path, size: &str) -> Option<Mounted> {
 pub fn latest_due_day() -> chrono::NaiveDate {
     (chrono::Utc::now() - chrono::Duration::hours(2)).date_naive() - chrono::Duration::days(1)
 }
+
+/// Replaces `from` by `to` in the file at `path` (which must hold `from`).
+#[track_caller]
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} lacks {from:?}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// Appends `text` to the file at `path`.
+pub fn append(path: &Path, text: &str) {
+    let old = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, format!("{old}{text}")).unwrap();
+}
+
+/// A project with an empty lake and one job `daily` (`daily @ 02:00 UTC`, output `reports/daily`)
+/// running `sql`, with `keys` added to its table.
+pub fn one_job_project(keys: &str, sql: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("lake")).unwrap();
+    std::fs::write(
+        p.join("nightshift.toml"),
+        format!(
+            "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+             output = \"reports/daily\"\n{keys}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(p.join("daily.sql"), sql).unwrap();
+    dir
+}

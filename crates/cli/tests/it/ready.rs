@@ -4,28 +4,35 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{command, latest_due_day, run_in};
+use crate::common::{append, command, edit, latest_due_day, one_job_project, run_in};
 
 /// A lake whose `events` table (partitioned by `day`) has one day, and a daily job counting a
 /// day's events that waits for them with `ready_when`; `wait` holds the job's `wait_*` keys.
 pub(crate) fn project(wait: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    std::fs::create_dir_all(p.join("lake")).unwrap();
-    std::fs::write(
-        p.join("nightshift.toml"),
-        format!(
-            "[lake]\nroot = \"lake\"\n\n[jobs.daily]\nsql = \"daily.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
-             output = \"reports/daily\"\nready_when = \"SELECT count(*) > 0 FROM events WHERE day = $run_date\"\n{wait}\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("daily.sql"),
+    let dir = one_job_project(
+        &format!("ready_when = \"SELECT count(*) > 0 FROM events WHERE day = $run_date\"\n{wait}"),
         "SELECT $run_date AS day, count(*) AS n FROM events WHERE day = $run_date",
+    );
+    land(dir.path(), "2000-01-01", 1);
+    dir
+}
+
+/// [`project`] with a second job `tenfold` reading the report `daily`, with `keys` added to its table.
+fn with_tenfold(keys: &str) -> tempfile::TempDir {
+    let dir = project("");
+    let p = dir.path();
+    append(
+        &p.join("nightshift.toml"),
+        &format!(
+            "\n[jobs.tenfold]\nsql = \"tenfold.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
+             output = \"reports/tenfold\"\n{keys}\n"
+        ),
+    );
+    std::fs::write(
+        p.join("tenfold.sql"),
+        "SELECT day, n * 10 AS n10 FROM reports.daily WHERE day = $run_date",
     )
     .unwrap();
-    land(p, "2000-01-01", 1);
     dir
 }
 
@@ -145,12 +152,11 @@ fn a_run_whose_input_is_not_ready_publishes_nothing_and_force_runs_it() {
     assert_eq!(report(p), "day,n\n2024-06-02,7\n");
 
     // A query that does not answer with one boolean fails the run, naming the setting.
-    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    std::fs::write(
-        p.join("nightshift.toml"),
-        text.replace("SELECT count(*) > 0 FROM events", "SELECT count(*) FROM events"),
-    )
-    .unwrap();
+    edit(
+        &p.join("nightshift.toml"),
+        "SELECT count(*) > 0 FROM events",
+        "SELECT count(*) FROM events",
+    );
     let bad = run_in(
         p,
         &["run", "daily", "--date", "2024-06-03", "--no-progress"],
@@ -284,22 +290,8 @@ fn a_changed_input_file_causes_exactly_one_rerun_under_lookback() {
 /// though the input has a newer version; a changed SQL file or an unknown run is refused.
 #[test]
 fn rerun_repeats_a_run_with_its_inputs_at_the_versions_it_read() {
-    let dir = project("");
+    let dir = with_tenfold("depends_on = [\"daily\"]");
     let p = dir.path();
-    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    std::fs::write(
-        p.join("nightshift.toml"),
-        format!(
-            "{text}\n[jobs.tenfold]\nsql = \"tenfold.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
-             output = \"reports/tenfold\"\ndepends_on = [\"daily\"]\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("tenfold.sql"),
-        "SELECT day, n * 10 AS n10 FROM reports.daily WHERE day = $run_date",
-    )
-    .unwrap();
     let day = "2024-06-02";
     let tenfold = |p: &Path| {
         let out = run_in(
@@ -349,11 +341,7 @@ fn rerun_repeats_a_run_with_its_inputs_at_the_versions_it_read() {
     assert_eq!(tenfold(p), "n10\n100\n");
 
     // A changed SQL file cannot repeat it; an unknown run is named.
-    std::fs::write(
-        p.join("tenfold.sql"),
-        "SELECT day, n * 10 AS n10 FROM reports.daily WHERE day = $run_date -- edited",
-    )
-    .unwrap();
+    append(&p.join("tenfold.sql"), " -- edited");
     let changed = run_in(p, &["rerun", &run_id], &[], None);
     assert_eq!(changed.code, 2, "{}\n{}", changed.stdout, changed.stderr);
     assert!(
@@ -375,22 +363,8 @@ fn rerun_repeats_a_run_with_its_inputs_at_the_versions_it_read() {
 /// end; before, it ends as `input_missing` saying which table it waits for.
 #[test]
 fn wait_for_needs_a_commit_of_the_table_after_the_interval() {
-    let dir = project("");
+    let dir = with_tenfold("wait_for = [\"reports.daily\"]");
     let p = dir.path();
-    let text = std::fs::read_to_string(p.join("nightshift.toml")).unwrap();
-    std::fs::write(
-        p.join("nightshift.toml"),
-        format!(
-            "{text}\n[jobs.tenfold]\nsql = \"tenfold.sql\"\nschedule = \"daily @ 02:00 UTC\"\n\
-             output = \"reports/tenfold\"\nwait_for = [\"reports.daily\"]\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("tenfold.sql"),
-        "SELECT day, n * 10 AS n10 FROM reports.daily WHERE day = $run_date",
-    )
-    .unwrap();
     let run = |job: &str, day: &str, extra: &[&str]| {
         let mut args = vec!["run", job, "--date", day, "--no-progress"];
         args.extend_from_slice(extra);

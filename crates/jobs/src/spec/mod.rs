@@ -161,6 +161,17 @@ mod tests {
 
     const JOB: &str = "sql = \"queries/a.sql\"\nschedule = \"daily @ 02:00 UTC\"\n";
 
+    /// The problems of `main` as nightshift.toml, as shown.
+    fn problems(main: &str) -> Vec<String> {
+        let dir = setup(&[("nightshift.toml", main)]);
+        parse(&dir)
+            .unwrap_err()
+            .issues
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     #[test]
     fn parses_jobs_in_dependency_order_with_includes() {
         let main = format!(
@@ -239,13 +250,7 @@ mod tests {
         let main = format!(
             "[jobs.a]\n{JOB}output = \"r/a\"\nready_when = \" \"\nwait_timeout = \"soon\"\nwait_poll = \"1ms\"\n"
         );
-        let dir = setup(&[("nightshift.toml", &main)]);
-        let shown: Vec<String> = parse(&dir)
-            .unwrap_err()
-            .issues
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let shown = problems(&main);
         assert_eq!(shown.len(), 3, "{shown:?}");
         assert!(
             shown[0].contains(":5: jobs.a.ready_when: an empty query"),
@@ -280,13 +285,7 @@ mod tests {
         let main = format!(
             "[jobs.a]\n{JOB}output = \"r/a\"\ndeadline = \"6am\"\n[jobs.b]\n{JOB}output = \"r/b\"\ndeadline = \"06:00 UTC\"\n"
         );
-        let dir = setup(&[("nightshift.toml", &main)]);
-        let shown: Vec<String> = parse(&dir)
-            .unwrap_err()
-            .issues
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let shown = problems(&main);
         assert_eq!(shown.len(), 2, "{shown:?}");
         assert!(
             shown[0].contains(":5: jobs.a.deadline: '6am' is not a time of day"),
