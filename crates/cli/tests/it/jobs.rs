@@ -517,6 +517,37 @@ fn scoring_uses_the_model_of_its_dependency_not_a_newer_one() {
         serde_json::json!(["fraud@v1"]),
         "{manifest}"
     );
+    // `rerun` repeats that run with the model it scored with, though v2 is newer.
+    let ids = run_in(
+        p,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT run_id FROM nightshift.runs WHERE job = 'fraud_scoring'",
+        ],
+        &[],
+        None,
+    );
+    ids.ok();
+    let run_id = ids.stdout.lines().nth(1).unwrap().to_string();
+    let again = run_in(p, &["rerun", &run_id], &[], None);
+    again.ok();
+    assert!(
+        again.stdout.contains("pinned to fraud@v1")
+            && again.stdout.contains("fraud_scoring 2024-06-03 succeeded"),
+        "{}",
+        again.stdout
+    );
+    let manifest =
+        crate::common::run_info(&scoring, *crate::common::delta_versions(&scoring).last().unwrap());
+    assert_eq!(
+        manifest["model_versions"],
+        serde_json::json!(["fraud@v1"]),
+        "{manifest}"
+    );
+
     // Outside jobs, the latest version is used.
     let r = run_in(
         p,

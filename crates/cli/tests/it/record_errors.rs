@@ -46,7 +46,10 @@ fn project() -> tempfile::TempDir {
     let mut toml = String::from("[lake]\nroot = \"lake\"\n");
     for (name, extra) in [
         ("strict", ""),
-        ("lenient", "on_record_error = \"null\"\n"),
+        (
+            "lenient",
+            "on_record_error = \"null\"\non_partial = \"cat > partial.json\"\n",
+        ),
         (
             "quarantined",
             "on_record_error = \"quarantine\"\nmax_error_rate = 0.5\n",
@@ -130,6 +133,11 @@ fn null_publishes_with_the_bad_record_counted_as_a_partial_success() {
         !p.join("lake/reports/lenient/_errors").exists(),
         "null keeps nothing"
     );
+    // on_partial got the run's record.
+    let alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("partial.json")).unwrap()).unwrap();
+    assert_eq!(alert["event"], "partial");
+    assert_eq!(alert["run"]["error_records"], 1);
     assert_eq!(
         csv(
             p,
