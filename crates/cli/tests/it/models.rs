@@ -202,6 +202,11 @@ fn bad_input_is_refused_and_stored_models_stay() {
             &["bogus"],
         ),
         (
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent', seed = 0, \
+             SEED = 1) AS SELECT amount, is_fraudulent FROM transactions",
+            &["option 'seed': is given more than once"],
+        ),
+        (
             "CREATE OR REPLACE MODEL m OPTIONS (type = 'gradient_boosting', target = 'is_fraudulent') \
              AS SELECT amount, is_fraudulent FROM transactions",
             &["random_forest"],
