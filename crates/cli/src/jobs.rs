@@ -260,6 +260,7 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
     };
     let mut failed: BTreeSet<(String, chrono::NaiveDate)> = BTreeSet::new();
     let mut code = 0u8;
+    let mut lake_session = None;
     let ledger_runs = if args.changed {
         runner.ledger().runs().await?
     } else {
@@ -268,7 +269,10 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
     for p in &plan {
         if args.changed {
             use nightshift_jobs::InputsChange;
-            let skipped = match runner.inputs_changed(&p.job, &p.interval, &ledger_runs).await {
+            let skipped = match runner
+                .inputs_changed(&p.job, &p.interval, &ledger_runs, &mut lake_session)
+                .await
+            {
                 InputsChange::Changed(what) => {
                     say(format!(
                         "{} {}: its inputs changed since it was published ({what}); running it again",

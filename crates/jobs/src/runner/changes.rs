@@ -23,11 +23,14 @@ pub enum InputsChange {
 
 impl Runner {
     /// Whether the inputs of `job`'s published `interval` changed since its last publishing run.
+    /// `session` is a fresh session of the lake, made on first use and shared by the looks of one
+    /// plan (each would otherwise list the whole lake again).
     pub async fn inputs_changed(
         &self,
         job: &JobSpec,
         interval: &Interval,
         runs: &[RunRecord],
+        session: &mut Option<nightshift_core::Session>,
     ) -> InputsChange {
         let start = interval.start.to_rfc3339();
         let Some(published) = runs
@@ -54,15 +57,34 @@ impl Runner {
             Ok(_) => return InputsChange::Unknown(format!("the commit of version {version} is gone")),
             Err(e) => return InputsChange::Unknown(format!("its commit cannot be read: {e}")),
         };
-        match self.current_inputs(job, interval).await {
+        if session.is_none() {
+            match nightshift_core::Session::new(self.settings.clone()).await {
+                Ok(s) => {
+                    if let Err(e) = self.ledger.register(s.context()).await {
+                        return InputsChange::Unknown(e.to_string());
+                    }
+                    *session = Some(s);
+                }
+                Err(e) => return InputsChange::Unknown(e.to_string()),
+            }
+        }
+        let Some(session) = session.as_ref() else {
+            return InputsChange::Unknown("no session".into());
+        };
+        match self.current_inputs(job, interval, session).await {
             Ok(now) => compare(&recorded, &now),
             Err(why) => InputsChange::Unknown(why),
         }
     }
 
-    /// The files the job's SQL reads for `interval` now: its statement planned (not run) in a
-    /// fresh local session.
-    async fn current_inputs(&self, job: &JobSpec, interval: &Interval) -> Result<Vec<InputFile>, String> {
+    /// The files the job's SQL reads for `interval` now: its statement planned (not run) in
+    /// `session`.
+    async fn current_inputs(
+        &self,
+        job: &JobSpec,
+        interval: &Interval,
+        session: &nightshift_core::Session,
+    ) -> Result<Vec<InputFile>, String> {
         let text = std::fs::read_to_string(&job.sql)
             .map_err(|e| format!("cannot read {}: {e}", job.sql.display()))?;
         let statements = nightshift_core::split_statements(&text).map_err(|e| e.message.clone())?;
@@ -72,13 +94,6 @@ impl Runner {
                 statements.len()
             ));
         };
-        let session = nightshift_core::Session::new(self.settings.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        self.ledger
-            .register(session.context())
-            .await
-            .map_err(|e| e.to_string())?;
         let df = session
             .sql(&statement.text, &interval_params(job, interval))
             .await
@@ -88,7 +103,7 @@ impl Runner {
             .state()
             .optimize(df.logical_plan())
             .map_err(|e| e.strip_backtrace())?;
-        Ok(read_files(&session, Some(&plan)).await)
+        Ok(read_files(session, Some(&plan)).await)
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Runner {
     force: bool,
     wait_for_inputs: bool,
     pins: Option<RerunPins>,
+    /// When each job's lookback last looked for changed inputs (see `plan`).
+    lookback_checked: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -84,6 +86,7 @@ impl Runner {
             force: false,
             wait_for_inputs: true,
             pins: None,
+            lookback_checked: Default::default(),
         })
     }
 

@@ -36,7 +36,25 @@ pub struct PlannedRun {
     pub changed: Option<String>,
 }
 
+/// How often a long-running scheduler looks for changed inputs of a job with `lookback`: each
+/// look plans the job's SQL for its last intervals, which lists the lake.
+const LOOKBACK_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl Runner {
+    /// Whether `job`'s lookback is due in this process: the first time, then every
+    /// [`LOOKBACK_EVERY`].
+    fn lookback_due(&self, job: &str) -> bool {
+        let mut last = self.lookback_checked.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        match last.get(job) {
+            Some(t) if now.duration_since(*t) < LOOKBACK_EVERY => false,
+            _ => {
+                last.insert(job.to_string(), now);
+                true
+            }
+        }
+    }
+
     /// The runs for `names` (all jobs if empty), oldest interval first, each job after its
     /// dependencies within an interval.
     pub async fn plan(&self, names: &[String], selection: &Selection) -> Result<Vec<PlannedRun>, JobError> {
@@ -55,6 +73,7 @@ impl Runner {
             Vec::new()
         };
         let mut plan = Vec::new();
+        let mut lake_session = None;
         for (order, job) in jobs.iter().enumerate() {
             let s = &job.schedule;
             let intervals = match selection {
@@ -118,13 +137,13 @@ impl Runner {
                 }
             };
             let mut changed = Vec::new();
-            if *selection == Selection::Due && job.lookback > 0 {
+            if *selection == Selection::Due && job.lookback > 0 && self.lookback_due(&job.name) {
                 // Late data: the newest published intervals whose inputs changed run again.
                 let mut iv = s.latest_due(now);
                 for _ in 0..job.lookback {
                     if !intervals.iter().any(|o| o.start == iv.start)
                         && let super::changes::InputsChange::Changed(what) =
-                            self.inputs_changed(job, &iv, &runs).await
+                            self.inputs_changed(job, &iv, &runs, &mut lake_session).await
                     {
                         tracing::info!(job = %job.name, run_date = %iv.run_date, %what, "inputs changed since it was published: running it again");
                         changed.push((iv, what));
