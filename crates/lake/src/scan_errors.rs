@@ -78,9 +78,23 @@ impl PhysicalOptimizerRule for NameFilesInErrors {
     }
 }
 
-/// A file's error with its name; a resource limit is left as it is, since it is not about the file.
+/// A file's error with its name. Only errors of reading it are: an expression the scan evaluates
+/// for the query (a projection or filter pushed into it, a scoring function) fails on its own,
+/// and a resource limit is not about the file.
 fn name_error(file: &str, e: DataFusionError) -> DataFusionError {
-    if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+    let about_the_file = match e.find_root() {
+        DataFusionError::ParquetError(_) | DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
+            true
+        }
+        DataFusionError::ArrowError(a, _) => matches!(
+            a.as_ref(),
+            datafusion::arrow::error::ArrowError::ParquetError(_)
+                | datafusion::arrow::error::ArrowError::IoError(..)
+                | datafusion::arrow::error::ArrowError::InvalidArgumentError(_)
+        ),
+        _ => false,
+    };
+    if !about_the_file {
         return e;
     }
     LakeError::ReadFile {
