@@ -293,7 +293,8 @@ pub fn referenced_tables(sql: &str) -> Vec<String> {
 }
 
 /// The names of the models a statement scores with: the literal first argument of every
-/// `predict(…)` / `predict_label(…)` call, and `None` for each `fraud_score(…)` (the default model).
+/// `predict(…)`, `predict_label(…)`, `explain_predict(…)` and `explain_top(…)` call, and `None` for
+/// each `fraud_score(…)` (the default model).
 /// A cheap token scan, so that the models can be loaded before DataFusion plans the statement.
 pub(crate) fn referenced_models(sql: &str) -> Vec<Option<String>> {
     let dialect = GenericDialect {};
@@ -311,7 +312,7 @@ pub(crate) fn referenced_models(sql: &str) -> Vec<Option<String>> {
             continue;
         }
         let f = w.value.to_ascii_lowercase();
-        if f == "predict" || f == "predict_label" {
+        if ["predict", "predict_label", "explain_predict", "explain_top"].contains(&f.as_str()) {
             if let Some(Token::SingleQuotedString(name)) = tokens.get(i + 2) {
                 out.push(Some(name.clone()));
             }
@@ -463,10 +464,16 @@ mod tests {
     #[test]
     fn finds_referenced_models() {
         let sql = "SELECT predict('fraud@v2', a), PREDICT_LABEL('other', b), fraud_score(a, b, c, d), \
-                   predict(x) FROM t";
+                   predict(x), explain_predict('why', a), explain_top('top', 3, a) FROM t";
         assert_eq!(
             referenced_models(sql),
-            vec![Some("fraud@v2".to_string()), Some("other".to_string()), None]
+            vec![
+                Some("fraud@v2".to_string()),
+                Some("other".to_string()),
+                None,
+                Some("why".to_string()),
+                Some("top".to_string())
+            ]
         );
     }
 }

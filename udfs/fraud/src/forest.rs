@@ -62,6 +62,9 @@ pub(crate) struct Forest {
     pub nodes: Vec<Node>,
     /// Start of each tree in `nodes`.
     pub roots: Vec<u32>,
+    /// Each node's cover (the training weight that reached it), for explanations; empty for
+    /// forests stored before covers were kept, which cannot be explained.
+    pub covers: Vec<f64>,
     /// The scoring layout, built by [`Forest::prepare`]; `None` when the forest has more cuts per
     /// feature than one-byte codes hold (no forest this crate trains), which scores with
     /// [`Forest::predict_reference`].

@@ -12,6 +12,8 @@
 #![deny(missing_docs)]
 
 mod error;
+mod explain;
+mod explain_predict;
 mod features;
 mod forest;
 mod fraud_score;
@@ -33,10 +35,11 @@ use datafusion::logical_expr::ScalarUDF;
 
 pub use crate::{
     error::FraudError,
+    explain_predict::{ExplainPredictFunc, ExplainTopFunc},
     features::{Feature, FeatureKind},
     fraud_score::FraudScoreFunc,
     metrics::{Metrics, evaluate},
-    model::{Model, ModelMeta},
+    model::{Explanation, Model, ModelMeta},
     options::{ClassWeight, HOLDOUT_COLUMN, Holdout, MAX_BINS, MaxFeatures, ModelOptions, TrainOptions},
     pins::ModelPins,
     predict::PredictFunc,
@@ -46,10 +49,15 @@ pub use crate::{
     train::{TrainProgress, TrainStage, read_labels, train},
 };
 
-/// `predict`, `predict_label` and `fraud_score`, planning against `registry`.
+/// `predict`, `predict_label`, `fraud_score`, `explain_predict` and `explain_top`, planning against
+/// `registry`.
 pub fn functions(registry: Arc<ModelRegistry>) -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::new_from_impl(PredictFunc::new(registry.clone()))),
+        Arc::new(ScalarUDF::new_from_impl(ExplainPredictFunc::new(
+            registry.clone(),
+        ))),
+        Arc::new(ScalarUDF::new_from_impl(ExplainTopFunc::new(registry.clone()))),
         Arc::new(ScalarUDF::new_from_impl(PredictLabelFunc::new(registry.clone()))),
         Arc::new(ScalarUDF::new_from_impl(FraudScoreFunc::new(registry))),
     ]

@@ -39,6 +39,18 @@ pub struct ModelMeta {
     pub nodes: usize,
 }
 
+/// Scores with their reasons: for each row, `base` plus its contributions is its score (to
+/// rounding), all in probability space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// The model's expected score over its training data (the same for every row).
+    pub base: f64,
+    /// Each row's score, as `predict` gives it.
+    pub scores: Vec<f64>,
+    /// Each row's contribution of each feature, in the model's feature order.
+    pub contributions: Vec<Vec<f64>>,
+}
+
 /// A trained random forest, ready to score.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -101,6 +113,38 @@ impl Model {
             .map(|f| format!("{} {}", f.name, f.kind.sql_name()))
             .collect();
         format!("({})", parts.join(", "))
+    }
+
+    /// Each row's score with its exact TreeSHAP contributions (see [`Explanation`]); `columns` as
+    /// for [`Model::score_batch`]. An error for a model stored before node covers were kept.
+    pub fn explain_batch(&self, columns: &[ArrayRef]) -> Result<Explanation, FraudError> {
+        let scores = self.score_batch(columns)?;
+        let Some(base) = self.forest.base_value() else {
+            return Err(FraudError::Scoring(format!(
+                "model '{}' was trained before nightshift kept the node covers that explaining \
+                 needs: train it again (CREATE OR REPLACE MODEL … with the same query) to explain it",
+                self.reference()
+            )));
+        };
+        let encoded = crate::features::encode_columns(&self.meta.name, &self.meta.features, columns)?;
+        let features = self.meta.features.len();
+        let mut row = vec![0.0; features];
+        let mut buf = self.forest.path_buffer();
+        let contributions = (0..scores.len())
+            .map(|r| {
+                for (v, column) in row.iter_mut().zip(&encoded) {
+                    *v = column[r];
+                }
+                let mut phi = vec![0.0; features];
+                self.forest.shap_row_with(&row, &mut phi, &mut buf);
+                phi
+            })
+            .collect();
+        Ok(Explanation {
+            base,
+            scores: scores.values().to_vec(),
+            contributions,
+        })
     }
 
     /// Probability of the positive class for each row; `columns` are the features in order, of

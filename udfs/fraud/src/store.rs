@@ -364,12 +364,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// `NSRF`, u32 format version, u32 trees, u32 nodes, the roots (u32 each), then 16 bytes a node:
-/// f64 threshold, u16 feature, u16 flags, u32 left child. All little-endian.
+/// The trees file's layout: 1 without covers, 2 with one f64 cover per node after the nodes.
+const TREES_VERSION: u32 = 2;
+
+/// `NSRF`, u32 trees format version, u32 trees, u32 nodes, the roots (u32 each), then 16 bytes a
+/// node: f64 threshold, u16 feature, u16 flags, u32 left child; then (version 2) an f64 cover per
+/// node. All little-endian. A forest without covers is written as version 1.
 pub(crate) fn encode_forest(forest: &Forest) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + forest.roots.len() * 4 + forest.nodes.len() * 16);
+    let with_covers = forest.covers.len() == forest.nodes.len() && !forest.nodes.is_empty();
+    let mut out = Vec::with_capacity(16 + forest.roots.len() * 4 + forest.nodes.len() * 24);
     out.extend_from_slice(TREES_MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let version: u32 = if with_covers { TREES_VERSION } else { 1 };
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(forest.roots.len() as u32).to_le_bytes());
     out.extend_from_slice(&(forest.nodes.len() as u32).to_le_bytes());
     for r in &forest.roots {
@@ -380,6 +386,11 @@ pub(crate) fn encode_forest(forest: &Forest) -> Vec<u8> {
         out.extend_from_slice(&n.feature.to_le_bytes());
         out.extend_from_slice(&n.flags.to_le_bytes());
         out.extend_from_slice(&n.left.to_le_bytes());
+    }
+    if with_covers {
+        for c in &forest.covers {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
     }
     out
 }
@@ -395,16 +406,17 @@ pub(crate) fn decode_forest(bytes: &[u8]) -> Result<Forest, String> {
         return Err("the trees file does not start with NSRF".into());
     }
     let version = u32_at(4)?;
-    if version != FORMAT_VERSION {
+    if !(1..=TREES_VERSION).contains(&version) {
         return Err(format!(
-            "trees format version {version} (this build reads {FORMAT_VERSION})"
+            "trees format version {version} (this build reads 1 to {TREES_VERSION})"
         ));
     }
     let trees = u32_at(8)? as usize;
     let nodes = u32_at(12)? as usize;
+    let node_bytes = if version >= 2 { 24 } else { 16 };
     let expected = 16usize
         .checked_add(trees.checked_mul(4).ok_or("too many trees")?)
-        .and_then(|n| n.checked_add(nodes.checked_mul(16)?))
+        .and_then(|n| n.checked_add(nodes.checked_mul(node_bytes)?))
         .ok_or("too many nodes")?;
     if bytes.len() != expected {
         return Err(format!(
@@ -430,6 +442,16 @@ pub(crate) fn decode_forest(bytes: &[u8]) -> Result<Forest, String> {
             flags: u16::from_le_bytes([b[10], b[11]]),
             left: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
         });
+    }
+    if version >= 2 {
+        let at = base + 16 * nodes;
+        forest.covers = bytes[at..at + 8 * nodes]
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect();
+        if forest.covers.iter().any(|c| !c.is_finite() || *c < 0.0) {
+            return Err("the trees file holds a negative or non-finite cover".into());
+        }
     }
     Ok(forest)
 }

@@ -383,3 +383,80 @@ fn example_training_sql_matches_scikit_learn() {
     assert!(transactions > 2_000.0, "{}", r.stdout);
     assert!(flagged > 0.0 && flagged < transactions / 4.0, "{}", r.stdout);
 }
+
+/// `explain_predict` gives each feature's exact contribution: base plus contributions is the score
+/// on every row (checked in SQL); `explain_top` keeps the k largest, largest first.
+#[test]
+fn explanations_add_up_to_the_score_and_name_the_top_reasons() {
+    let (_dir, lake) = lake();
+    let features = "amount, merchant_category, time_of_day, card_present";
+    sql(
+        &lake,
+        &format!(
+            "CREATE MODEL why OPTIONS (type = 'random_forest', target = 'is_fraudulent', trees = 5, \
+             max_depth = 6, seed = 3) AS SELECT {features}, is_fraudulent FROM transactions"
+        ),
+        &[],
+    )
+    .ok();
+    let exact = sql(
+        &lake,
+        &format!(
+            "WITH x AS (SELECT transaction_id, explain_predict('why', {features}) AS e, \
+               predict('why', {features}) AS p FROM transactions), \
+             u AS (SELECT transaction_id, p, e['base'] AS base, e['score'] AS score, \
+               unnest(e['contributions']) AS c FROM x) \
+             SELECT count(*) AS rows, max(abs(b + s - p)) < 1e-9 AS exact, max(abs(score - p)) = 0 AS same, \
+               min(k) AS features FROM (SELECT transaction_id, any_value(p) AS p, any_value(base) AS b, \
+               any_value(score) AS score, sum(c['contribution']) AS s, count(*) AS k FROM u GROUP BY transaction_id)"
+        ),
+        &[],
+    );
+    exact.ok();
+    let r = row(&exact);
+    assert!(num(&r, "rows") > 1000.0, "{}", exact.stdout);
+    assert_eq!(
+        (r["exact"].as_str(), r["same"].as_str(), r["features"].as_str()),
+        ("true", "true", "4"),
+        "{}",
+        exact.stdout
+    );
+
+    // The top 2 reasons, largest absolute contribution first, for the riskiest transaction.
+    let top = run_in(
+        lake.parent().unwrap(),
+        &[
+            "--lake",
+            lake.to_str().unwrap(),
+            "sql",
+            "--format",
+            "json",
+            "-c",
+            &format!(
+                "SELECT explain_top('why', 2, {features}) AS reasons, explain_predict('why', {features}) AS e \
+                 FROM transactions ORDER BY predict('why', {features}) DESC, transaction_id LIMIT 1"
+            ),
+        ],
+        &[],
+        None,
+    );
+    top.ok();
+    let rows: serde_json::Value = serde_json::from_str(&top.stdout).unwrap();
+    let reasons = rows[0]["reasons"].as_array().unwrap();
+    let all = rows[0]["e"]["contributions"].as_array().unwrap();
+    assert_eq!(reasons.len(), 2);
+    assert_eq!(reasons[..], all[..2], "{}", top.stdout);
+    let size = |v: &serde_json::Value| v["contribution"].as_f64().unwrap().abs();
+    assert!(
+        size(&all[0]) >= size(&all[1]) && size(&all[1]) >= size(&all[3]),
+        "{}",
+        top.stdout
+    );
+
+    sql(
+        &lake,
+        &format!("SELECT explain_top('why', 0, {features}) FROM transactions"),
+        &[],
+    )
+    .fails_with(1, &["k, must be a positive integer literal"]);
+}

@@ -72,7 +72,7 @@ pub(crate) fn fit(
     report(TrainStage::Trees, 0);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let mut trees: Vec<Option<Vec<Node>>> = vec![None; opts.trees];
+    let mut trees: Vec<Option<(Vec<Node>, Vec<f64>)>> = vec![None; opts.trees];
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads.min(opts.trees))
             .map(|_| {
@@ -102,8 +102,9 @@ pub(crate) fn fit(
     });
     let mut forest = Forest::default();
     for (t, tree) in trees.into_iter().enumerate() {
-        let tree = tree.ok_or_else(|| FraudError::Training(format!("tree {t} was not grown")))?;
+        let (tree, covers) = tree.ok_or_else(|| FraudError::Training(format!("tree {t} was not grown")))?;
         forest.push_tree(&tree);
+        forest.covers.extend(covers);
     }
 
     let mut meta = ModelMeta {

@@ -96,7 +96,9 @@ impl<'a> Grower<'a> {
         }
     }
 
-    pub(crate) fn grow(&mut self, seed: u64) -> Vec<Node> {
+    /// One tree, with each node's cover (the weight of the training rows that reach it: bootstrap
+    /// counts times class weights), which exact TreeSHAP needs.
+    pub(crate) fn grow(&mut self, seed: u64) -> (Vec<Node>, Vec<f64>) {
         let mut rng = Rng::new(seed);
         // Every tree starts from the same feature order, whichever thread grew what before.
         self.features.iter_mut().enumerate().for_each(|(i, f)| *f = i);
@@ -128,6 +130,7 @@ impl<'a> Grower<'a> {
             }
         }
         let mut nodes = vec![Node::leaf(leaf_value(&root))];
+        let mut covers = vec![root.weight()];
         let mut stack = vec![Task {
             node: 0,
             start: 0,
@@ -156,6 +159,8 @@ impl<'a> Grower<'a> {
             };
             nodes.push(Node::leaf(leaf_value(&split.left)));
             nodes.push(Node::leaf(leaf_value(&split.right)));
+            covers.push(split.left.weight());
+            covers.push(split.right.weight());
             stack.push(Task {
                 node: left + 1,
                 start: mid,
@@ -171,7 +176,7 @@ impl<'a> Grower<'a> {
                 stats: split.left,
             });
         }
-        nodes
+        (nodes, covers)
     }
 
     /// The best split over at least `k` randomly drawn features that are not constant in the node
