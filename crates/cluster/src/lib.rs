@@ -306,6 +306,18 @@ impl Engine for ClusterEngine {
         })
     }
 
+    fn executors(&self) -> futures::future::BoxFuture<'_, Option<Vec<String>>> {
+        Box::pin(async move {
+            match status(&self.url).await {
+                Ok(s) => Some(s.executors.into_iter().map(|e| e.id).collect()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list the cluster's executors");
+                    None
+                }
+            }
+        })
+    }
+
     fn executor_cpu_seconds<'a>(&'a self, label: &'a str) -> futures::future::BoxFuture<'a, Option<f64>> {
         Box::pin(async move {
             match status::named_jobs_cpu_seconds(&self.url, label).await {

@@ -46,6 +46,11 @@ pub trait Engine: Send + Sync {
         let _ = label;
         Box::pin(async { None })
     }
+    /// The ids of the cluster's live executors; `None` where runs stay in this process or the
+    /// cluster cannot say.
+    fn executors(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+        Box::pin(async { None })
+    }
 }
 
 /// Runs in this process, on a fresh local session each.

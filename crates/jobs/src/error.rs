@@ -119,6 +119,20 @@ pub enum JobError {
         /// The failed checks, a line each.
         failed: String,
     },
+    /// An executor of the cluster was lost while the run's statements ran there. Ballista 55
+    /// re-plans the lost work, and its results after a loss are not to be trusted (rows were
+    /// doubled and lost in our tests, see vendor/README.md): the attempt publishes nothing and
+    /// is run again.
+    #[error(
+        "job '{job}': executor {executors} was lost while the run's statements ran on the cluster; \
+         results after a loss are not trusted, so nothing was published and the attempt is run again"
+    )]
+    ExecutorLost {
+        /// The job.
+        job: String,
+        /// The lost executors' ids.
+        executors: String,
+    },
     /// The run took longer than the job's timeout.
     #[error("job '{job}': timed out after {seconds} s")]
     Timeout {
@@ -197,6 +211,7 @@ impl JobError {
                     | JobError::Io { .. }
                     | JobError::Parquet(parquet::errors::ParquetError::External(_))
                     | JobError::DataFusion(DataFusionError::ObjectStore(_) | DataFusionError::IoError(_))
+                    | JobError::ExecutorLost { .. }
             ),
         }
     }

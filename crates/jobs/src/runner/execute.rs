@@ -351,6 +351,7 @@ impl Runner {
         if sort_merge {
             nightshift_core::with_sort_merge_joins(&mut settings);
         }
+        let executors_before = self.engine.executors().await;
         let session = self.engine.session(settings, run_label(job, run_id)).await?;
         let errors = session.set_on_record_error(job.on_record_error);
         self.pin_dependency_models(job, interval, &session).await?;
@@ -462,6 +463,22 @@ impl Runner {
         if let Err(e) = output.validate(&mut staged).await {
             output.discard_staged(&staged).await;
             return Err(e);
+        }
+        if let Some(before) = &executors_before
+            && let Some(after) = self.engine.executors().await
+        {
+            let lost: Vec<&str> = before
+                .iter()
+                .filter(|e| !after.contains(e))
+                .map(String::as_str)
+                .collect();
+            if !lost.is_empty() {
+                output.discard_staged(&staged).await;
+                return Err(JobError::ExecutorLost {
+                    job: job.name.clone(),
+                    executors: lost.join(", "),
+                });
+            }
         }
         self.settle_record_errors(job, run_id, interval, &errors, counts)
             .await?;
