@@ -34,7 +34,13 @@ use object_store::path::Path;
 use crate::common::{no_progress, options, row, stream_of, unit};
 
 /// Every function of the crate that takes features.
-const FUNCTIONS: [&str; 3] = ["predict", "predict_label", "fraud_score"];
+const FUNCTIONS: [&str; 5] = [
+    "predict",
+    "explain_predict",
+    "explain_top",
+    "predict_label",
+    "fraud_score",
+];
 
 /// The amount of every row of the edge-case tables: a large amount, where the category decides.
 const AMOUNT: f64 = 300.0;
@@ -112,9 +118,13 @@ fn session(registry: Arc<ModelRegistry>, partitions: usize) -> SessionContext {
 }
 
 /// `function` called on the two features.
+/// `explain_predict` is read through its score (the same as `predict`'s), and `explain_top` through
+/// how many reasons it gives (both features, every row).
 fn call(function: &str, amount: &str, category: &str) -> String {
     match function {
         "fraud_score" => format!("fraud_score({amount}, {category})"),
+        "explain_predict" => format!("get_field(explain_predict('m', {amount}, {category}), 'score')"),
+        "explain_top" => format!("array_length(explain_top('m', 2, {amount}, {category}))"),
         _ => format!("{function}('m', {amount}, {category})"),
     }
 }
@@ -141,13 +151,17 @@ async fn query(ctx: &SessionContext, sql: &str) -> Result<RecordBatch> {
 enum Column {
     Score(Vec<Option<f64>>),
     Label(Vec<Option<bool>>),
+    Reasons(Vec<Option<u64>>),
 }
 
 impl Column {
     /// What `function` must return for rows of these probabilities.
     fn expected(function: &str, scores: &[f64]) -> Self {
         match function {
-            "predict" | "fraud_score" => Self::Score(scores.iter().map(|&p| Some(p)).collect()),
+            "predict" | "fraud_score" | "explain_predict" => {
+                Self::Score(scores.iter().map(|&p| Some(p)).collect())
+            }
+            "explain_top" => Self::Reasons(vec![Some(2); scores.len()]),
             // Written out here rather than taken from the crate: true above 0.5.
             "predict_label" => Self::Label(scores.iter().map(|&p| Some(p > 0.5)).collect()),
             other => panic!("unknown function {other}"),
@@ -157,9 +171,18 @@ impl Column {
     /// Decodes `array`, checking first that it has the type `function` declares.
     fn decode(function: &str, array: &dyn Array) -> Self {
         match function {
-            "predict" | "fraud_score" => {
+            "predict" | "fraud_score" | "explain_predict" => {
                 assert_eq!(array.data_type(), &DataType::Float64, "{function}");
                 Self::Score(array.as_primitive::<Float64Type>().iter().collect())
+            }
+            "explain_top" => {
+                assert_eq!(array.data_type(), &DataType::UInt64, "{function}");
+                Self::Reasons(
+                    array
+                        .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                        .iter()
+                        .collect(),
+                )
             }
             "predict_label" => {
                 assert_eq!(array.data_type(), &DataType::Boolean, "{function}");
@@ -524,7 +547,11 @@ async fn binary_session() -> Result<(SessionContext, Arc<Model>, Vec<(String, Da
 
 /// The argument position of the category in a call of `function` (1-based, the model name counted).
 fn category_position(function: &str) -> usize {
-    if function == "fraud_score" { 2 } else { 3 }
+    match function {
+        "fraud_score" => 2,
+        "explain_top" => 4,
+        _ => 3,
+    }
 }
 
 /// The error of planning `function` over `amount` and `category`, which must fail while planning.
