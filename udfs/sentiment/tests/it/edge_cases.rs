@@ -21,6 +21,7 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use nightshift_sentiment::{Scores, functions, polarity_scores};
+use nightshift_test_support::{proc_status_bytes, run_alone_bounding_peak_growth};
 use nightshift_udf_common::{OnRecordError, RecordErrors};
 
 /// Every function of the family, all taking one text.
@@ -875,62 +876,13 @@ async fn totals(ctx: &SessionContext) -> Result<Totals> {
     })
 }
 
-/// A field of /proc/self/status in bytes (`VmRSS`, `VmHWM`).
-fn proc_status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
-    let kib: u64 = line
-        .trim_start_matches(&format!("{field}:"))
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("a number of kB");
-    kib << 10
-}
-
 const CHILD: &str = "edge_cases::large_column_in_bounded_memory_child";
 
 /// Runs the streaming case in a child process of this test binary, alone, so that the peak RSS it
 /// reports is its own and not that of the tests running beside it, and bounds that peak's growth.
 #[test]
 fn large_column_streams_in_bounded_memory() {
-    let exe = std::env::current_exe().expect("test binary");
-    let started = Instant::now();
-    let out = std::process::Command::new(exe)
-        .args([CHILD, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .output()
-        .expect("run the test binary");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "child failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    // A wrong test name would run nothing and succeed.
-    assert!(stdout.contains("1 passed"), "{stdout}");
-    let reports: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("edge_cases stream:"))
-        .collect();
-    assert_eq!(reports.len(), 3, "one report per string type:\n{stderr}");
-    for report in reports {
-        eprintln!("{report}");
-        let growth: u64 = report
-            .split_once("peak RSS growth ")
-            .and_then(|(_, rest)| rest.split_once(" KiB"))
-            .and_then(|(kib, _)| kib.parse().ok())
-            .unwrap_or_else(|| panic!("no peak RSS growth in {report:?}"));
-        assert!(
-            growth << 10 < RSS_GROWTH_LIMIT,
-            "the peak RSS grew more than {} MiB: {report}",
-            RSS_GROWTH_LIMIT >> 20
-        );
-    }
-    eprintln!("edge_cases: streaming child took {:?}", started.elapsed());
+    run_alone_bounding_peak_growth(CHILD, "edge_cases stream:", 3, RSS_GROWTH_LIMIT);
 }
 
 /// The streaming case itself, checking the totals and reporting the peak RSS growth; run by
