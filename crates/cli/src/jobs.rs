@@ -78,12 +78,22 @@ pub async fn rerun_run(session: &Session, run_id: &str, engine: Arc<dyn Engine>)
     let runner = runner.with_pins(rerun.pins.clone());
     let r = runner.run(&rerun.job, &rerun.interval).await;
     println!("{}", summary(&r));
-    match r.state {
-        RunState::Succeeded => Ok(()),
-        RunState::PartiallySucceeded => Err(Failure::Exit(3)),
-        RunState::InputMissing => Err(Failure::Exit(4)),
-        RunState::Blocked => Err(Failure::Exit(5)),
-        _ => Err(Failure::Exit(1)),
+    match exit_code(r.state).0 {
+        0 => Ok(()),
+        code => Err(Failure::Exit(code)),
+    }
+}
+
+/// The exit code of a run that ended in `state`, and how bad that is (higher is worse): a failure
+/// (1), then a report blocked by its checks (5), then input not ready (4), then records skipped
+/// (3), then success (0).
+fn exit_code(state: RunState) -> (u8, u8) {
+    match state {
+        RunState::Succeeded => (0, 0),
+        RunState::PartiallySucceeded => (3, 1),
+        RunState::InputMissing => (4, 2),
+        RunState::Blocked => (5, 3),
+        _ => (1, 4),
     }
 }
 
@@ -259,7 +269,8 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
         None => println!("{line}"),
     };
     let mut failed: BTreeSet<(String, chrono::NaiveDate)> = BTreeSet::new();
-    let mut code = 0u8;
+    // The worst outcome so far, as `exit_code` gives it.
+    let mut worst = (0u8, 0u8);
     let mut lake_session = None;
     let ledger_runs = if args.changed {
         runner.ledger().runs().await?
@@ -308,7 +319,7 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
                 b.inc(1);
             }
             failed.insert((p.job.name.clone(), p.interval.run_date));
-            code = 1;
+            worst = exit_code(RunState::Failed);
             continue;
         }
         if let Some(what) = &p.changed {
@@ -322,32 +333,19 @@ pub async fn run(session: &Session, args: RunArgs, engine: Arc<dyn Engine>) -> R
             b.inc(1);
         }
         say(summary(&r));
-        // The exit code tells the worst outcome: a failure (1), then a report blocked by its
-        // checks (5), then input not ready (4), then records skipped (3).
-        let (outcome, rank) = match r.state {
-            RunState::Succeeded => (0, 0),
-            RunState::PartiallySucceeded => (3, 1),
-            RunState::InputMissing => (4, 2),
-            RunState::Blocked => (5, 3),
-            _ => (1, 4),
-        };
-        if rank >= 2 {
+        let outcome = exit_code(r.state);
+        // Anything but a publish (input missing, blocked, failed) skips the dependents.
+        if outcome.1 >= exit_code(RunState::InputMissing).1 {
             failed.insert((p.job.name.clone(), p.interval.run_date));
         }
-        let current = match code {
-            0 => 0,
-            3 => 1,
-            4 => 2,
-            5 => 3,
-            _ => 4,
-        };
-        if rank > current {
-            code = outcome;
+        if outcome.1 > worst.1 {
+            worst = outcome;
         }
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let code = worst.0;
     if code == 0 {
         Ok(())
     } else {
