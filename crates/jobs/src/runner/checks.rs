@@ -12,7 +12,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::JobError;
 use crate::ledger::{CheckResult, RunRecord, RunState};
-use crate::spec::{CheckKind, CheckSpec, JobSpec, Severity};
+use crate::spec::{CheckKind, JobSpec, Severity};
 
 /// What the checks are run for.
 pub(super) struct CheckRun<'a> {
@@ -242,17 +242,11 @@ pub(super) async fn evaluate(
     Ok(out)
 }
 
-/// The failed checks that block publishing, as lines for the run's message.
-pub(super) fn blocking(specs: &[CheckSpec], results: &[CheckResult]) -> Vec<String> {
+/// The failed `error` checks, which block publishing, as lines for the run's message.
+pub(super) fn blocking(results: &[CheckResult]) -> Vec<String> {
     results
         .iter()
-        .filter(|r| {
-            r.verdict == "fail"
-                && specs.iter().any(|s| {
-                    s.severity == Severity::Error
-                        && (r.check == s.name || r.check.starts_with(&format!("{}:", s.name)))
-                })
-        })
+        .filter(|r| r.verdict == "fail" && r.severity == Severity::Error.as_str())
         .map(|r| format!("{}: {}", r.check, r.message))
         .collect()
 }
@@ -261,7 +255,7 @@ pub(super) fn blocking(specs: &[CheckSpec], results: &[CheckResult]) -> Vec<Stri
 pub(super) fn warnings(results: &[CheckResult]) -> Vec<String> {
     results
         .iter()
-        .filter(|r| r.verdict == "fail" && r.severity == "warn")
+        .filter(|r| r.verdict == "fail" && r.severity == Severity::Warn.as_str())
         .map(|r| format!("warning, check {}: {}", r.check, r.message))
         .collect()
 }

@@ -568,7 +568,7 @@ impl Runner {
         )
         .await?;
         self.ledger.record_checks(&results).await?;
-        let blocked = checks::blocking(&job.checks, &results);
+        let blocked = checks::blocking(&results);
         if !blocked.is_empty() {
             return Err(JobError::Blocked {
                 job: job.name.clone(),
