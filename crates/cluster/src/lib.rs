@@ -308,8 +308,8 @@ impl Engine for ClusterEngine {
 
     fn executors(&self) -> futures::future::BoxFuture<'_, Option<Vec<String>>> {
         Box::pin(async move {
-            match status(&self.url).await {
-                Ok(s) => Some(s.executors.into_iter().map(|e| e.id).collect()),
+            match status::executor_ids(&self.url).await {
+                Ok(ids) => Some(ids),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot list the cluster's executors");
                     None

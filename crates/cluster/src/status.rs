@@ -83,7 +83,29 @@ pub async fn status(url: &str) -> Result<ClusterStatus, ClusterError> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_millis() as f64);
-    let executors = get_json(&client, &base, "/api/executors").await?;
+    let executors = executors(&client, &base, now_ms).await?;
+    let jobs = jobs(&client, &base).await?;
+    Ok(ClusterStatus {
+        scheduler: url.to_string(),
+        version: state["version"].as_str().unwrap_or("?").to_string(),
+        executors,
+        jobs,
+    })
+}
+
+/// The ids of the live executors of the scheduler at `url` (one REST call).
+pub async fn executor_ids(url: &str) -> Result<Vec<String>, ClusterError> {
+    let executors = executors(&client()?, &http_url(url), 0.0).await?;
+    Ok(executors.into_iter().map(|e| e.id).collect())
+}
+
+/// The executors the scheduler at `base` lists, by address; heartbeat ages are against `now_ms`.
+async fn executors(
+    client: &reqwest::Client,
+    base: &str,
+    now_ms: f64,
+) -> Result<Vec<ExecutorStatus>, ClusterError> {
+    let executors = get_json(client, base, "/api/executors").await?;
     let mut executors: Vec<ExecutorStatus> = executors
         .as_array()
         .map(Vec::as_slice)
@@ -99,13 +121,7 @@ pub async fn status(url: &str) -> Result<ClusterStatus, ClusterError> {
         })
         .collect();
     executors.sort_by(|a, b| a.address.cmp(&b.address));
-    let jobs = jobs(&client, &base).await?;
-    Ok(ClusterStatus {
-        scheduler: url.to_string(),
-        version: state["version"].as_str().unwrap_or("?").to_string(),
-        executors,
-        jobs,
-    })
+    Ok(executors)
 }
 
 fn client() -> Result<reqwest::Client, ClusterError> {
