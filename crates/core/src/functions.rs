@@ -11,7 +11,8 @@ use crate::error::CoreError;
 use crate::settings::Settings;
 
 /// Every nightshift function: the sentiment family (with the project's lexicon overrides) and the
-/// model-scoring family (`predict`, `predict_label`, `fraud_score`) planning against `models`.
+/// model family (`predict`, `predict_label`, `fraud_score`, `fraud_reasons`, `explain_predict`,
+/// `explain_top`) planning against `models`.
 /// A new UDF family is added here and nowhere else.
 pub fn functions(settings: &Settings, models: &Arc<ModelRegistry>) -> Result<Vec<Arc<ScalarUDF>>, CoreError> {
     let overrides = match &settings.udfs.sentiment_lexicon {

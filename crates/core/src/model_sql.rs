@@ -294,7 +294,7 @@ pub fn referenced_tables(sql: &str) -> Vec<String> {
 
 /// The names of the models a statement scores with: the literal first argument of every
 /// `predict(…)`, `predict_label(…)`, `explain_predict(…)` and `explain_top(…)` call, and `None` for
-/// each `fraud_score(…)` (the default model).
+/// each `fraud_score(…)` or `fraud_reasons(…)` (the default model).
 /// A cheap token scan, so that the models can be loaded before DataFusion plans the statement.
 pub(crate) fn referenced_models(sql: &str) -> Vec<Option<String>> {
     let dialect = GenericDialect {};
@@ -316,7 +316,7 @@ pub(crate) fn referenced_models(sql: &str) -> Vec<Option<String>> {
             if let Some(Token::SingleQuotedString(name)) = tokens.get(i + 2) {
                 out.push(Some(name.clone()));
             }
-        } else if f == "fraud_score" {
+        } else if f == "fraud_score" || f == "fraud_reasons" {
             out.push(None);
         }
     }
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn finds_referenced_models() {
         let sql = "SELECT predict('fraud@v2', a), PREDICT_LABEL('other', b), fraud_score(a, b, c, d), \
-                   predict(x), explain_predict('why', a), explain_top('top', 3, a) FROM t";
+                   predict(x), explain_predict('why', a), explain_top('top', 3, a), fraud_reasons(3, a) FROM t";
         assert_eq!(
             referenced_models(sql),
             vec![
@@ -472,7 +472,8 @@ mod tests {
                 Some("other".to_string()),
                 None,
                 Some("why".to_string()),
-                Some("top".to_string())
+                Some("top".to_string()),
+                None
             ]
         );
     }

@@ -564,12 +564,12 @@ impl Output {
         let theirs: Vec<(&str, DataType)> = current
             .fields()
             .iter()
-            .map(|f| (f.name().as_str(), plain_type(f.data_type())))
+            .map(|f| (f.name().as_str(), comparable_type(f.data_type())))
             .collect();
         let ours: Vec<(&str, DataType)> = schema
             .fields()
             .iter()
-            .map(|f| (f.name().as_str(), f.data_type().clone()))
+            .map(|f| (f.name().as_str(), comparable_type(f.data_type())))
             .collect();
         let mut sorted_theirs = theirs.clone();
         let mut sorted_ours = ours.clone();
@@ -940,7 +940,37 @@ fn plain_type(data_type: &DataType) -> DataType {
         DataType::UInt16 => DataType::Int32,
         DataType::UInt32 | DataType::UInt64 => DataType::Int64,
         DataType::Float16 => DataType::Float32,
+        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) | DataType::LargeListView(item) => {
+            DataType::List(Arc::new(plain_field(item)))
+        }
+        DataType::FixedSizeList(item, _) => DataType::List(Arc::new(plain_field(item))),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| plain_field(f)).collect()),
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(plain_field(entries)), *sorted),
         other => other.clone(),
+    }
+}
+
+fn plain_field(field: &Field) -> Field {
+    Field::new(field.name(), plain_type(field.data_type()), field.is_nullable())
+}
+
+/// `data_type` as [`check_layout`](Publisher::check_layout) compares it: a Delta table names a
+/// list's items `element` where Arrow says `item`, and states nested nullability its own way, so
+/// nested field names of lists and nested nullability are left out; struct field names count.
+fn comparable_type(data_type: &DataType) -> DataType {
+    match plain_type(data_type) {
+        DataType::List(item) => DataType::List(Arc::new(Field::new("item", comparable_type(item.data_type()), true))),
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| Field::new(f.name(), comparable_type(f.data_type()), true))
+                .collect(),
+        ),
+        DataType::Map(entries, sorted) => DataType::Map(
+            Arc::new(Field::new("entries", comparable_type(entries.data_type()), false)),
+            sorted,
+        ),
+        other => other,
     }
 }
 
@@ -950,7 +980,7 @@ fn storable_schema(schema: &Schema) -> Schema {
         schema
             .fields()
             .iter()
-            .map(|f| Field::new(f.name(), plain_type(f.data_type()), f.is_nullable()))
+            .map(|f| plain_field(f))
             .collect::<Vec<_>>(),
     )
 }

@@ -61,7 +61,7 @@ pub enum FraudError {
     },
     /// `fraud_score` without `[models] fraud = "..."` in nightshift.toml.
     #[error(
-        "fraud_score needs a default fraud model: train one with CREATE MODEL fraud OPTIONS (type = 'random_forest', target = 'is_fraudulent') AS SELECT amount, location, time_of_day, merchant_category, is_fraudulent FROM ...; then set [models] fraud = \"fraud\" in nightshift.toml"
+        "fraud_score and fraud_reasons need a default fraud model: train one with CREATE MODEL fraud OPTIONS (type = 'random_forest', target = 'is_fraudulent') AS SELECT amount, location, time_of_day, merchant_category, is_fraudulent FROM ...; then set [models] fraud = \"fraud\" in nightshift.toml"
     )]
     NoDefaultFraudModel,
     /// A stored model artifact that cannot be read: truncated, tampered with or of another format.

@@ -13,7 +13,9 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 
 use crate::ModelRegistry;
-use crate::scoring::{Call, RegistryRef, check_call, literal_model_ref, planned_model};
+use crate::scoring::{
+    Call, RegistryRef, check_call, default_model_ref, executed_default_model_ref, literal_model_ref, planned_model,
+};
 
 /// `{feature, contribution}`.
 fn reason_fields() -> Fields {
@@ -152,7 +154,18 @@ fn explain(
         Some(ColumnarValue::Scalar(s)) => literal_model_ref(func, Some(s))?,
         _ => literal_model_ref(func, None)?,
     };
-    let model = registry.resolve(&model_ref, &args.config_options)?;
+    explain_with(func, leading_args, registry, &model_ref, args)
+}
+
+/// [`explain`] under `model_ref`.
+fn explain_with(
+    func: &str,
+    leading_args: usize,
+    registry: &ModelRegistry,
+    model_ref: &str,
+    args: &ScalarFunctionArgs,
+) -> Result<(crate::model::Explanation, Vec<String>, bool)> {
+    let model = registry.resolve(model_ref, &args.config_options)?;
     let features = &args.args[leading_args..];
     let types: Vec<DataType> = features.iter().map(|a| a.data_type()).collect();
     check_call(
@@ -161,7 +174,7 @@ fn explain(
             leading_args,
         },
         &model,
-        &model_ref,
+        model_ref,
         &types.iter().collect::<Vec<_>>(),
     )?;
     let all_scalar = features.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
@@ -283,8 +296,97 @@ impl ScalarUDFImpl for ExplainTopFunc {
     }
 }
 
-/// `explain_top`'s `k`: a positive integer literal.
+/// The `k` main reasons for a row's score under the project's default fraud model.
+#[user_doc(
+    doc_section(label = "Model Functions"),
+    description = "The `k` features that moved a transaction's `fraud_score` most, largest absolute \
+contribution first: `explain_top(<default model>, k, ...)`, with the model `fraud_score` scores with \
+(`[models] fraud` in nightshift.toml, pinned the same way in a rerun), so a report's reasons always \
+belong to its scores. A positive contribution raised the score.",
+    syntax_example = "fraud_reasons(k, feature1[, ..., featureN])",
+    sql_example = r#"```sql
+> SELECT transaction_id, fraud_reasons(3, amount, latitude, longitude, region, merchant_category,
+         time_of_day, card_present) AS reasons
+  FROM transactions
+  WHERE fraud_score(amount, latitude, longitude, region, merchant_category, time_of_day, card_present) > 0.5;
+```"#,
+    argument(name = "k", description = "How many features, a positive integer literal."),
+    argument(
+        name = "feature",
+        description = "The default fraud model's features, in training order."
+    ),
+    related_udf(name = "fraud_score"),
+    related_udf(name = "explain_top")
+)]
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FraudReasonsFunc {
+    signature: Signature,
+    registry: RegistryRef,
+}
+
+impl FraudReasonsFunc {
+    /// The function, planning against `registry` and its default fraud model.
+    pub fn new(registry: Arc<ModelRegistry>) -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+            registry: RegistryRef(registry),
+        }
+    }
+
+    fn k(value: Option<&ScalarValue>) -> Result<usize> {
+        top_k_of("fraud_reasons", "fraud_reasons(3, amount, …)", value)
+    }
+}
+
+impl ScalarUDFImpl for FraudReasonsFunc {
+    fn name(&self) -> &str {
+        "fraud_reasons"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(reasons_type())
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        Self::k(args.scalar_arguments.first().copied().flatten())?;
+        if !self.registry.0.is_lenient() {
+            let model_ref = default_model_ref(&self.registry.0)?;
+            let model = planned_model(&self.registry.0, &model_ref)?;
+            let types: Vec<&DataType> = args.arg_fields.iter().skip(1).map(|f| f.data_type()).collect();
+            let call = Call {
+                function: self.name(),
+                leading_args: 1,
+            };
+            check_call(call, &model, &model_ref, &types)?;
+        }
+        Ok(Arc::new(Field::new(self.name(), reasons_type(), false)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let k = match args.args.first() {
+            Some(ColumnarValue::Scalar(s)) => Self::k(Some(s))?,
+            _ => Self::k(None)?,
+        };
+        let model_ref = executed_default_model_ref(&self.registry.0, &args.config_options)?;
+        let (e, names, scalar) = explain_with(self.name(), 1, &self.registry.0, &model_ref, &args)?;
+        result(Arc::new(reasons(&e, &names, k)), scalar)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}
+
+/// `explain_top`'s (or `fraud_reasons`') `k`: a positive integer literal.
 fn top_k(value: Option<&ScalarValue>) -> Result<usize> {
+    top_k_of("explain_top", "explain_top('fraud', 3, amount, …)", value)
+}
+
+fn top_k_of(func: &str, example: &str, value: Option<&ScalarValue>) -> Result<usize> {
     let k = value.and_then(|v| match v {
         ScalarValue::Int8(Some(k)) => Some(i64::from(*k)),
         ScalarValue::Int16(Some(k)) => Some(i64::from(*k)),
@@ -299,8 +401,7 @@ fn top_k(value: Option<&ScalarValue>) -> Result<usize> {
     match k {
         Some(k) if k > 0 => Ok(k as usize),
         _ => exec_err!(
-            "explain_top: the second argument, k, must be a positive integer literal (how many reasons), \
-             as in explain_top('fraud', 3, amount, …)"
+            "{func}: the argument k must be a positive integer literal (how many reasons), as in {example}"
         ),
     }
 }

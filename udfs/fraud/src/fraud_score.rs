@@ -9,8 +9,10 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use crate::scoring::{Call, RegistryRef, check_call, planned_model, score_args};
-use crate::{FraudError, ModelRegistry};
+use crate::ModelRegistry;
+use crate::scoring::{
+    Call, RegistryRef, check_call, default_model_ref, executed_default_model_ref, planned_model, score_args,
+};
 
 /// The fraud probability under the project's default fraud model.
 #[user_doc(
@@ -52,22 +54,6 @@ impl FraudScoreFunc {
         }
     }
 
-    fn model_ref(&self) -> Result<String, FraudError> {
-        self.registry
-            .0
-            .default_fraud_model()
-            .map(str::to_owned)
-            .ok_or(FraudError::NoDefaultFraudModel)
-    }
-
-    /// At execution: the default model of the client that planned the statement (shipped in the
-    /// options), else this process's own.
-    fn executed_model_ref(&self, options: &datafusion::config::ConfigOptions) -> Result<String, FraudError> {
-        match crate::pins::ModelPins::from_config(options).and_then(|o| o.fraud_model()) {
-            Some(name) => Ok(name.to_owned()),
-            None => self.model_ref(),
-        }
-    }
 }
 
 impl ScalarUDFImpl for FraudScoreFunc {
@@ -88,7 +74,7 @@ impl ScalarUDFImpl for FraudScoreFunc {
             // A scheduler: the client checked the call against its default model.
             return Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)));
         }
-        let model_ref = self.model_ref()?;
+        let model_ref = default_model_ref(&self.registry.0)?;
         let model = planned_model(&self.registry.0, &model_ref)?;
         let types: Vec<&DataType> = args.arg_fields.iter().map(|f| f.data_type()).collect();
         check_call(self.call(), &model, &model_ref, &types)?;
@@ -96,7 +82,7 @@ impl ScalarUDFImpl for FraudScoreFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let model_ref = self.executed_model_ref(&args.config_options)?;
+        let model_ref = executed_default_model_ref(&self.registry.0, &args.config_options)?;
         let model = self.registry.0.resolve(&model_ref, &args.config_options)?;
         let (scores, scalar) = score_args(self.call(), &model, &model_ref, &args.args, args.number_rows)?;
         Ok(if scalar {

@@ -6,6 +6,9 @@
 //! | `predict('model', feature, ...)` | `DOUBLE`, the probability of the positive class |
 //! | `predict_label('model', feature, ...)` | `BOOLEAN`, whether that probability is above 0.5 |
 //! | `fraud_score(feature, ...)` | `DOUBLE`, `predict` with the project's default fraud model |
+//! | `explain_predict('model', feature, ...)` | each feature's exact contribution (TreeSHAP) |
+//! | `explain_top('model', k, feature, ...)` | the `k` largest contributions |
+//! | `fraud_reasons(k, feature, ...)` | `explain_top` with the default fraud model |
 //!
 //! The session trains with [`train`] (for `CREATE MODEL`), stores models with [`ModelStore`],
 //! caches them per session in a [`ModelRegistry`] and registers [`functions`].
@@ -35,7 +38,7 @@ use datafusion::logical_expr::ScalarUDF;
 
 pub use crate::{
     error::FraudError,
-    explain_predict::{ExplainPredictFunc, ExplainTopFunc},
+    explain_predict::{ExplainPredictFunc, ExplainTopFunc, FraudReasonsFunc},
     features::{Feature, FeatureKind},
     fraud_score::FraudScoreFunc,
     metrics::{Metrics, evaluate},
@@ -49,7 +52,8 @@ pub use crate::{
     train::{TrainProgress, TrainStage, read_labels, train},
 };
 
-/// `predict`, `predict_label`, `fraud_score`, `explain_predict` and `explain_top`, planning against
+/// `predict`, `predict_label`, `fraud_score`, `fraud_reasons`, `explain_predict` and `explain_top`,
+/// planning against
 /// `registry`.
 pub fn functions(registry: Arc<ModelRegistry>) -> Vec<Arc<ScalarUDF>> {
     vec![
@@ -59,6 +63,7 @@ pub fn functions(registry: Arc<ModelRegistry>) -> Vec<Arc<ScalarUDF>> {
         ))),
         Arc::new(ScalarUDF::new_from_impl(ExplainTopFunc::new(registry.clone()))),
         Arc::new(ScalarUDF::new_from_impl(PredictLabelFunc::new(registry.clone()))),
+        Arc::new(ScalarUDF::new_from_impl(FraudReasonsFunc::new(registry.clone()))),
         Arc::new(ScalarUDF::new_from_impl(FraudScoreFunc::new(registry))),
     ]
 }

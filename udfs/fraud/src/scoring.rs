@@ -131,3 +131,23 @@ pub(crate) fn score_args(
     let columns: Vec<ArrayRef> = args.iter().map(|a| a.to_array(rows)).collect::<Result<_>>()?;
     Ok((model.score_batch(&columns)?, all_scalar))
 }
+
+/// The project's default fraud model (`[models] fraud`), for `fraud_score` and `fraud_reasons`.
+pub(crate) fn default_model_ref(registry: &ModelRegistry) -> Result<String, FraudError> {
+    registry
+        .default_fraud_model()
+        .map(str::to_owned)
+        .ok_or(FraudError::NoDefaultFraudModel)
+}
+
+/// At execution: the default model of the client that planned the statement (shipped in the
+/// options), else this process's own.
+pub(crate) fn executed_default_model_ref(
+    registry: &ModelRegistry,
+    options: &datafusion::config::ConfigOptions,
+) -> Result<String, FraudError> {
+    match crate::pins::ModelPins::from_config(options).and_then(|o| o.fraud_model()) {
+        Some(name) => Ok(name.to_owned()),
+        None => default_model_ref(registry),
+    }
+}

@@ -331,14 +331,14 @@ fn example_training_sql_matches_scikit_learn() {
     .unwrap();
     let q = &reference["quality"];
     // `nightshift sql -f queries/FILE --param …` on this lake, as CSV.
-    let sql_file = |file: &str, params: &[&str], env: &[(&str, &str)]| {
+    let sql_file = |file: &str, params: &[&str], env: &[(&str, &str)], format: &str| {
         let path = root.join("queries").join(file);
         let mut args = vec![
             "--lake",
             lake.to_str().unwrap(),
             "sql",
             "--format",
-            "csv",
+            format,
             "-f",
             path.to_str().unwrap(),
         ];
@@ -351,6 +351,7 @@ fn example_training_sql_matches_scikit_learn() {
         "train_fraud_model.sql",
         &["interval_start=2024-06-01", "interval_end=2024-07-01"],
         &[],
+        "csv",
     );
     let created = row(&r);
     assert_eq!(num(&created, "training_rows"), q["train_rows"].as_f64().unwrap());
@@ -366,22 +367,62 @@ fn example_training_sql_matches_scikit_learn() {
         "average precision {ap} vs scikit-learn {sk_ap}"
     );
 
-    let r = sql_file(
-        "fraud_scoring.sql",
-        &["run_date=2024-06-25"],
-        &[("NIGHTSHIFT_FRAUD_MODEL", "fraud")],
-    );
+    let model = [("NIGHTSHIFT_FRAUD_MODEL", "fraud")];
+    let r = sql_file("fraud_scoring.sql", &["run_date=2024-06-25"], &model, "ndjson");
     r.ok();
     let mut transactions = 0.0;
     let mut flagged = 0.0;
-    for line in r.stdout.lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        assert_eq!(cols[0], "2024-06-25", "{line}");
-        transactions += cols[2].parse::<f64>().unwrap();
-        flagged += cols[3].parse::<f64>().unwrap();
+    let mut listed = Vec::new();
+    for line in r.stdout.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(row["tx_date"], "2024-06-25", "{line}");
+        transactions += row["transactions"].as_f64().unwrap();
+        flagged += row["flagged"].as_f64().unwrap();
+        // Each flagged transaction is listed, riskiest first, with its three main reasons.
+        let list = row["flagged_transactions"].as_array().cloned().unwrap_or_default();
+        assert_eq!(list.len() as f64, row["flagged"].as_f64().unwrap(), "{line}");
+        let scores: Vec<f64> = list.iter().map(|t| t["score"].as_f64().unwrap()).collect();
+        assert!(scores.iter().all(|&s| s > 0.5) && scores.is_sorted_by(|a, b| a >= b), "{line}");
+        listed.extend(list);
     }
     assert!(transactions > 2_000.0, "{}", r.stdout);
     assert!(flagged > 0.0 && flagged < transactions / 4.0, "{}", r.stdout);
+    // The reasons are explain_top's for the same transaction, asked for directly.
+    let ids: Vec<String> = listed.iter().map(|t| t["transaction_id"].to_string()).collect();
+    let direct = run_in(
+        dir.path(),
+        &[
+            "--lake",
+            lake.to_str().unwrap(),
+            "sql",
+            "--format",
+            "ndjson",
+            "-c",
+            &format!(
+                "SELECT transaction_id, explain_top('fraud', 3, amount, latitude, longitude, region, \
+                 merchant_category, time_of_day, card_present) AS reasons FROM transactions \
+                 WHERE transaction_id IN ({})",
+                ids.join(", ")
+            ),
+        ],
+        &[],
+        None,
+    );
+    direct.ok();
+    let direct: std::collections::HashMap<String, serde_json::Value> = direct
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["transaction_id"].to_string(), v["reasons"].clone())
+        })
+        .collect();
+    assert_eq!(direct.len(), listed.len());
+    for t in &listed {
+        let reasons = t["reasons"].as_array().unwrap();
+        assert_eq!(reasons.len(), 3, "{t}");
+        assert_eq!(&t["reasons"], &direct[&t["transaction_id"].to_string()], "{t}");
+    }
 }
 
 /// `explain_predict` gives each feature's exact contribution: base plus contributions is the score
@@ -458,5 +499,27 @@ fn explanations_add_up_to_the_score_and_name_the_top_reasons() {
         &format!("SELECT explain_top('why', 0, {features}) FROM transactions"),
         &[],
     )
-    .fails_with(1, &["k, must be a positive integer literal"]);
+    .fails_with(1, &["explain_top: the argument k must be a positive integer literal"]);
+
+    // `fraud_reasons` is `explain_top` with the default fraud model, on every row.
+    let default = [("NIGHTSHIFT_FRAUD_MODEL", "why")];
+    let same = sql(
+        &lake,
+        &format!(
+            "SELECT count(*) AS rows, count(*) FILTER (WHERE fraud_reasons(3, {features}) = \
+             explain_top('why', 3, {features})) AS same FROM transactions"
+        ),
+        &default,
+    );
+    let r = row(&same);
+    assert!(num(&r, "rows") > 1000.0, "{}", same.stdout);
+    assert_eq!(num(&r, "rows"), num(&r, "same"), "{}", same.stdout);
+    sql(
+        &lake,
+        &format!("SELECT fraud_reasons(-1, {features}) FROM transactions"),
+        &default,
+    )
+    .fails_with(1, &["fraud_reasons: the argument k must be a positive integer literal"]);
+    sql(&lake, &format!("SELECT fraud_reasons(3, {features}) FROM transactions"), &[])
+        .fails_with(1, &["default fraud model"]);
 }

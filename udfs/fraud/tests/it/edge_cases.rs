@@ -35,11 +35,12 @@ use object_store::path::Path;
 use crate::common::{no_progress, options, row, stream_of, unit};
 
 /// Every function of the crate that takes features.
-const FUNCTIONS: [&str; 5] = [
+const FUNCTIONS: [&str; 6] = [
     "predict",
     "explain_predict",
     "explain_top",
     "predict_label",
+    "fraud_reasons",
     "fraud_score",
 ];
 
@@ -126,6 +127,7 @@ fn call(function: &str, amount: &str, category: &str) -> String {
         "fraud_score" => format!("fraud_score({amount}, {category})"),
         "explain_predict" => format!("get_field(explain_predict('m', {amount}, {category}), 'score')"),
         "explain_top" => format!("array_length(explain_top('m', 2, {amount}, {category}))"),
+        "fraud_reasons" => format!("array_length(fraud_reasons(2, {amount}, {category}))"),
         _ => format!("{function}('m', {amount}, {category})"),
     }
 }
@@ -162,7 +164,7 @@ impl Column {
             "predict" | "fraud_score" | "explain_predict" => {
                 Self::Score(scores.iter().map(|&p| Some(p)).collect())
             }
-            "explain_top" => Self::Reasons(vec![Some(2); scores.len()]),
+            "explain_top" | "fraud_reasons" => Self::Reasons(vec![Some(2); scores.len()]),
             // Written out here rather than taken from the crate: true above 0.5.
             "predict_label" => Self::Label(scores.iter().map(|&p| Some(p > 0.5)).collect()),
             other => panic!("unknown function {other}"),
@@ -176,7 +178,7 @@ impl Column {
                 assert_eq!(array.data_type(), &DataType::Float64, "{function}");
                 Self::Score(array.as_primitive::<Float64Type>().iter().collect())
             }
-            "explain_top" => {
+            "explain_top" | "fraud_reasons" => {
                 assert_eq!(array.data_type(), &DataType::UInt64, "{function}");
                 Self::Reasons(
                     array
@@ -551,6 +553,7 @@ fn category_position(function: &str) -> usize {
     match function {
         "fraud_score" => 2,
         "explain_top" => 4,
+        "fraud_reasons" => 3,
         _ => 3,
     }
 }
