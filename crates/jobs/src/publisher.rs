@@ -1066,4 +1066,57 @@ mod tests {
         let table = out.create(&schema, &[], false).await.unwrap();
         assert_eq!(table.version(), Some(published));
     }
+
+    /// A result with a list of structs (the fraud report's flagged transactions) publishes day after
+    /// day: the table names list items `element` where Arrow says `item`, and nested view types are
+    /// stored plain. A nested field renamed is still a different layout.
+    #[tokio::test]
+    async fn nested_results_publish_again_and_renamed_nested_fields_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Output::new(
+            Arc::new(LocalFileSystem::new()),
+            ObjectStoreUrl::parse("file://").unwrap(),
+            Path::from_absolute_path(dir.path()).unwrap(),
+            Some(dir.path().to_path_buf()),
+        );
+        let daily = Schedule::parse("daily").unwrap();
+        let facts = RunFacts {
+            sql_hash: "sha256:x".into(),
+            model_versions: vec![],
+            input_files: vec![],
+            inputs: vec![],
+        };
+        let owner = || -> futures::future::BoxFuture<'static, bool> { Box::pin(async { true }) };
+        let query = |field: &str| {
+            format!(
+                "SELECT CAST(1 AS BIGINT) AS v, [named_struct('{field}', arrow_cast('a', 'Utf8View'), \
+                 'c', [named_struct('x', 1.5)])] AS reasons"
+            )
+        };
+        for (day, field) in [("2024-06-01", "f"), ("2024-06-02", "f"), ("2024-06-03", "g")] {
+            let interval = daily.interval_containing(format!("{day}T12:00:00Z").parse().unwrap());
+            let stream = SessionContext::new()
+                .sql(&query(field))
+                .await
+                .unwrap()
+                .execute_stream()
+                .await
+                .unwrap();
+            let written = out.write(stream, &[], day, &interval, |_| {}).await;
+            if field == "g" {
+                let e = written.err().expect("a renamed nested field must not publish").to_string();
+                assert!(e.contains("move the table aside"), "{e}");
+                continue;
+            }
+            let mut staged = written.unwrap();
+            out.validate(&mut staged).await.unwrap();
+            let commit = Commit {
+                job: "t",
+                run_id: day,
+                interval: &interval,
+                mode: WriteMode::Append,
+            };
+            out.publish(commit, &staged, &facts, &owner).await.unwrap();
+        }
+    }
 }
