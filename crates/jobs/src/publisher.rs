@@ -940,9 +940,10 @@ fn plain_type(data_type: &DataType) -> DataType {
         DataType::UInt16 => DataType::Int32,
         DataType::UInt32 | DataType::UInt64 => DataType::Int64,
         DataType::Float16 => DataType::Float32,
-        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) | DataType::LargeListView(item) => {
-            DataType::List(Arc::new(plain_field(item)))
-        }
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::ListView(item)
+        | DataType::LargeListView(item) => DataType::List(Arc::new(plain_field(item))),
         DataType::FixedSizeList(item, _) => DataType::List(Arc::new(plain_field(item))),
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| plain_field(f)).collect()),
         DataType::Map(entries, sorted) => DataType::Map(Arc::new(plain_field(entries)), *sorted),
@@ -959,7 +960,11 @@ fn plain_field(field: &Field) -> Field {
 /// nested field names of lists and nested nullability are left out; struct field names count.
 fn comparable_type(data_type: &DataType) -> DataType {
     match plain_type(data_type) {
-        DataType::List(item) => DataType::List(Arc::new(Field::new("item", comparable_type(item.data_type()), true))),
+        DataType::List(item) => DataType::List(Arc::new(Field::new(
+            "item",
+            comparable_type(item.data_type()),
+            true,
+        ))),
         DataType::Struct(fields) => DataType::Struct(
             fields
                 .iter()
@@ -976,13 +981,7 @@ fn comparable_type(data_type: &DataType) -> DataType {
 
 /// The schema a result is stored with (see [`plain_type`]).
 fn storable_schema(schema: &Schema) -> Schema {
-    Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| plain_field(f))
-            .collect::<Vec<_>>(),
-    )
+    Schema::new(schema.fields().iter().map(|f| plain_field(f)).collect::<Vec<_>>())
 }
 
 /// `batch` cast to `schema` (a [`storable_schema`] of its own).
@@ -1104,7 +1103,10 @@ mod tests {
                 .unwrap();
             let written = out.write(stream, &[], day, &interval, |_| {}).await;
             if field == "g" {
-                let e = written.err().expect("a renamed nested field must not publish").to_string();
+                let e = written
+                    .err()
+                    .expect("a renamed nested field must not publish")
+                    .to_string();
                 assert!(e.contains("move the table aside"), "{e}");
                 continue;
             }

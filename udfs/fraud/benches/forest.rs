@@ -4,6 +4,9 @@
 //!
 //! - `forest/train_1m_rows_15_features`: `train` on 1 M rows, 100 trees of depth 10.
 //! - `forest/score_200k_rows_100_trees`: `Model::score_batch` on 200 k fresh rows with that forest.
+//! - `forest/explain_2k_rows_100_trees`: `Model::explain_batch` (exact TreeSHAP) on 2,000 of them;
+//!   the path algorithm's rate on the same rows is printed once beside it (`FOREST_EXPLAIN_ONLY=1`
+//!   prints that and stops).
 //!
 //! The holdout AUC of the trained forest is printed once, to compare with scikit-learn's.
 //!
@@ -28,6 +31,10 @@ use object_store::path::Path;
 const ROWS: usize = 1_000_000;
 const EVAL_ROWS: usize = 200_000;
 const FEATURES: usize = 15;
+/// Rows explained by `forest/explain_2k_rows_100_trees`.
+const EXPLAIN_ROWS: usize = 2_000;
+/// [`data_shifted`]'s shift for the fraud-shaped forest.
+const RARE_SHIFT: f64 = 5.8;
 
 fn mix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -42,6 +49,12 @@ fn unit(h: u64) -> f64 {
 
 /// Feature columns and labels of rows `start..start + rows`.
 fn data(start: usize, rows: usize) -> (Vec<ArrayRef>, Vec<bool>) {
+    data_shifted(start, rows, 0.0)
+}
+
+/// [`data`] with the logit lowered by `shift`: 7.5 gives about 0.8% positives, the share of the
+/// fraud benchmarks (and trees whose pure branches stop early).
+fn data_shifted(start: usize, rows: usize, shift: f64) -> (Vec<ArrayRef>, Vec<bool>) {
     let mut cols: Vec<Vec<f64>> = (0..FEATURES).map(|_| Vec::with_capacity(rows)).collect();
     let mut labels = Vec::with_capacity(rows);
     for r in start..start + rows {
@@ -51,7 +64,7 @@ fn data(start: usize, rows: usize) -> (Vec<ArrayRef>, Vec<bool>) {
             - 2.0 * x[4]
             + 2.0 * (6.0 * x[5]).sin()
             - 2.0;
-        labels.push(unit(mix64(base + 15)) < 1.0 / (1.0 + (-z).exp()));
+        labels.push(unit(mix64(base + 15)) < 1.0 / (1.0 + (shift - z).exp()));
         for (c, v) in cols.iter_mut().zip(x) {
             c.push(v);
         }
@@ -190,7 +203,59 @@ fn bench(c: &mut Criterion) {
         m.average_precision
     );
 
+    // Explaining: the batch algorithm (`explain_batch`) against the path algorithm it replaced,
+    // on one core, printed once; criterion times the batch algorithm below.
+    let explain_cols: Vec<ArrayRef> = eval_cols.iter().map(|c| c.slice(0, EXPLAIN_ROWS)).collect();
+    let t = std::time::Instant::now();
+    let fast = model.explain_batch(&explain_cols).expect("explains");
+    let fast_secs = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let slow = model.explain_batch_reference(&explain_cols).expect("explains");
+    let slow_secs = t.elapsed().as_secs_f64();
+    let worst = fast
+        .contributions
+        .iter()
+        .flatten()
+        .zip(slow.contributions.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    eprintln!(
+        "explain {EXPLAIN_ROWS} rows, 1 core: batch algorithm {:.0} rows/s, path algorithm {:.0} rows/s \
+         ({:.1}x), largest difference {worst:.1e}",
+        EXPLAIN_ROWS as f64 / fast_secs,
+        EXPLAIN_ROWS as f64 / slow_secs,
+        slow_secs / fast_secs
+    );
+    // The fraud-shaped forest: 100 trees of depth 10 on 67 k rows with about 0.8% positives.
+    let (rare_cols, rare_labels) = data_shifted(0, 67_000, RARE_SHIFT);
+    let (schema, rare_batches) = batches(&rare_cols, &rare_labels);
+    let rare = fit(&rt, &schema, &rare_batches);
+    let (rare_eval, _) = data_shifted(ROWS, EXPLAIN_ROWS * 10, RARE_SHIFT);
+    let t = std::time::Instant::now();
+    black_box(rare.explain_batch(&rare_eval).expect("explains"));
+    let fast_secs = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    black_box(rare.explain_batch_reference(&rare_eval).expect("explains"));
+    let slow_secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "fraud-shaped forest ({} positives in 67000 rows): {} nodes; explain {} rows, 1 core: batch \
+         algorithm {:.0} rows/s, path algorithm {:.0} rows/s",
+        rare_labels.iter().filter(|&&l| l).count(),
+        rare.meta().nodes,
+        EXPLAIN_ROWS * 10,
+        (EXPLAIN_ROWS * 10) as f64 / fast_secs,
+        (EXPLAIN_ROWS * 10) as f64 / slow_secs,
+    );
+    if std::env::var_os("FOREST_EXPLAIN_ONLY").is_some() {
+        return;
+    }
+
     let mut g = c.benchmark_group("forest");
+    g.throughput(Throughput::Elements(EXPLAIN_ROWS as u64));
+    g.sample_size(10);
+    g.bench_function("explain_2k_rows_100_trees", |b| {
+        b.iter(|| black_box(model.explain_batch(black_box(&explain_cols)).expect("explains")))
+    });
     g.throughput(Throughput::Elements(EVAL_ROWS as u64));
     g.sample_size(10);
     g.bench_function("score_200k_rows_100_trees", |b| {

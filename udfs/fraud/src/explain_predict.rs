@@ -14,7 +14,8 @@ use datafusion_macros::user_doc;
 
 use crate::ModelRegistry;
 use crate::scoring::{
-    Call, RegistryRef, check_call, default_model_ref, executed_default_model_ref, literal_model_ref, planned_model,
+    Call, RegistryRef, check_call, default_model_ref, executed_default_model_ref, literal_model_ref,
+    planned_model,
 };
 
 /// `{feature, contribution}`.

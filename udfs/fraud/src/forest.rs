@@ -69,6 +69,8 @@ pub(crate) struct Forest {
     /// feature than one-byte codes hold (no forest this crate trains), which scores with
     /// [`Forest::predict_reference`].
     scorer: Option<Scorer>,
+    /// The explaining layout, built on the first explanation (it is larger than the trees).
+    paths: std::sync::OnceLock<Option<crate::fast_shap::LeafPaths>>,
 }
 
 /// A split or leaf of the scoring layout, 8 bytes: go to `left` when the row's code in `column`
@@ -117,6 +119,7 @@ impl Forest {
     /// Builds the scoring layout from `nodes` (after decoding or growing).
     pub(crate) fn prepare(&mut self) {
         self.scorer = Scorer::build(self);
+        self.paths = std::sync::OnceLock::new();
     }
 
     /// Checks that every child index and feature index is in range (for loaded artifacts).
@@ -153,6 +156,14 @@ impl Forest {
             }
         }
         Ok(())
+    }
+
+    /// The explaining layout ([`crate::fast_shap`]), `None` when the forest cannot be explained
+    /// that way (no covers, or a path too wide).
+    pub(crate) fn leaf_paths(&self) -> Option<&crate::fast_shap::LeafPaths> {
+        self.paths
+            .get_or_init(|| crate::fast_shap::LeafPaths::build(self))
+            .as_ref()
     }
 
     fn tree_end(&self, t: usize) -> u32 {

@@ -53,7 +53,6 @@ impl FraudScoreFunc {
             leading_args: 0,
         }
     }
-
 }
 
 impl ScalarUDFImpl for FraudScoreFunc {

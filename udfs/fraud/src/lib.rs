@@ -17,6 +17,7 @@
 mod error;
 mod explain;
 mod explain_predict;
+mod fast_shap;
 mod features;
 mod forest;
 mod fraud_score;

@@ -118,6 +118,10 @@ impl Model {
     /// Each row's score with its exact TreeSHAP contributions (see [`Explanation`]); `columns` as
     /// for [`Model::score_batch`]. An error for a model stored before node covers were kept.
     pub fn explain_batch(&self, columns: &[ArrayRef]) -> Result<Explanation, FraudError> {
+        self.explain_with(columns, true)
+    }
+
+    fn explain_with(&self, columns: &[ArrayRef], batch: bool) -> Result<Explanation, FraudError> {
         let scores = self.score_batch(columns)?;
         let Some(base) = self.forest.base_value() else {
             return Err(FraudError::Scoring(format!(
@@ -128,6 +132,19 @@ impl Model {
         };
         let encoded = crate::features::encode_columns(&self.meta.name, &self.meta.features, columns)?;
         let features = self.meta.features.len();
+        let rows = scores.len();
+        if let Some(paths) = self.forest.leaf_paths().filter(|_| batch) {
+            let mut phi = vec![0.0; rows * features];
+            paths.explain(&encoded, rows, &mut phi);
+            let contributions = (0..rows)
+                .map(|r| (0..features).map(|f| phi[f * rows + r]).collect())
+                .collect();
+            return Ok(Explanation {
+                base,
+                scores: scores.values().to_vec(),
+                contributions,
+            });
+        }
         let mut row = vec![0.0; features];
         let mut buf = self.forest.path_buffer();
         let contributions = (0..scores.len())
@@ -145,6 +162,13 @@ impl Model {
             scores: scores.values().to_vec(),
             contributions,
         })
+    }
+
+    /// [`Model::explain_batch`] by the path algorithm (shap's), row by row: the reference the batch
+    /// algorithm is compared with in benchmarks.
+    #[doc(hidden)]
+    pub fn explain_batch_reference(&self, columns: &[ArrayRef]) -> Result<Explanation, FraudError> {
+        self.explain_with(columns, false)
     }
 
     /// Probability of the positive class for each row; `columns` are the features in order, of

@@ -379,10 +379,16 @@ fn example_training_sql_matches_scikit_learn() {
         transactions += row["transactions"].as_f64().unwrap();
         flagged += row["flagged"].as_f64().unwrap();
         // Each flagged transaction is listed, riskiest first, with its three main reasons.
-        let list = row["flagged_transactions"].as_array().cloned().unwrap_or_default();
+        let list = row["flagged_transactions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(list.len() as f64, row["flagged"].as_f64().unwrap(), "{line}");
         let scores: Vec<f64> = list.iter().map(|t| t["score"].as_f64().unwrap()).collect();
-        assert!(scores.iter().all(|&s| s > 0.5) && scores.is_sorted_by(|a, b| a >= b), "{line}");
+        assert!(
+            scores.iter().all(|&s| s > 0.5) && scores.is_sorted_by(|a, b| a >= b),
+            "{line}"
+        );
         listed.extend(list);
     }
     assert!(transactions > 2_000.0, "{}", r.stdout);
@@ -499,7 +505,10 @@ fn explanations_add_up_to_the_score_and_name_the_top_reasons() {
         &format!("SELECT explain_top('why', 0, {features}) FROM transactions"),
         &[],
     )
-    .fails_with(1, &["explain_top: the argument k must be a positive integer literal"]);
+    .fails_with(
+        1,
+        &["explain_top: the argument k must be a positive integer literal"],
+    );
 
     // `fraud_reasons` is `explain_top` with the default fraud model, on every row.
     let default = [("NIGHTSHIFT_FRAUD_MODEL", "why")];
@@ -519,7 +528,14 @@ fn explanations_add_up_to_the_score_and_name_the_top_reasons() {
         &format!("SELECT fraud_reasons(-1, {features}) FROM transactions"),
         &default,
     )
-    .fails_with(1, &["fraud_reasons: the argument k must be a positive integer literal"]);
-    sql(&lake, &format!("SELECT fraud_reasons(3, {features}) FROM transactions"), &[])
-        .fails_with(1, &["default fraud model"]);
+    .fails_with(
+        1,
+        &["fraud_reasons: the argument k must be a positive integer literal"],
+    );
+    sql(
+        &lake,
+        &format!("SELECT fraud_reasons(3, {features}) FROM transactions"),
+        &[],
+    )
+    .fails_with(1, &["default fraud model"]);
 }

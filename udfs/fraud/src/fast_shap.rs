@@ -1,0 +1,403 @@
+//! Exact TreeSHAP for whole batches, leaf by leaf: the same values as the path algorithm of
+//! `explain` (its port of shap's C++ stays as the reference the tests compare with), computed
+//! about an order of magnitude faster.
+//!
+//! Path-dependent TreeSHAP explains each leaf's share of a tree's output separately: for a leaf
+//! `l` with value `v`, and the distinct features `F` (|F| = k) of the splits on its path, the
+//! game is `g(S) = v · Π_{j ∈ F} (j ∈ S ? o_j : z_j)`, where `z_j` is the share of training
+//! weight that the path's splits on `j` let through (the product of their child/parent cover
+//! ratios) and `o_j` is 1 when the row satisfies all of them, else 0. Writing `p` for the features
+//! the row satisfies (m = |p|), `Q = F \ p`, `Z_Q = Π_{j ∈ Q} z_j`, `w(s) = s!(k-s-1)!/k!` and
+//! `A(p) = Σ_{S ⊆ p} w(|S|) Π_{j ∈ p \ S} z_j`, the Shapley values of that game are
+//!
+//! - `φ_i = -v · Z_Q · A(p)` for every `i ∈ Q` (the same for each), and
+//! - `φ_i = v · (1 - z_i) · Z_Q · A(p \ {i})` for every `i ∈ p`.
+//!
+//! `A` is the weighted sum of the coefficients of `P(t) = Π_{j ∈ p} (z_j + t)`, and
+//! `A(p \ {i})` that of `P(t) / (z_i + t)`, so a leaf costs O(m²) for one pattern `p`. A row's
+//! pattern at a leaf is which of the leaf's feature intervals (the splits on one feature along a
+//! path bound it to `(lo, hi]`) hold its values, and many rows of a batch share it: the
+//! contributions of each pattern are computed once per leaf and block of rows and kept in a small
+//! table, so a row costs a leaf its `k` interval checks and `k` additions.
+//!
+//! Measured on `benches/forest.rs` (see docs/benchmarks.md): the reason this module exists.
+
+use crate::forest::{Forest, LEAF, MISSING_LEFT};
+
+/// One distinct feature on a leaf's path: the interval its splits bound it to, whether a missing
+/// value takes the path, and the share of training weight the path's splits on it let through.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bound {
+    feature: usize,
+    /// The value must be above `lo` …
+    lo: f64,
+    /// … and at most `hi`.
+    hi: f64,
+    /// Whether a missing value (NaN) goes this way at every split on the feature.
+    missing: bool,
+    /// Product of the cover ratios of those splits.
+    z: f64,
+}
+
+impl Bound {
+    /// Branch-free, so that a leaf's patterns for a block of rows vectorise: comparisons with NaN
+    /// are false.
+    #[inline(always)]
+    fn holds(&self, x: f64) -> bool {
+        ((self.lo < x) & (x <= self.hi)) | (self.missing & x.is_nan())
+    }
+}
+
+/// A leaf: its value's share of the forest's score and its bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Leaf {
+    value: f64,
+    start: usize,
+    len: usize,
+}
+
+/// Paths with more distinct features than this are explained row by row, without a table.
+const MAX_TABLE_BITS: usize = 12;
+
+/// Patterns are bit sets of a path's distinct features: a forest with a wider path is explained
+/// by the path algorithm.
+const MAX_PATH: usize = 64;
+
+/// Rows explained together, leaf after leaf: their contributions (8 bytes × features each) stay in
+/// L2, and each leaf's pattern table is reused by all of them.
+const BLOCK: usize = 2048;
+
+/// A forest's leaves as paths of bounds, built once per model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct LeafPaths {
+    leaves: Vec<Leaf>,
+    bounds: Vec<Bound>,
+    /// `w(s)` for a path of `k` features at `weights[k * (k - 1) / 2 + s]`, `s < k`.
+    weights: Vec<f64>,
+    /// Most distinct features on one path.
+    widest: usize,
+}
+
+impl LeafPaths {
+    /// The paths of `forest`; `None` without covers, or with a path of more than [`MAX_PATH`]
+    /// distinct features.
+    pub(crate) fn build(forest: &Forest) -> Option<Self> {
+        if !forest.explainable() {
+            return None;
+        }
+        let mut out = LeafPaths::default();
+        let trees = forest.roots.len() as f64;
+        for (t, &root) in forest.roots.iter().enumerate() {
+            let end = forest
+                .roots
+                .get(t + 1)
+                .map_or(forest.nodes.len(), |&r| r as usize);
+            let nodes = &forest.nodes[root as usize..end];
+            let covers = &forest.covers[root as usize..end];
+            let common = most_common_leaf_value(nodes);
+            // Depth-first, with the bounds of the path so far.
+            let mut open: Vec<(usize, Vec<Bound>)> = vec![(0, Vec::new())];
+            while let Some((i, path)) = open.pop() {
+                let n = nodes[i];
+                if n.feature == LEAF {
+                    if n.threshold == common {
+                        continue; // moves no feature (see `most_common_leaf_value`)
+                    }
+                    out.widest = out.widest.max(path.len());
+                    out.leaves.push(Leaf {
+                        value: (n.threshold - common) / trees,
+                        start: out.bounds.len(),
+                        len: path.len(),
+                    });
+                    out.bounds.extend(path);
+                    continue;
+                }
+                let w = covers[i].max(f64::MIN_POSITIVE);
+                let f = usize::from(n.feature);
+                let missing_left = n.flags & MISSING_LEFT != 0;
+                for (child, left) in [(n.left as usize, true), (n.left as usize + 1, false)] {
+                    let mut path = path.clone();
+                    let at = match path.iter().position(|b| b.feature == f) {
+                        Some(at) => at,
+                        None => {
+                            path.push(Bound {
+                                feature: f,
+                                lo: f64::NEG_INFINITY,
+                                hi: f64::INFINITY,
+                                missing: true,
+                                z: 1.0,
+                            });
+                            path.len() - 1
+                        }
+                    };
+                    let b = &mut path[at];
+                    if left {
+                        b.hi = b.hi.min(n.threshold);
+                    } else {
+                        b.lo = b.lo.max(n.threshold);
+                    }
+                    b.missing &= missing_left == left;
+                    b.z *= covers[child] / w;
+                    open.push((child, path));
+                }
+            }
+        }
+        if out.widest > MAX_PATH {
+            return None;
+        }
+        let fact = |n: usize| (1..=n).map(|k| k as f64).product::<f64>();
+        for k in 1..=out.widest {
+            for s in 0..k {
+                out.weights.push(fact(s) * fact(k - s - 1) / fact(k));
+            }
+        }
+        Some(out)
+    }
+
+    /// Adds each row's contributions to `phi` (`features × rows`, feature-major: the contribution
+    /// of feature `f` to row `r` at `f * rows + r`): `columns` holds one slice of encoded values per
+    /// feature (NaN = missing).
+    pub(crate) fn explain(&self, columns: &[Vec<f64>], rows: usize, phi: &mut [f64]) {
+        let mut scratch = Scratch::new(self.widest);
+        let mut patterns = vec![0u64; BLOCK.min(rows)];
+        let mut out = vec![0.0; self.widest];
+        for start in (0..rows).step_by(BLOCK) {
+            let n = BLOCK.min(rows - start);
+            for leaf in &self.leaves {
+                let bounds = &self.bounds[leaf.start..leaf.start + leaf.len];
+                let k = bounds.len();
+                if k == 0 {
+                    continue; // a single-leaf tree: no feature moves it
+                }
+                let weights = &self.weights[k * (k - 1) / 2..k * (k + 1) / 2];
+                // Each row's pattern: bit j when it satisfies bound j.
+                let pattern = &mut patterns[..n];
+                pattern.fill(0);
+                for (j, b) in bounds.iter().enumerate() {
+                    let column = &columns[b.feature][start..start + n];
+                    for (p, &x) in pattern.iter_mut().zip(column) {
+                        *p |= u64::from(b.holds(x)) << j;
+                    }
+                }
+                if k > MAX_TABLE_BITS {
+                    for (r, &p) in pattern.iter().enumerate() {
+                        scratch.contributions(bounds, weights, leaf.value, p, &mut out[..k]);
+                        for (b, c) in bounds.iter().zip(&out) {
+                            phi[b.feature * rows + start + r] += c;
+                        }
+                    }
+                    continue;
+                }
+                // Fill the table for the block's patterns, then add feature by feature: the adds
+                // then run along a feature's contributions without a dependency between rows.
+                scratch.next_leaf(k);
+                for &p in pattern.iter() {
+                    scratch.fill(bounds, weights, leaf.value, p);
+                }
+                for (j, b) in bounds.iter().enumerate() {
+                    let target = &mut phi[b.feature * rows + start..b.feature * rows + start + n];
+                    let table = &scratch.table[j..];
+                    for (t, &p) in target.iter_mut().zip(pattern.iter()) {
+                        *t += table[p as usize * k];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The value most of a tree's leaves hold (of equally common ones, the one with the lowest bits).
+///
+/// Contributions are linear in the leaf values, and a constant added to every leaf of a tree
+/// changes its output for every row alike, which moves the base value but no contribution. So a
+/// tree is explained with that value taken off its leaves, and its leaves that then hold zero
+/// are left out: in a fraud model's trees, most leaves are pure (probability 0), and they cost
+/// nothing.
+fn most_common_leaf_value(nodes: &[crate::forest::Node]) -> f64 {
+    let mut values: Vec<u64> = nodes
+        .iter()
+        .filter(|n| n.feature == LEAF)
+        .map(|n| n.threshold.to_bits())
+        .collect();
+    values.sort_unstable();
+    let (mut best, mut best_count) = (0u64, 0usize);
+    for run in values.chunk_by(|a, b| a == b) {
+        if run.len() > best_count {
+            (best, best_count) = (run[0], run.len());
+        }
+    }
+    f64::from_bits(best)
+}
+
+/// The per-leaf pattern table and the polynomial buffers.
+struct Scratch {
+    /// `k` contributions per pattern.
+    table: Vec<f64>,
+    /// The generation that filled each pattern's entry.
+    filled: Vec<u32>,
+    generation: u32,
+    k: usize,
+    poly: Vec<f64>,
+    quotient: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(widest: usize) -> Self {
+        let bits = widest.min(MAX_TABLE_BITS);
+        Scratch {
+            table: vec![0.0; (1 << bits) * bits.max(1)],
+            filled: vec![0; 1 << bits],
+            generation: 0,
+            k: 0,
+            poly: vec![0.0; widest + 1],
+            quotient: vec![0.0; widest + 1],
+        }
+    }
+
+    /// Forgets the previous leaf's table.
+    fn next_leaf(&mut self, k: usize) {
+        self.k = k;
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.filled.fill(0);
+            self.generation = 1;
+        }
+    }
+
+    /// Computes the contributions of pattern `p` at the current leaf unless they are in the table.
+    #[inline(always)]
+    fn fill(&mut self, bounds: &[Bound], weights: &[f64], value: f64, p: u64) {
+        if self.filled[p as usize] == self.generation {
+            return;
+        }
+        self.filled[p as usize] = self.generation;
+        let k = self.k;
+        let at = p as usize * k;
+        let mut table = std::mem::take(&mut self.table);
+        self.contributions(bounds, weights, value, p, &mut table[at..at + k]);
+        self.table = table;
+    }
+
+    /// The leaf's contribution to each of its bounds' features for pattern `p` (module docs).
+    fn contributions(&mut self, bounds: &[Bound], weights: &[f64], value: f64, p: u64, out: &mut [f64]) {
+        // P(t) = Π_{j ∈ p} (z_j + t), coefficients by power of t; Z_Q over the others.
+        let poly = &mut self.poly;
+        poly[0] = 1.0;
+        let mut m = 0;
+        let mut z_q = 1.0;
+        for (j, b) in bounds.iter().enumerate() {
+            if p & (1 << j) == 0 {
+                z_q *= b.z;
+                continue;
+            }
+            poly[m + 1] = poly[m];
+            for r in (1..=m).rev() {
+                poly[r] = poly[r] * b.z + poly[r - 1];
+            }
+            poly[0] *= b.z;
+            m += 1;
+        }
+        let scale = value * z_q;
+        let a: f64 = poly[..=m].iter().zip(weights).map(|(c, w)| c * w).sum();
+        for (j, b) in bounds.iter().enumerate() {
+            out[j] = if p & (1 << j) == 0 {
+                -scale * a
+            } else {
+                // P(t) / (z_j + t), from the top: q[m-1] = c[m], q[r-1] = c[r] - z_j q[r].
+                let q = &mut self.quotient;
+                q[m - 1] = poly[m];
+                for r in (1..m).rev() {
+                    q[r - 1] = poly[r] - b.z * q[r];
+                }
+                let a_j: f64 = q[..m].iter().zip(weights).map(|(c, w)| c * w).sum();
+                scale * (1.0 - b.z) * a_j
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forest::Node;
+    use crate::rng::Rng;
+
+    /// A random tree with covers (each split's the sum of its children's), repeated features,
+    /// missing values sent either way, and thresholds from a small pool so rows hit them exactly.
+    fn random_tree(rng: &mut Rng, features: usize, depth: u32) -> (Vec<Node>, Vec<f64>) {
+        let mut nodes = vec![Node::leaf(0.0)];
+        let mut covers = vec![0.0];
+        let mut order = Vec::new();
+        let mut open = vec![(0usize, depth)];
+        while let Some((at, d)) = open.pop() {
+            order.push(at);
+            if d == 0 || rng.below(5) == 0 {
+                nodes[at] = Node::leaf(rng.below(1000) as f64 / 1000.0);
+                covers[at] = 1.0 + rng.below(50) as f64;
+                continue;
+            }
+            let left = nodes.len();
+            nodes.extend([Node::leaf(0.0), Node::leaf(0.0)]);
+            covers.extend([0.0, 0.0]);
+            nodes[at] = Node {
+                threshold: rng.below(10) as f64,
+                feature: rng.below(features) as u16,
+                flags: if rng.below(2) == 0 { MISSING_LEFT } else { 0 },
+                left: left as u32,
+            };
+            open.extend([(left, d - 1), (left + 1, d - 1)]);
+        }
+        // Children were pushed after their parents: sum covers bottom-up.
+        for &at in order.iter().rev() {
+            let n = nodes[at];
+            if n.feature != LEAF {
+                covers[at] = covers[n.left as usize] + covers[n.left as usize + 1];
+            }
+        }
+        (nodes, covers)
+    }
+
+    #[test]
+    fn leaf_patterns_give_the_path_algorithms_values() {
+        let mut rng = Rng::new(19);
+        for case in 0..60 {
+            let features = 1 + rng.below(if case % 5 == 0 { 20 } else { 6 });
+            let mut forest = Forest::default();
+            for _ in 0..1 + rng.below(5) {
+                // Some paths deeper than the table allows.
+                let depth = 1 + rng.below(if case % 7 == 0 { 18 } else { 8 }) as u32;
+                let (nodes, covers) = random_tree(&mut rng, features, depth);
+                forest.push_tree(&nodes);
+                forest.covers.extend(covers);
+            }
+            let rows = [1, 3, 40, BLOCK + 5][case % 4];
+            let columns: Vec<Vec<f64>> = (0..features)
+                .map(|_| {
+                    (0..rows)
+                        .map(|_| match rng.below(7) {
+                            0 => f64::NAN,
+                            1 => rng.below(10) as f64 + 0.5,
+                            _ => rng.below(12) as f64 - 1.0,
+                        })
+                        .collect()
+                })
+                .collect();
+            let paths = LeafPaths::build(&forest).unwrap();
+            let mut fast = vec![0.0; rows * features];
+            paths.explain(&columns, rows, &mut fast);
+            let mut buf = forest.path_buffer();
+            for r in 0..rows {
+                let x: Vec<f64> = columns.iter().map(|c| c[r]).collect();
+                let mut phi = vec![0.0; features];
+                assert!(forest.shap_row_with(&x, &mut phi, &mut buf));
+                for (f, b) in phi.iter().enumerate() {
+                    let a = fast[f * rows + r];
+                    assert!(
+                        (a - b).abs() < 1e-12,
+                        "case {case} row {r} feature {f}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}
