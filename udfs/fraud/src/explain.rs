@@ -77,6 +77,53 @@ impl Forest {
         true
     }
 
+    /// See [`crate::Model::to_shap_json`]; the forest must be [`explainable`](Forest::explainable).
+    pub(crate) fn to_shap_json(&self) -> serde_json::Value {
+        let scale = 1.0 / self.roots.len() as f64;
+        let trees: Vec<serde_json::Value> = (0..self.roots.len())
+            .map(|t| {
+                let start = self.roots[t] as usize;
+                let end = self.roots.get(t + 1).map_or(self.nodes.len(), |&r| r as usize);
+                let (nodes, covers) = (&self.nodes[start..end], &self.covers[start..end]);
+                let child = |i: usize, right: bool| -> i64 {
+                    let n = nodes[i];
+                    if n.feature == LEAF {
+                        -1
+                    } else {
+                        i64::from(n.left) + i64::from(right)
+                    }
+                };
+                let (mut left, mut right, mut default) = (vec![], vec![], vec![]);
+                let (mut features, mut thresholds, mut values) = (vec![], vec![], vec![]);
+                for (i, n) in nodes.iter().enumerate() {
+                    left.push(child(i, false));
+                    right.push(child(i, true));
+                    default.push(child(i, n.flags & MISSING_LEFT == 0));
+                    let leaf = n.feature == LEAF;
+                    features.push(if leaf { -2 } else { i64::from(n.feature) });
+                    // JSON has no infinities (a split that only separates missing values has
+                    // threshold +inf): they are written as strings, which Python's float() reads.
+                    thresholds.push(match n.threshold {
+                        _ if leaf => serde_json::json!(0.0),
+                        t if t.is_infinite() => serde_json::json!(if t > 0.0 { "inf" } else { "-inf" }),
+                        t => serde_json::json!(t),
+                    });
+                    values.push(vec![expected(nodes, covers, i) * scale]);
+                }
+                serde_json::json!({
+                    "children_left": left,
+                    "children_right": right,
+                    "children_default": default,
+                    "features": features,
+                    "thresholds": thresholds,
+                    "values": values,
+                    "node_sample_weight": covers,
+                })
+            })
+            .collect();
+        serde_json::json!({ "trees": trees, "base_offset": 0.0, "tree_output": "raw_value" })
+    }
+
     /// The most splits on any root-to-leaf path.
     fn deepest(&self) -> usize {
         let mut deepest = 0;

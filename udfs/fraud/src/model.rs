@@ -164,6 +164,26 @@ impl Model {
         })
     }
 
+    /// The forest in the `shap` package's custom tree format (a dict of `trees`, each with
+    /// `children_left`, `children_right`, `children_default`, `features`, `thresholds`, `values`
+    /// and `node_sample_weight`; infinite thresholds as the strings `"inf"` and `"-inf"`, which
+    /// JSON has no numbers for), so that `shap.TreeExplainer` explains the same trees: inputs as
+    /// [`Model::encode`] gives them, values already divided by the number of trees (the forest's
+    /// score is their sum), each split's value its subtree's expected value. `None` for a model
+    /// stored without covers.
+    pub fn to_shap_json(&self) -> Option<serde_json::Value> {
+        if !self.forest.explainable() {
+            return None;
+        }
+        Some(self.forest.to_shap_json())
+    }
+
+    /// The feature columns as the trees compare them: numbers as `f64`, categories as their codes,
+    /// NULLs and unseen categories as NaN; one vector per feature.
+    pub fn encode(&self, columns: &[ArrayRef]) -> Result<Vec<Vec<f64>>, FraudError> {
+        crate::features::encode_columns(&self.meta.name, &self.meta.features, columns)
+    }
+
     /// [`Model::explain_batch`] by the path algorithm (shap's), row by row: the reference the batch
     /// algorithm is compared with in benchmarks.
     #[doc(hidden)]
