@@ -59,7 +59,7 @@ fn fault_function() -> ScalarUDF {
     )
 }
 
-/// Registers [`functions`] in `ctx`.
+/// Registers [`functions`] in `ctx`, and the table function `feature_importance('model')`.
 pub fn register_functions(
     ctx: &SessionContext,
     settings: &Settings,
@@ -68,6 +68,10 @@ pub fn register_functions(
     for f in functions(settings, models)? {
         ctx.register_udf(f.as_ref().clone());
     }
+    ctx.register_udtf(
+        "feature_importance",
+        Arc::new(nightshift_fraud::FeatureImportanceFunc::new(models.clone())),
+    );
     Ok(())
 }
 

@@ -293,7 +293,8 @@ pub fn referenced_tables(sql: &str) -> Vec<String> {
 }
 
 /// The names of the models a statement scores with: the literal first argument of every
-/// `predict(…)`, `predict_label(…)`, `explain_predict(…)` and `explain_top(…)` call, and `None` for
+/// `predict(…)`, `predict_label(…)`, `explain_predict(…)`, `explain_top(…)` and
+/// `feature_importance(…)` call, and `None` for
 /// each `fraud_score(…)` or `fraud_reasons(…)` (the default model).
 /// A cheap token scan, so that the models can be loaded before DataFusion plans the statement.
 pub(crate) fn referenced_models(sql: &str) -> Vec<Option<String>> {
@@ -312,7 +313,15 @@ pub(crate) fn referenced_models(sql: &str) -> Vec<Option<String>> {
             continue;
         }
         let f = w.value.to_ascii_lowercase();
-        if ["predict", "predict_label", "explain_predict", "explain_top"].contains(&f.as_str()) {
+        if [
+            "predict",
+            "predict_label",
+            "explain_predict",
+            "explain_top",
+            "feature_importance",
+        ]
+        .contains(&f.as_str())
+        {
             if let Some(Token::SingleQuotedString(name)) = tokens.get(i + 2) {
                 out.push(Some(name.clone()));
             }

@@ -310,6 +310,20 @@ impl Session {
             }
             rows.push((format!("feature.{}", i + 1), v));
         }
+        if let Some(importance) = &meta.importance {
+            // Most important first, as feature_importance('…') lists them.
+            let mut sorted: Vec<_> = importance.iter().collect();
+            sorted.sort_by(|a, b| b.mean_abs_contribution.total_cmp(&a.mean_abs_contribution));
+            for (rank, f) in sorted.iter().enumerate() {
+                rows.push((
+                    format!("importance.{}", rank + 1),
+                    format!(
+                        "{}: mean |contribution| {:.6}, split gain {:.4}",
+                        f.feature, f.mean_abs_contribution, f.split_gain
+                    ),
+                ));
+            }
+        }
         if let Some(sql) = &meta.sql {
             rows.push(("sql".into(), sql.clone()));
         }

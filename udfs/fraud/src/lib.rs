@@ -9,6 +9,7 @@
 //! | `explain_predict('model', feature, ...)` | each feature's exact contribution (TreeSHAP) |
 //! | `explain_top('model', k, feature, ...)` | the `k` largest contributions |
 //! | `fraud_reasons(k, feature, ...)` | `explain_top` with the default fraud model |
+//! | `SELECT * FROM feature_importance('model')` | each feature's global importance |
 //!
 //! The session trains with [`train`] (for `CREATE MODEL`), stores models with [`ModelStore`],
 //! caches them per session in a [`ModelRegistry`] and registers [`functions`].
@@ -21,6 +22,7 @@ mod fast_shap;
 mod features;
 mod forest;
 mod fraud_score;
+mod importance;
 mod metrics;
 mod model;
 mod options;
@@ -42,6 +44,7 @@ pub use crate::{
     explain_predict::{ExplainPredictFunc, ExplainTopFunc, FraudReasonsFunc},
     features::{Feature, FeatureKind},
     fraud_score::FraudScoreFunc,
+    importance::{FeatureImportance, FeatureImportanceFunc},
     metrics::{Metrics, evaluate},
     model::{Explanation, Model, ModelMeta},
     options::{ClassWeight, HOLDOUT_COLUMN, Holdout, MAX_BINS, MaxFeatures, ModelOptions, TrainOptions},

@@ -37,6 +37,10 @@ pub struct ModelMeta {
     pub trees: usize,
     /// Total nodes over all trees.
     pub nodes: usize,
+    /// Each feature's global importance, in feature order; `None` for models trained before it
+    /// was recorded.
+    #[serde(default)]
+    pub importance: Option<Vec<crate::FeatureImportance>>,
 }
 
 /// Scores with their reasons: for each row, `base` plus its contributions is its score (to

@@ -539,3 +539,56 @@ fn explanations_add_up_to_the_score_and_name_the_top_reasons() {
     )
     .fails_with(1, &["default fraud model"]);
 }
+
+/// `feature_importance('model')` ranks the features by mean absolute contribution, with each
+/// one's split gain (summing to 1); a feature of pure noise ranks below the amount on both, and
+/// `DESCRIBE MODEL` lists the same ranking.
+#[test]
+fn feature_importance_ranks_signal_above_noise() {
+    let (_dir, lake) = lake();
+    sql(
+        &lake,
+        "CREATE MODEL imp OPTIONS (type = 'random_forest', target = 'is_fraudulent', trees = 20, \
+         max_depth = 8, seed = 4) AS SELECT amount, merchant_category, time_of_day, \
+         (transaction_id * 7919) % 1000 AS noise, is_fraudulent FROM transactions",
+        &[],
+    )
+    .ok();
+    let r = sql(
+        &lake,
+        "SELECT rank, feature, mean_abs_contribution, split_gain FROM feature_importance('imp') ORDER BY rank",
+        &[],
+    );
+    r.ok();
+    let rows: Vec<Vec<String>> = r
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{}", r.stdout);
+    let at = |name: &str| rows.iter().position(|row| row[1] == name).unwrap();
+    let value = |name: &str, col: usize| rows[at(name)][col].parse::<f64>().unwrap();
+    assert!(at("amount") < at("noise"), "{}", r.stdout);
+    assert!(value("amount", 3) > value("noise", 3), "{}", r.stdout);
+    let contributions: Vec<f64> = rows.iter().map(|row| row[2].parse().unwrap()).collect();
+    assert!(contributions.is_sorted_by(|a, b| a >= b), "{}", r.stdout);
+    assert!(contributions[0] > 0.0, "{}", r.stdout);
+    let gains: f64 = rows.iter().map(|row| row[3].parse::<f64>().unwrap()).sum();
+    assert!((gains - 1.0).abs() < 1e-9, "{}", r.stdout);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], (i + 1).to_string());
+    }
+
+    let described = sql(&lake, "DESCRIBE MODEL imp", &[]);
+    described.ok();
+    assert!(
+        described
+            .stdout
+            .contains(&format!("importance.1,\"{}: mean |contribution|", rows[0][1])),
+        "{}",
+        described.stdout
+    );
+    sql(&lake, "SELECT * FROM feature_importance('missing_model')", &[])
+        .fails_with(1, &["model 'missing_model' does not exist"]);
+}

@@ -122,13 +122,20 @@ pub(crate) fn fit(
         trees: forest.roots.len(),
         nodes: forest.nodes.len(),
         options: options.clone(),
+        importance: None,
     };
     forest.prepare();
+    let names: Vec<String> = meta.features.iter().map(|f| f.name.clone()).collect();
+    let encoded: Vec<Vec<f64>> = columns
+        .iter_mut()
+        .map(|c| std::mem::take(&mut c.values))
+        .collect();
+    meta.importance = crate::importance::importance(&forest, &names, &encoded, &train_rows, threads);
     if !holdout_rows.is_empty() {
         report(TrainStage::Evaluating, meta.trees);
-        let cols: Vec<Vec<f64>> = columns
+        let cols: Vec<Vec<f64>> = encoded
             .iter()
-            .map(|c| holdout_rows.iter().map(|&r| c.values[r as usize]).collect())
+            .map(|c| holdout_rows.iter().map(|&r| c[r as usize]).collect())
             .collect();
         let scores = forest.predict(&cols, holdout_rows.len());
         let hl: Vec<bool> = holdout_rows.iter().map(|&r| labels[r as usize]).collect();
