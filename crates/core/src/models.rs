@@ -277,7 +277,7 @@ impl Session {
         let meta = model.meta();
         let mut rows: Vec<(String, String)> = vec![
             ("model".into(), model.reference()),
-            ("type".into(), "random_forest".into()),
+            ("type".into(), meta.options.kind.sql_name().into()),
             ("target".into(), meta.target.clone()),
             ("created_at".into(), meta.created_at.clone()),
             ("training_rows".into(), meta.training_rows.to_string()),

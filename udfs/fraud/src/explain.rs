@@ -40,7 +40,7 @@ impl Forest {
                 expected(&self.nodes[r..], &self.covers[r..], 0)
             })
             .sum();
-        Some(sum / self.roots.len() as f64)
+        Some(self.logit_base.unwrap_or(0.0) + sum * self.tree_scale())
     }
 
     /// Adds each feature's contribution to the score of row `x` (encoded features) into `phi`
@@ -63,14 +63,14 @@ impl Forest {
         if !self.explainable() {
             return false;
         }
-        let trees = self.roots.len() as f64;
+        let scale = self.tree_scale();
         for &r in &self.roots {
             let r = r as usize;
             let tree = Tree {
                 nodes: &self.nodes[r..],
                 covers: &self.covers[r..],
                 x,
-                scale: 1.0 / trees,
+                scale,
             };
             tree.recurse(phi, 0, buf, 0, 0, 1.0, 1.0, -1);
         }
@@ -79,7 +79,7 @@ impl Forest {
 
     /// See [`crate::Model::to_shap_json`]; the forest must be [`explainable`](Forest::explainable).
     pub(crate) fn to_shap_json(&self) -> serde_json::Value {
-        let scale = 1.0 / self.roots.len() as f64;
+        let scale = self.tree_scale();
         let trees: Vec<serde_json::Value> = (0..self.roots.len())
             .map(|t| {
                 let start = self.roots[t] as usize;
@@ -121,7 +121,11 @@ impl Forest {
                 })
             })
             .collect();
-        serde_json::json!({ "trees": trees, "base_offset": 0.0, "tree_output": "raw_value" })
+        serde_json::json!({
+            "trees": trees,
+            "base_offset": self.logit_base.unwrap_or(0.0),
+            "tree_output": "raw_value",
+        })
     }
 
     /// The most splits on any root-to-leaf path.

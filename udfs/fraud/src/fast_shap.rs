@@ -86,7 +86,7 @@ impl LeafPaths {
             return None;
         }
         let mut out = LeafPaths::default();
-        let trees = forest.roots.len() as f64;
+        let scale = forest.tree_scale();
         for (t, &root) in forest.roots.iter().enumerate() {
             let end = forest
                 .roots
@@ -105,7 +105,7 @@ impl LeafPaths {
                     }
                     out.widest = out.widest.max(path.len());
                     out.leaves.push(Leaf {
-                        value: (n.threshold - common) / trees,
+                        value: (n.threshold - common) * scale,
                         start: out.bounds.len(),
                         len: path.len(),
                     });

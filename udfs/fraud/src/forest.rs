@@ -69,6 +69,9 @@ pub(crate) struct Forest {
     /// feature than one-byte codes hold (no forest this crate trains), which scores with
     /// [`Forest::predict_reference`].
     scorer: Option<Scorer>,
+    /// `None` for a forest (the score is the mean of the trees' leaf probabilities); for boosted
+    /// trees, the base log-odds `b` of `sigmoid(b + Σ leaf values)`.
+    pub logit_base: Option<f64>,
     /// The explaining layout, built on the first explanation (it is larger than the trees).
     paths: std::sync::OnceLock<Option<crate::fast_shap::LeafPaths>>,
 }
@@ -135,7 +138,11 @@ impl Forest {
             let len = (end - root) as usize;
             for (i, n) in self.nodes[root as usize..end as usize].iter().enumerate() {
                 if n.feature == LEAF {
-                    if !(0.0..=1.0).contains(&n.threshold) {
+                    let valid = match self.logit_base {
+                        None => (0.0..=1.0).contains(&n.threshold),
+                        Some(_) => n.threshold.is_finite(),
+                    };
+                    if !valid {
                         return Err(format!("tree {t} node {i} has leaf value {}", n.threshold));
                     }
                     continue;
@@ -166,6 +173,25 @@ impl Forest {
             .as_ref()
     }
 
+    /// Each tree's share of the score before the output transform: `1 / trees` for a forest, 1
+    /// for boosted trees.
+    pub(crate) fn tree_scale(&self) -> f64 {
+        match self.logit_base {
+            None => 1.0 / self.roots.len() as f64,
+            Some(_) => 1.0,
+        }
+    }
+
+    /// The score from the trees' summed leaf values (the same operations as every path here
+    /// takes, so that the kernel and the reference agree bit for bit).
+    #[inline]
+    pub(crate) fn output(&self, sum: f64) -> f64 {
+        match self.logit_base {
+            None => sum / self.roots.len() as f64,
+            Some(base) => 1.0 / (1.0 + (-(base + sum)).exp()),
+        }
+    }
+
     fn tree_end(&self, t: usize) -> u32 {
         self.roots.get(t + 1).copied().unwrap_or(self.nodes.len() as u32)
     }
@@ -173,16 +199,45 @@ impl Forest {
     /// Mean positive probability over the trees for each row of `columns` (one slice per feature,
     /// NaN = missing).
     pub(crate) fn predict(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
+        let mut out = self.leaf_sums(columns, rows);
+        for v in &mut out {
+            *v = self.output(*v);
+        }
+        out
+    }
+
+    /// What explanations add up to: the score for a forest, the log-odds `base + Σ leaf values` for
+    /// boosted trees (computed directly, not as the logit of the probability, which loses digits).
+    pub(crate) fn explained_scores(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
+        match self.logit_base {
+            None => self.predict(columns, rows),
+            Some(base) => self
+                .leaf_sums(columns, rows)
+                .into_iter()
+                .map(|s| base + s)
+                .collect(),
+        }
+    }
+
+    /// Each row's sum of its leaf values over the trees.
+    fn leaf_sums(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
         match &self.scorer {
             Some(s) => s.predict(columns, rows),
-            None => self.predict_reference(columns, rows),
+            None => self.reference_sums(columns, rows),
         }
     }
 
     /// [`Forest::predict`] by walking the stored nodes one row at a time: the definition the
     /// scoring layout must match bit for bit (same comparisons, same order of summing).
+    #[cfg(test)]
     pub(crate) fn predict_reference(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
-        let trees = self.roots.len() as f64;
+        self.reference_sums(columns, rows)
+            .into_iter()
+            .map(|s| self.output(s))
+            .collect()
+    }
+
+    fn reference_sums(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
         (0..rows)
             .map(|r| {
                 let mut sum = 0.0;
@@ -196,7 +251,7 @@ impl Forest {
                     }
                     sum += n.threshold;
                 }
-                sum / trees
+                sum
             })
             .collect()
     }
@@ -292,7 +347,6 @@ impl Scorer {
         // Small batches (a scalar call) need only their own rows' codes.
         let mut codes = vec![0u8; rows.min(BLOCK).div_ceil(LANES) * group];
         let mut out = vec![0.0f64; rows];
-        let trees = self.trees.len() as f64;
         for start in (0..rows).step_by(BLOCK) {
             let n = BLOCK.min(rows - start);
             self.quantise(columns, start, n, &mut codes, group);
@@ -310,10 +364,8 @@ impl Scorer {
                 };
             }
             by_group_size!(8 16 32 64 128 256 512 1024 2048);
-            for a in acc.iter_mut() {
-                *a /= trees;
-            }
         }
+        // Sums of leaf values: the forest's output transform is the caller's.
         out
     }
 

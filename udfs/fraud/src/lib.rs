@@ -47,7 +47,9 @@ pub use crate::{
     importance::{FeatureImportance, FeatureImportanceFunc},
     metrics::{Metrics, evaluate},
     model::{Explanation, Model, ModelMeta},
-    options::{ClassWeight, HOLDOUT_COLUMN, Holdout, MAX_BINS, MaxFeatures, ModelOptions, TrainOptions},
+    options::{
+        ClassWeight, HOLDOUT_COLUMN, Holdout, MAX_BINS, MaxFeatures, ModelKind, ModelOptions, TrainOptions,
+    },
     pins::ModelPins,
     predict::PredictFunc,
     predict_label::PredictLabelFunc,

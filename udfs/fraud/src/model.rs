@@ -41,15 +41,18 @@ pub struct ModelMeta {
     /// was recorded.
     #[serde(default)]
     pub importance: Option<Vec<crate::FeatureImportance>>,
+    /// Boosted trees: the base log-odds their sum is added to; `None` for a random forest.
+    #[serde(default)]
+    pub logit_base: Option<f64>,
 }
 
 /// Scores with their reasons: for each row, `base` plus its contributions is its score (to
-/// rounding), all in probability space.
+/// rounding), in probability space for a random forest and in log-odds for boosted trees.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
     /// The model's expected score over its training data (the same for every row).
     pub base: f64,
-    /// Each row's score, as `predict` gives it.
+    /// Each row's score: as `predict` gives it for a random forest, its log-odds for boosted trees.
     pub scores: Vec<f64>,
     /// Each row's contribution of each feature, in the model's feature order.
     pub contributions: Vec<Vec<f64>>,
@@ -64,6 +67,7 @@ pub struct Model {
 
 impl Model {
     pub(crate) fn new(meta: ModelMeta, mut forest: Forest) -> Self {
+        forest.logit_base = meta.logit_base;
         forest.prepare();
         Self { meta, forest }
     }
@@ -126,7 +130,7 @@ impl Model {
     }
 
     fn explain_with(&self, columns: &[ArrayRef], batch: bool) -> Result<Explanation, FraudError> {
-        let scores = self.score_batch(columns)?;
+        let checked = self.score_batch(columns)?;
         let Some(base) = self.forest.base_value() else {
             return Err(FraudError::Scoring(format!(
                 "model '{}' was trained before nightshift kept the node covers that explaining \
@@ -136,7 +140,11 @@ impl Model {
         };
         let encoded = crate::features::encode_columns(&self.meta.name, &self.meta.features, columns)?;
         let features = self.meta.features.len();
-        let rows = scores.len();
+        let rows = checked.len();
+        let scores = match self.forest.logit_base {
+            None => checked.values().to_vec(),
+            Some(_) => self.forest.explained_scores(&encoded, rows),
+        };
         if let Some(paths) = self.forest.leaf_paths().filter(|_| batch) {
             let mut phi = vec![0.0; rows * features];
             paths.explain(&encoded, rows, &mut phi);
@@ -145,13 +153,13 @@ impl Model {
                 .collect();
             return Ok(Explanation {
                 base,
-                scores: scores.values().to_vec(),
+                scores,
                 contributions,
             });
         }
         let mut row = vec![0.0; features];
         let mut buf = self.forest.path_buffer();
-        let contributions = (0..scores.len())
+        let contributions = (0..rows)
             .map(|r| {
                 for (v, column) in row.iter_mut().zip(&encoded) {
                     *v = column[r];
@@ -163,7 +171,7 @@ impl Model {
             .collect();
         Ok(Explanation {
             base,
-            scores: scores.values().to_vec(),
+            scores,
             contributions,
         })
     }

@@ -91,7 +91,40 @@ pub enum Holdout {
     Column(String),
 }
 
-/// The hyper-parameters of the random forest.
+/// What `CREATE MODEL` trains (`type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// `'random_forest'`: bagged trees; the score is the mean of their leaf probabilities.
+    #[default]
+    RandomForest,
+    /// `'gradient_boosting'`: boosted trees on the logistic loss; the score is the sigmoid of the
+    /// base log-odds plus the trees' sum.
+    GradientBoosting,
+}
+
+impl ModelKind {
+    /// The SQL name, as `type = '…'` takes it.
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            ModelKind::RandomForest => "random_forest",
+            ModelKind::GradientBoosting => "gradient_boosting",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, FraudError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "random_forest" => Ok(ModelKind::RandomForest),
+            "gradient_boosting" | "boosted_trees" => Ok(ModelKind::GradientBoosting),
+            other => Err(invalid_option(
+                "type",
+                format!("'{other}' is not supported; use type = 'random_forest' or 'gradient_boosting'"),
+            )),
+        }
+    }
+}
+
+/// The hyper-parameters of the random forest or the boosted trees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
     /// Number of trees (`trees`, default 100).
@@ -108,8 +141,33 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Most bins per feature (`max_bins`, 2..=255, default 255).
     pub max_bins: usize,
-    /// Draw a bootstrap sample per tree (`bootstrap`, default true).
+    /// Draw a bootstrap sample per tree (`bootstrap`, default true; forests only).
     pub bootstrap: bool,
+    /// Boosting: each tree's step (`learning_rate`, default 0.1).
+    #[serde(default = "default_learning_rate")]
+    pub learning_rate: f64,
+    /// Boosting: L2 penalty on leaf values (`l2_regularization`, default 0).
+    #[serde(default)]
+    pub l2_regularization: f64,
+    /// Boosting: most leaves per tree (`max_leaves`, default 31).
+    #[serde(default = "default_max_leaves")]
+    pub max_leaves: usize,
+    /// Boosting: stop once the validation loss has not improved for this many rounds
+    /// (`early_stopping_rounds`, default 10; 0 boosts every round).
+    #[serde(default = "default_early_stopping_rounds")]
+    pub early_stopping_rounds: usize,
+}
+
+fn default_learning_rate() -> f64 {
+    0.1
+}
+
+fn default_max_leaves() -> usize {
+    31
+}
+
+fn default_early_stopping_rounds() -> usize {
+    10
 }
 
 impl Default for TrainOptions {
@@ -123,9 +181,22 @@ impl Default for TrainOptions {
             seed: 42,
             max_bins: MAX_BINS,
             bootstrap: true,
+            learning_rate: default_learning_rate(),
+            l2_regularization: 0.0,
+            max_leaves: default_max_leaves(),
+            early_stopping_rounds: default_early_stopping_rounds(),
         }
     }
 }
+
+/// Options that only the forest takes, and only the boosted trees.
+const FOREST_ONLY: [&str; 1] = ["bootstrap"];
+const BOOSTING_ONLY: [&str; 4] = [
+    "learning_rate",
+    "l2_regularization",
+    "max_leaves",
+    "early_stopping_rounds",
+];
 
 /// Keys read by [`ModelOptions`] rather than [`TrainOptions`].
 const MODEL_KEYS: [&str; 4] = ["type", "target", "holdout_fraction", "holdout_where"];
@@ -136,8 +207,42 @@ impl TrainOptions {
     /// Unknown keys, bad values and `trees = 0` are errors naming the option. The keys `type`,
     /// `target`, `holdout_fraction` and `holdout_where` are left to [`ModelOptions`].
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, FraudError> {
+        let kind = match pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case("type")) {
+            Some((_, v)) => ModelKind::parse(v)?,
+            None => ModelKind::RandomForest,
+        };
+        Self::for_kind(kind, pairs)
+    }
+
+    /// [`TrainOptions::from_pairs`] for `kind`: its defaults (boosting: `min_samples_leaf = 20`
+    /// and every feature at every split, as scikit-learn's `HistGradientBoostingClassifier`), and
+    /// the other kind's options refused.
+    pub fn for_kind(kind: ModelKind, pairs: &[(String, String)]) -> Result<Self, FraudError> {
         let mut o = TrainOptions::default();
+        if kind == ModelKind::GradientBoosting {
+            o.min_samples_leaf = 20;
+            o.max_features = MaxFeatures::All;
+        }
         check_duplicates(pairs)?;
+        for (key, _) in pairs {
+            let key = key.to_ascii_lowercase();
+            let (foreign, owner) = match kind {
+                ModelKind::RandomForest => {
+                    (BOOSTING_ONLY.contains(&key.as_str()), ModelKind::GradientBoosting)
+                }
+                ModelKind::GradientBoosting => (FOREST_ONLY.contains(&key.as_str()), ModelKind::RandomForest),
+            };
+            if foreign {
+                return Err(invalid_option(
+                    &key,
+                    format!(
+                        "applies to type = '{}' only, not to '{}'",
+                        owner.sql_name(),
+                        kind.sql_name()
+                    ),
+                ));
+            }
+        }
         for (key, value) in pairs {
             let key = key.to_ascii_lowercase();
             let value = value.trim();
@@ -183,11 +288,27 @@ impl TrainOptions {
                     }
                 }
                 "bootstrap" => o.bootstrap = parse_bool(&key, value)?,
+                "learning_rate" => match value.parse::<f64>() {
+                    Ok(v) if v > 0.0 && v <= 1.0 => o.learning_rate = v,
+                    _ => {
+                        return Err(invalid_option(
+                            &key,
+                            format!("'{value}' is not a number in (0, 1]"),
+                        ));
+                    }
+                },
+                "l2_regularization" => match value.parse::<f64>() {
+                    Ok(v) if v >= 0.0 && v.is_finite() => o.l2_regularization = v,
+                    _ => return Err(invalid_option(&key, format!("'{value}' is not a number >= 0"))),
+                },
+                "max_leaves" => o.max_leaves = parse_count(&key, value, 2)?,
+                "early_stopping_rounds" => o.early_stopping_rounds = parse_count(&key, value, 0)?,
                 _ => {
                     return Err(invalid_option(
                         &key,
                         "unknown option; expected one of type, target, trees, max_depth, min_samples_leaf, \
-max_features, class_weight, seed, max_bins, bootstrap, holdout_fraction, holdout_where",
+max_features, class_weight, seed, max_bins, bootstrap, learning_rate, l2_regularization, max_leaves, \
+early_stopping_rounds, holdout_fraction, holdout_where",
                     ));
                 }
             }
@@ -199,6 +320,9 @@ max_features, class_weight, seed, max_bins, bootstrap, holdout_fraction, holdout
 /// Everything `CREATE MODEL ... OPTIONS (...)` says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelOptions {
+    /// What to train (`type`, required).
+    #[serde(default)]
+    pub kind: ModelKind,
     /// The label column (`target`, required): BOOLEAN, or an integer column of 0 and 1.
     pub target: String,
     /// The holdout rows the model is evaluated on after training.
@@ -213,7 +337,6 @@ pub struct ModelOptions {
 impl ModelOptions {
     /// From the OPTIONS list, keys lowercased, values as SQL literal text without quotes.
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, FraudError> {
-        let train = TrainOptions::from_pairs(pairs)?;
         let mut target = None;
         let mut fraction = None;
         let mut holdout_where = None;
@@ -250,18 +373,16 @@ impl ModelOptions {
                 _ => {}
             }
         }
-        match kind.as_deref() {
+        let kind = match kind.as_deref() {
             None => {
-                return Err(invalid_option("type", "is required; use type = 'random_forest'"));
-            }
-            Some("random_forest") => {}
-            Some(other) => {
                 return Err(invalid_option(
                     "type",
-                    format!("'{other}' is not supported; use type = 'random_forest'"),
+                    "is required; use type = 'random_forest' or 'gradient_boosting'",
                 ));
             }
-        }
+            Some(kind) => ModelKind::parse(kind)?,
+        };
+        let train = TrainOptions::for_kind(kind, pairs)?;
         let target =
             target.ok_or_else(|| invalid_option("target", "is required: target = '<label column>'"))?;
         let holdout = match (fraction, &holdout_where) {
@@ -276,6 +397,7 @@ impl ModelOptions {
             (None, None) => Holdout::None,
         };
         Ok(Self {
+            kind,
             target,
             holdout,
             holdout_where,

@@ -236,8 +236,9 @@ impl ModelStore {
         if format!("{:016x}", fnv1a(&trees)) != manifest.trees_checksum {
             return Err(corrupt(&trees_path, "checksum mismatch".into()));
         }
-        let forest = decode_forest(&trees).map_err(|m| corrupt(&trees_path, m))?;
+        let mut forest = decode_forest(&trees).map_err(|m| corrupt(&trees_path, m))?;
         let mut meta = manifest.model;
+        forest.logit_base = meta.logit_base;
         forest
             .validate(meta.features.len())
             .map_err(|m| corrupt(&trees_path, m))?;

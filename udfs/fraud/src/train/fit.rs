@@ -12,7 +12,7 @@ use super::{TrainProgress, TrainStage};
 use crate::forest::{Forest, Node};
 use crate::model::ModelMeta;
 use crate::rng::mix64;
-use crate::{ClassWeight, Feature, FeatureKind, FraudError, Model, ModelOptions, evaluate};
+use crate::{ClassWeight, Feature, FeatureKind, FraudError, Model, ModelKind, ModelOptions, evaluate};
 
 /// Fits the forest to `set` with `options`: `started` times the whole training, `progress` hears of
 /// each stage and each tree.
@@ -70,6 +70,55 @@ pub(crate) fn fit(
     };
 
     report(TrainStage::Trees, 0);
+    let (forest, boost_gains) = match options.kind {
+        ModelKind::RandomForest => (grow_forest(&data, opts, threads, &report)?, None),
+        ModelKind::GradientBoosting => {
+            let boosted = super::boost::boost(&data, opts, |done| report(TrainStage::Trees, done));
+            let mut forest = Forest::default();
+            forest.logit_base = Some(boosted.base);
+            for (tree, covers) in boosted.trees {
+                forest.push_tree(&tree);
+                forest.covers.extend(covers);
+            }
+            (forest, Some(boosted.gains))
+        }
+    };
+    finish(
+        forest,
+        boost_gains,
+        Finish {
+            features,
+            columns,
+            labels,
+            train_rows,
+            holdout_rows,
+            positives,
+            threads,
+        },
+        &options,
+        started,
+        &report,
+    )
+}
+
+/// The rest of [`fit`]'s inputs, once the trees are grown.
+struct Finish {
+    features: Vec<Feature>,
+    columns: Vec<super::ingest::Column>,
+    labels: Vec<bool>,
+    train_rows: Vec<u32>,
+    holdout_rows: Vec<u32>,
+    positives: usize,
+    threads: usize,
+}
+
+/// Grows the random forest's trees in parallel.
+fn grow_forest(
+    data: &TrainData<'_>,
+    opts: &crate::TrainOptions,
+    threads: usize,
+    report: &(dyn Fn(TrainStage, usize) + Sync),
+) -> Result<Forest, FraudError> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let mut trees: Vec<Option<(Vec<Node>, Vec<f64>)>> = vec![None; opts.trees];
@@ -78,7 +127,7 @@ pub(crate) fn fit(
             .map(|_| {
                 s.spawn(|| {
                     let mut grown = Vec::new();
-                    let mut grower = Grower::new(&data, opts);
+                    let mut grower = Grower::new(data, opts);
                     loop {
                         let t = next.fetch_add(1, Ordering::Relaxed);
                         if t >= opts.trees {
@@ -106,7 +155,27 @@ pub(crate) fn fit(
         forest.push_tree(&tree);
         forest.covers.extend(covers);
     }
+    Ok(forest)
+}
 
+/// The model around `forest`: metadata, importance and the holdout metrics.
+fn finish(
+    mut forest: Forest,
+    boost_gains: Option<Vec<f64>>,
+    f: Finish,
+    options: &ModelOptions,
+    started: Instant,
+    report: &(dyn Fn(TrainStage, usize) + Sync),
+) -> Result<Model, FraudError> {
+    let Finish {
+        features,
+        mut columns,
+        labels,
+        train_rows,
+        holdout_rows,
+        positives,
+        threads,
+    } = f;
     let mut meta = ModelMeta {
         name: String::new(),
         version: 0,
@@ -123,6 +192,7 @@ pub(crate) fn fit(
         nodes: forest.nodes.len(),
         options: options.clone(),
         importance: None,
+        logit_base: forest.logit_base,
     };
     forest.prepare();
     let names: Vec<String> = meta.features.iter().map(|f| f.name.clone()).collect();
@@ -131,6 +201,13 @@ pub(crate) fn fit(
         .map(|c| std::mem::take(&mut c.values))
         .collect();
     meta.importance = crate::importance::importance(&forest, &names, &encoded, &train_rows, threads);
+    // Boosted trees' split gain is their loss reduction, recorded while growing.
+    if let (Some(importance), Some(gains)) = (&mut meta.importance, boost_gains) {
+        let total: f64 = gains.iter().sum();
+        for (i, g) in importance.iter_mut().zip(gains) {
+            i.split_gain = if total > 0.0 { g / total } else { 0.0 };
+        }
+    }
     if !holdout_rows.is_empty() {
         report(TrainStage::Evaluating, meta.trees);
         let cols: Vec<Vec<f64>> = encoded

@@ -12,6 +12,7 @@
 //! metrics.
 
 mod binning;
+mod boost;
 mod fit;
 mod grow;
 mod ingest;
