@@ -73,13 +73,20 @@ def fraud_shape(seed):
     tx["fraud"] = fraud
     tx["weekend"] = (tx.time.dt.weekday >= 5).astype(int)
     tx["night"] = (tx.time.dt.hour <= 6).astype(int)
-    out = tx.set_index("time")
+    # Per customer, the transactions of the last w days up to and including this one: sorted by
+    # (customer, time), a window is a range of positions found by binary search.
+    order = np.lexsort((tx.day * 86400 + tx.secs, tx.customer))
+    secs = (tx.day * 86400 + tx.secs).to_numpy()[order]
+    key = tx.customer.to_numpy()[order].astype(np.int64) * 10**9 + secs
+    cum = np.concatenate([[0.0], np.cumsum(tx.amount.to_numpy()[order])])
+    last = np.arange(len(key)) + 1
     for w in (1, 7, 30):
-        g = out.groupby("customer")["amount"].rolling(f"{w}D")
-        stats = pd.DataFrame({"n": g.count(), "avg": g.mean()}).reset_index().set_index(["customer", "time"])
-        key = pd.MultiIndex.from_arrays([tx.customer, tx.time])
-        tx[f"customer_nb_tx_{w}d"] = stats["n"].reindex(key).to_numpy()
-        tx[f"customer_avg_amount_{w}d"] = stats["avg"].reindex(key).to_numpy()
+        first = np.searchsorted(key, key - w * 86400, side="right")
+        n = last - first
+        count, avg = np.empty(len(key)), np.empty(len(key))
+        count[order], avg[order] = n, (cum[last] - cum[first]) / n
+        tx[f"customer_nb_tx_{w}d"] = count
+        tx[f"customer_avg_amount_{w}d"] = avg
     delay = 7
     daily = tx.groupby(["terminal", "day"]).agg(n=("fraud", "size"), f=("fraud", "sum")).reset_index()
     full = pd.MultiIndex.from_product([range(terminals), range(days)], names=["terminal", "day"])

