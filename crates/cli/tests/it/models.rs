@@ -592,3 +592,69 @@ fn feature_importance_ranks_signal_above_noise() {
     sql(&lake, "SELECT * FROM feature_importance('missing_model')", &[])
         .fails_with(1, &["model 'missing_model' does not exist"]);
 }
+
+/// `type = 'gradient_boosting'` through SQL: trained with a holdout, evaluated, scored, described,
+/// and explained in log-odds (base plus contributions is the logit of `predict`, on every row).
+#[test]
+fn gradient_boosting_trains_scores_and_explains_in_log_odds() {
+    let (_dir, lake) = lake();
+    let features = "amount, merchant_category, time_of_day, card_present";
+    let created = sql(
+        &lake,
+        &format!(
+            "CREATE MODEL gb OPTIONS (type = 'gradient_boosting', target = 'is_fraudulent', trees = 60, \
+             learning_rate = 0.2, max_leaves = 8, holdout_fraction = 0.25, seed = 2) \
+             AS SELECT {features}, is_fraudulent FROM transactions"
+        ),
+        &[],
+    );
+    let r = row(&created);
+    assert!(num(&r, "auc_roc") > 0.6, "{}", created.stdout);
+    let evaluated = sql(
+        &lake,
+        &format!("EVALUATE MODEL gb ON (SELECT {features}, is_fraudulent FROM transactions)"),
+        &[],
+    );
+    let e = row(&evaluated);
+    assert!(num(&e, "auc_roc") > 0.6, "{}", evaluated.stdout);
+    let exact = sql(
+        &lake,
+        &format!(
+            "WITH x AS (SELECT transaction_id, explain_predict('gb', {features}) AS e, \
+               predict('gb', {features}) AS p FROM transactions), \
+             u AS (SELECT transaction_id, p, e['base'] AS base, e['score'] AS score, \
+               unnest(e['contributions']) AS c FROM x) \
+             SELECT count(*) AS rows, max(abs(b + s - score)) < 1e-9 AS adds_up, \
+               max(abs(1 / (1 + exp(-score)) - p)) < 1e-12 AS logit, min(p) >= 0 AND max(p) <= 1 AS probability \
+             FROM (SELECT transaction_id, any_value(p) AS p, any_value(base) AS b, any_value(score) AS score, \
+               sum(c['contribution']) AS s FROM u GROUP BY transaction_id)"
+        ),
+        &[],
+    );
+    let r = row(&exact);
+    assert!(num(&r, "rows") > 1000.0, "{}", exact.stdout);
+    assert_eq!(
+        (
+            r["adds_up"].as_str(),
+            r["logit"].as_str(),
+            r["probability"].as_str()
+        ),
+        ("true", "true", "true"),
+        "{}",
+        exact.stdout
+    );
+    let described = sql(&lake, "DESCRIBE MODEL gb", &[]);
+    described.ok();
+    assert!(
+        described.stdout.contains("type,gradient_boosting"),
+        "{}",
+        described.stdout
+    );
+    sql(
+        &lake,
+        "CREATE MODEL bad OPTIONS (type = 'gradient_boosting', target = 'is_fraudulent', bootstrap = false) \
+         AS SELECT amount, is_fraudulent FROM transactions",
+        &[],
+    )
+    .fails_with(1, &["bootstrap", "random_forest"]);
+}

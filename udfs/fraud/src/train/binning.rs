@@ -169,7 +169,13 @@ mod tests {
     fn a_heavy_tail_keeps_edges() {
         // 99.8% of the values below 100, a few up to 2,500: quantiles alone put no edge above 100.
         let values: Vec<f64> = (0..100_000)
-            .map(|i| if i % 500 == 0 { 200.0 + (i / 500) as f64 * 11.5 } else { (i % 9973) as f64 / 100.0 })
+            .map(|i| {
+                if i % 500 == 0 {
+                    200.0 + (i / 500) as f64 * 11.5
+                } else {
+                    (i % 9973) as f64 / 100.0
+                }
+            })
             .collect();
         let rows: Vec<u32> = (0..100_000).collect();
         let b = bin_one(&values, &rows, 255);
