@@ -349,6 +349,19 @@ pub enum BenchCommand {
         /// Scoring runs; the best is kept.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
         repeat: u64,
+        /// Maximum tree depth (default: unlimited for the forest).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+        max_depth: Option<u64>,
+        /// The model type: random_forest or gradient_boosting.
+        #[arg(long = "type", default_value = "random_forest", value_parser = ["random_forest", "gradient_boosting"])]
+        kind: String,
+        /// Rows explained with explain_top (exact TreeSHAP) on one partition; 0 skips it.
+        #[arg(long, default_value_t = 20_000)]
+        explain_rows: usize,
+        /// A Python with scikit-learn, pandas and pyarrow: also trains scikit-learn's
+        /// RandomForestClassifier on the same features and times its predict_proba (n_jobs = 2).
+        #[arg(long, value_name = "PYTHON")]
+        sklearn: Option<PathBuf>,
     },
 }
 

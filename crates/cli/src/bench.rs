@@ -34,7 +34,26 @@ pub async fn run(command: BenchCommand, g: &GlobalArgs) -> Result<(), Failure> {
             transactions,
             repeat,
         } => cluster(reviews, transactions, repeat as usize).await?,
-        BenchCommand::Fraud { rows, trees, repeat } => fraud(rows, trees as usize, repeat as usize).await?,
+        BenchCommand::Fraud {
+            rows,
+            trees,
+            repeat,
+            max_depth,
+            kind,
+            explain_rows,
+            sklearn,
+        } => {
+            let spec = FraudBench {
+                rows,
+                trees: trees as usize,
+                repeat: repeat as usize,
+                max_depth,
+                kind,
+                explain_rows,
+                sklearn,
+            };
+            fraud(spec).await?
+        }
     };
     print(&results);
     Ok(())
@@ -134,9 +153,56 @@ const FRAUD_COLUMNS: &str = "amount, latitude, longitude, region, time_of_day, m
     card_present, customer_bucket, terminal_bucket, log_amount, hour, weekday, abs_latitude, abs_longitude, \
     present_amount";
 
-/// Generates `rows` transactions, trains a `trees`-tree forest on them through `CREATE MODEL`, then
-/// scores every row with `predict`, beside a DataFusion baseline that reads the same 15 columns.
-async fn fraud(rows: usize, trees: usize, repeat: usize) -> Result<Vec<Measurement>> {
+/// What `bench fraud` measures.
+struct FraudBench {
+    rows: usize,
+    trees: usize,
+    repeat: usize,
+    max_depth: Option<u64>,
+    kind: String,
+    explain_rows: usize,
+    sklearn: Option<std::path::PathBuf>,
+}
+
+/// Times scikit-learn on the features file: fit (n_jobs = 2), then the best of `repeat`
+/// predict_proba runs over every row (n_jobs = 2); prints `{"fit": s, "predict": s}`.
+const SKLEARN_TIMING: &str = r#"
+import json, sys, time
+import pandas as pd
+import pyarrow.parquet as pq
+from sklearn.ensemble import RandomForestClassifier
+path, trees, depth, repeat = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+df = pq.read_table(path).to_pandas()
+y = df.pop("is_fraudulent").to_numpy()
+for c in df.columns:
+    if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])):
+        df[c] = df[c].astype("category").cat.codes
+x = df.to_numpy(dtype="float64")
+t = time.perf_counter()
+m = RandomForestClassifier(trees, max_depth=None if depth == "none" else int(depth), max_features="sqrt",
+                           n_jobs=2, random_state=42).fit(x, y)
+fit = time.perf_counter() - t
+best = float("inf")
+for _ in range(repeat):
+    t = time.perf_counter()
+    m.predict_proba(x)
+    best = min(best, time.perf_counter() - t)
+print(json.dumps({"fit": fit, "predict": best}))
+"#;
+
+/// Generates `rows` transactions, trains a model on them through `CREATE MODEL`, then scores every
+/// row with `predict` beside a DataFusion baseline that reads the same 15 columns, explains a share
+/// of them on one partition, and (with `--sklearn`) times scikit-learn on the same features.
+async fn fraud(spec: FraudBench) -> Result<Vec<Measurement>> {
+    let FraudBench {
+        rows,
+        trees,
+        repeat,
+        max_depth,
+        kind,
+        explain_rows,
+        sklearn,
+    } = spec;
     let dir = tempfile::tempdir().context("cannot create a temp folder for the benchmark lake")?;
     let lake = dir.path().join("lake");
     let opts = nightshift_datasets::GenerateOptions {
@@ -165,12 +231,18 @@ async fn fraud(rows: usize, trees: usize, repeat: usize) -> Result<Vec<Measureme
         .collect()
         .await?;
     let mut out = Vec::new();
+    let depth = max_depth.map_or(String::new(), |d| format!(", max_depth = {d}"));
+    let shape = if kind == "random_forest" {
+        format!("trees = {trees}, max_features = 'sqrt'")
+    } else {
+        format!("trees = {trees}, early_stopping_rounds = 0")
+    };
     let started = Instant::now();
     session
         .sql(
             &format!(
-                "CREATE MODEL bench OPTIONS (type = 'random_forest', target = 'is_fraudulent', trees = {trees}, \
-                 max_features = 'sqrt', seed = 42) AS SELECT * FROM features"
+                "CREATE MODEL bench OPTIONS (type = '{kind}', target = 'is_fraudulent', {shape}{depth}, \
+                 seed = 42) AS SELECT * FROM features"
             ),
             &none,
         )
@@ -178,7 +250,7 @@ async fn fraud(rows: usize, trees: usize, repeat: usize) -> Result<Vec<Measureme
         .collect()
         .await?;
     out.push(Measurement {
-        label: format!("train {trees} trees"),
+        label: format!("train {trees} trees ({kind})"),
         partitions,
         seconds: started.elapsed().as_secs_f64(),
         rows,
@@ -189,20 +261,93 @@ async fn fraud(rows: usize, trees: usize, repeat: usize) -> Result<Vec<Measureme
         .to_string();
     let scoring = format!("SELECT sum(predict('bench', {FRAUD_COLUMNS})) FROM features");
     for (label, sql) in [("datafusion baseline", baseline), ("score (predict)", scoring)] {
-        let mut best = f64::INFINITY;
-        for _ in 0..repeat.max(1) {
-            let started = Instant::now();
-            session.sql(&sql, &none).await?.collect().await?;
-            best = best.min(started.elapsed().as_secs_f64());
-        }
+        let seconds = best_of(&session, &sql, repeat).await?;
         out.push(Measurement {
             label: label.to_string(),
             partitions,
-            seconds: best,
+            seconds,
             rows,
         });
     }
+    if explain_rows > 0 {
+        // One partition: the rate is one core's.
+        let n = explain_rows.min(rows);
+        session
+            .sql(
+                &format!("CREATE TABLE explained AS SELECT * FROM features LIMIT {n}"),
+                &none,
+            )
+            .await?
+            .collect()
+            .await?;
+        let sql =
+            format!("SELECT sum(array_length(explain_top('bench', 3, {FRAUD_COLUMNS}))) FROM explained");
+        session
+            .sql("SET datafusion.execution.target_partitions = 1", &none)
+            .await?
+            .collect()
+            .await?;
+        let seconds = best_of(&session, &sql, repeat.min(2)).await?;
+        out.push(Measurement {
+            label: "explain (explain_top)".to_string(),
+            partitions: 1,
+            seconds,
+            rows: n,
+        });
+    }
+    if let Some(python) = sklearn {
+        let file = dir.path().join("features.parquet");
+        session
+            .sql(
+                &format!("COPY features TO '{}' STORED AS PARQUET", file.display()),
+                &none,
+            )
+            .await?
+            .collect()
+            .await?;
+        let depth = max_depth.map_or("none".to_string(), |d| d.to_string());
+        let run = std::process::Command::new(&python)
+            .args(["-c", SKLEARN_TIMING])
+            .arg(&file)
+            .args([trees.to_string(), depth, repeat.to_string()])
+            .output()
+            .with_context(|| format!("cannot run {}", python.display()))?;
+        anyhow::ensure!(
+            run.status.success(),
+            "scikit-learn failed: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let timing: serde_json::Value = serde_json::from_slice(&run.stdout).with_context(|| {
+            format!(
+                "unreadable scikit-learn timing: {}",
+                String::from_utf8_lossy(&run.stdout)
+            )
+        })?;
+        for (label, key) in [
+            ("scikit-learn fit", "fit"),
+            ("scikit-learn predict_proba", "predict"),
+        ] {
+            out.push(Measurement {
+                label: label.to_string(),
+                partitions: 2,
+                seconds: timing[key].as_f64().unwrap_or(f64::NAN),
+                rows,
+            });
+        }
+    }
     Ok(out)
+}
+
+/// The best wall time of `repeat` runs of `sql`.
+async fn best_of(session: &Session, sql: &str, repeat: usize) -> Result<f64> {
+    let none = Params::new();
+    let mut best = f64::INFINITY;
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        session.sql(sql, &none).await?.collect().await?;
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
 
 /// The daily sentiment report as `bench cluster` runs it: the grouped counts come back to the client
