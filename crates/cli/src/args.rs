@@ -349,6 +349,9 @@ pub enum BenchCommand {
         /// Scoring runs; the best is kept.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
         repeat: u64,
+        /// Rows the model is trained on (the first ones; default: all), before every row is scored.
+        #[arg(long)]
+        train_rows: Option<usize>,
         /// Maximum tree depth (default: unlimited for the forest).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
         max_depth: Option<u64>,

@@ -1023,18 +1023,23 @@ mod tests {
     use super::*;
     use crate::schedule::Schedule;
 
+    /// An output table in the local folder `dir`.
+    fn local_output(dir: &std::path::Path) -> Output {
+        Output::new(
+            Arc::new(LocalFileSystem::new()),
+            ObjectStoreUrl::parse("file://").unwrap(),
+            Path::from_absolute_path(dir).unwrap(),
+            Some(dir.to_path_buf()),
+        )
+    }
+
     /// Two runs of a job's first interval: this one found no table and went on to create it, while
     /// the other created it and published (then holds the lease). Creating must use that table, not
     /// call its files foreign data (which hid the lost lease behind a wrong message).
     #[tokio::test]
     async fn a_table_another_run_created_meanwhile_is_used() {
         let dir = tempfile::tempdir().unwrap();
-        let out = Output::new(
-            Arc::new(LocalFileSystem::new()),
-            ObjectStoreUrl::parse("file://").unwrap(),
-            Path::from_absolute_path(dir.path()).unwrap(),
-            Some(dir.path().to_path_buf()),
-        );
+        let out = local_output(dir.path());
         let interval = Schedule::parse("daily")
             .unwrap()
             .interval_containing("2024-06-01T12:00:00Z".parse().unwrap());
@@ -1072,12 +1077,7 @@ mod tests {
     #[tokio::test]
     async fn nested_results_publish_again_and_renamed_nested_fields_do_not() {
         let dir = tempfile::tempdir().unwrap();
-        let out = Output::new(
-            Arc::new(LocalFileSystem::new()),
-            ObjectStoreUrl::parse("file://").unwrap(),
-            Path::from_absolute_path(dir.path()).unwrap(),
-            Some(dir.path().to_path_buf()),
-        );
+        let out = local_output(dir.path());
         let daily = Schedule::parse("daily").unwrap();
         let facts = RunFacts {
             sql_hash: "sha256:x".into(),

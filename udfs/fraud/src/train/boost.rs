@@ -393,25 +393,13 @@ impl<'a> Grower<'a> {
     /// Stable partition of `rows[start..end]` by the split; returns the start of the right part.
     fn partition(&mut self, start: usize, end: usize, split: &Split) -> usize {
         let bins = self.data.bins[split.feature];
-        self.scratch.clear();
-        let mut w = start;
-        for i in start..end {
-            let r = self.rows[i];
-            let b = bins[r as usize];
-            let left = if b == MISSING_BIN {
-                split.missing_left
-            } else {
-                usize::from(b) <= split.bin
-            };
-            if left {
-                self.rows[w] = r;
-                w += 1;
-            } else {
-                self.scratch.push(r);
-            }
-        }
-        self.rows[w..end].copy_from_slice(&self.scratch);
-        w
+        super::grow::partition_rows(
+            &mut self.rows[start..end],
+            &mut self.scratch,
+            bins,
+            split.bin,
+            split.missing_left,
+        ) + start
     }
 }
 

@@ -261,26 +261,44 @@ impl<'a> Grower<'a> {
     /// Stable partition of `rows[start..end]` by the split; returns the start of the right part.
     fn partition(&mut self, start: usize, end: usize, split: &Split) -> usize {
         let bins = self.data.bins[split.feature];
-        self.scratch.clear();
-        let mut w = start;
-        for i in start..end {
-            let r = self.rows[i];
-            let b = bins[r as usize];
-            let left = if b == MISSING_BIN {
-                split.missing_left
-            } else {
-                b as usize <= split.bin
-            };
-            if left {
-                self.rows[w] = r;
-                w += 1;
-            } else {
-                self.scratch.push(r);
-            }
-        }
-        self.rows[w..end].copy_from_slice(&self.scratch);
-        w
+        partition_rows(
+            &mut self.rows[start..end],
+            &mut self.scratch,
+            bins,
+            split.bin,
+            split.missing_left,
+        ) + start
     }
+}
+
+/// Stable partition of `rows` by a split at `bin` of the feature whose codes are `bins`: the rows
+/// that go left first; returns how many went left. `scratch` is a reusable buffer.
+pub(crate) fn partition_rows(
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+    bins: &[u8],
+    bin: usize,
+    missing_left: bool,
+) -> usize {
+    scratch.clear();
+    let mut w = 0;
+    for i in 0..rows.len() {
+        let r = rows[i];
+        let b = bins[r as usize];
+        let left = if b == MISSING_BIN {
+            missing_left
+        } else {
+            usize::from(b) <= bin
+        };
+        if left {
+            rows[w] = r;
+            w += 1;
+        } else {
+            scratch.push(r);
+        }
+    }
+    rows[w..].copy_from_slice(scratch);
+    w
 }
 
 fn leaf_value(s: &Stats) -> f64 {
