@@ -314,7 +314,12 @@ async fn fraud(spec: FraudBench) -> Result<Vec<Measurement>> {
         let run = std::process::Command::new(&python)
             .args(["-c", SKLEARN_TIMING])
             .arg(&file)
-            .args([trees.to_string(), depth, repeat.to_string(), train_rows.to_string()])
+            .args([
+                trees.to_string(),
+                depth,
+                repeat.to_string(),
+                train_rows.to_string(),
+            ])
             .output()
             .with_context(|| format!("cannot run {}", python.display()))?;
         anyhow::ensure!(

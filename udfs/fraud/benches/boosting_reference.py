@@ -176,6 +176,11 @@ def run_shape(shape, seed, binary):
         binary, train, test,
         "type = 'gradient_boosting', trees = 300, learning_rate = 0.05, max_leaves = 15, early_stopping_rounds = 0",
         seed)
+    out["nightshift gradient_boosting depth 6, 0.1 x 100 (XGBoost's settings)"] = nightshift(
+        binary, train, test,
+        "type = 'gradient_boosting', trees = 100, learning_rate = 0.1, max_depth = 6, max_leaves = 64, "
+        "min_samples_leaf = 1, l2_regularization = 1, early_stopping_rounds = 0",
+        seed)
     return out
 
 

@@ -26,6 +26,9 @@ use crate::{FraudError, Model};
 
 const FORMAT: &str = "nightshift-random-forest";
 const FORMAT_VERSION: u32 = 1;
+/// The manifest version of boosted trees: builds that read only version 1 (random forests) refuse
+/// them instead of scoring their log-odds leaves as probabilities.
+const BOOSTED_FORMAT_VERSION: u32 = 2;
 const TREES_MAGIC: &[u8; 4] = b"NSRF";
 const MANIFEST: &str = "model.json";
 
@@ -151,7 +154,11 @@ impl ModelStore {
                 .map_err(Self::err(&trees_path))?;
             let manifest = Manifest {
                 format: FORMAT.into(),
-                format_version: FORMAT_VERSION,
+                format_version: if model.meta.logit_base.is_some() {
+                    BOOSTED_FORMAT_VERSION
+                } else {
+                    FORMAT_VERSION
+                },
                 trees_file,
                 trees_bytes: trees.len() as u64,
                 trees_checksum: checksum.clone(),
@@ -335,9 +342,9 @@ fn read_manifest(bytes: &[u8]) -> Result<Manifest, String> {
     if header.format != FORMAT {
         return Err(format!("format '{}' is not '{FORMAT}'", header.format));
     }
-    if header.format_version != FORMAT_VERSION {
+    if !(FORMAT_VERSION..=BOOSTED_FORMAT_VERSION).contains(&header.format_version) {
         return Err(format!(
-            "format version {} (this build reads version {FORMAT_VERSION})",
+            "format version {} (this build reads versions {FORMAT_VERSION} to {BOOSTED_FORMAT_VERSION})",
             header.format_version
         ));
     }

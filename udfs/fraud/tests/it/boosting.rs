@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use nightshift_fraud::{ModelOptions, ModelStore, evaluate, train};
-use object_store::ObjectStore;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::common::*;
 
@@ -95,11 +95,19 @@ async fn boosted_models_round_trip_through_the_store() {
     )
     .await
     .unwrap();
-    let store = ModelStore::new(
-        Arc::new(InMemory::new()) as Arc<dyn ObjectStore>,
-        Path::from("_models"),
-    );
+    let memory = Arc::new(InMemory::new());
+    let store = ModelStore::new(memory.clone() as Arc<dyn ObjectStore>, Path::from("_models"));
     let saved = store.save("gb", model).await.unwrap();
+    // The manifest's format version 2 keeps builds that know only forests from misreading it.
+    let manifest = memory
+        .get(&Path::from("_models/gb/v1/model.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["format_version"], 2, "{manifest}");
     let loaded = store.load("gb", None).await.unwrap();
     assert_eq!(loaded.meta().logit_base, saved.meta().logit_base);
     assert_eq!(loaded.meta().options, saved.meta().options);
