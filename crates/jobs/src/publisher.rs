@@ -1103,10 +1103,10 @@ mod tests {
                 .unwrap();
             let written = out.write(stream, &[], day, &interval, |_| {}).await;
             if field == "g" {
-                let e = written
-                    .err()
-                    .expect("a renamed nested field must not publish")
-                    .to_string();
+                let Err(e) = written else {
+                    panic!("a renamed nested field must not publish");
+                };
+                let e = e.to_string();
                 assert!(e.contains("move the table aside"), "{e}");
                 continue;
             }
