@@ -207,9 +207,9 @@ fn bad_input_is_refused_and_stored_models_stay() {
             &["option 'seed': is given more than once"],
         ),
         (
-            "CREATE OR REPLACE MODEL m OPTIONS (type = 'gradient_boosting', target = 'is_fraudulent') \
+            "CREATE OR REPLACE MODEL m OPTIONS (type = 'svm', target = 'is_fraudulent') \
              AS SELECT amount, is_fraudulent FROM transactions",
-            &["random_forest"],
+            &["'svm' is not supported", "random_forest", "gradient_boosting"],
         ),
         (
             "CREATE OR REPLACE MODEL m OPTIONS (type = 'random_forest', target = 'is_fraudulent') \
