@@ -13,7 +13,7 @@
 //! share of the rows the trees are fit to.
 
 use super::binning::MISSING_BIN;
-use super::grow::TrainData;
+use super::grow::{BinSums, TrainData, best_bin_split};
 use crate::TrainOptions;
 use crate::forest::{MISSING_LEFT, Node};
 use crate::rng::{Rng, mix64, unit};
@@ -27,7 +27,10 @@ struct Sums {
     n: u32,
 }
 
-impl Sums {
+impl BinSums for Sums {
+    fn rows(&self) -> u32 {
+        self.n
+    }
     fn add(&mut self, o: &Sums) {
         self.g += o.g;
         self.h += o.h;
@@ -344,47 +347,25 @@ impl<'a> Grower<'a> {
         let mut best: Option<Split> = None;
         for &f in &self.features[..self.k.min(nf)] {
             let h = &leaf.hist[f * self.bins..(f + 1) * self.bins];
-            let missing = h[usize::from(MISSING_BIN)];
-            let nbins = self.data.uppers[f].len().min(usize::from(MISSING_BIN));
-            let mut cum = Sums::default();
-            for (b, bin) in h.iter().enumerate().take(nbins) {
-                if bin.n == 0 {
-                    continue;
+            let nbins = self.data.uppers[f].len();
+            let candidate = best_bin_split(h, nbins, &leaf.sums, msl, |left, right| {
+                if left.h < MIN_CHILD_HESSIAN || right.h < MIN_CHILD_HESSIAN {
+                    return None;
                 }
-                cum.add(bin);
-                for missing_left in [false, true] {
-                    if missing_left && missing.n == 0 {
-                        continue;
-                    }
-                    let mut left = cum;
-                    if missing_left {
-                        left.add(&missing);
-                    }
-                    let right = leaf.sums.sub(&left);
-                    if left.n < msl.max(1) || right.n < msl.max(1) {
-                        continue;
-                    }
-                    if left.h < MIN_CHILD_HESSIAN || right.h < MIN_CHILD_HESSIAN {
-                        continue;
-                    }
-                    let gain = score(&left) + score(&right) - parent;
-                    if gain > 1e-12 && best.is_none_or(|s| gain > s.gain) {
-                        // With no missing rows here, missing values follow the larger child.
-                        let missing_left = if missing.n == 0 {
-                            left.n >= right.n
-                        } else {
-                            missing_left
-                        };
-                        best = Some(Split {
-                            feature: f,
-                            bin: b,
-                            missing_left,
-                            gain,
-                            left,
-                            right,
-                        });
-                    }
-                }
+                let gain = score(left) + score(right) - parent;
+                (gain > 1e-12).then_some(gain)
+            });
+            if let Some(c) = candidate
+                && best.is_none_or(|s| c.score > s.gain)
+            {
+                best = Some(Split {
+                    feature: f,
+                    bin: c.bin,
+                    missing_left: c.missing_left,
+                    gain: c.score,
+                    left: c.left,
+                    right: c.right,
+                });
             }
         }
         best

@@ -22,7 +22,10 @@ struct Stats {
     n: u32,
 }
 
-impl Stats {
+impl BinSums for Stats {
+    fn rows(&self) -> u32 {
+        self.n
+    }
     fn add(&mut self, o: &Stats) {
         self.neg += o.neg;
         self.pos += o.pos;
@@ -35,6 +38,9 @@ impl Stats {
             n: self.n - o.n,
         }
     }
+}
+
+impl Stats {
     fn weight(&self) -> f64 {
         self.neg + self.pos
     }
@@ -211,48 +217,21 @@ impl<'a> Grower<'a> {
                 continue;
             }
             useful += 1;
-            let missing = self.hist[MISSING_BIN as usize];
             let nbins = self.data.uppers[f].len();
-            let mut cum = Stats::default();
-            for b in 0..nbins.min(MISSING_BIN as usize) {
-                let h = self.hist[b];
-                if h.n == 0 {
-                    continue;
-                }
-                cum.add(&h);
-                for missing_left in [false, true] {
-                    if missing_left && missing.n == 0 {
-                        continue;
-                    }
-                    let mut left = cum;
-                    if missing_left {
-                        left.add(&missing);
-                    }
-                    let right = t.stats.sub(&left);
-                    if left.n < msl || right.n < msl || left.n == 0 || right.n == 0 {
-                        continue;
-                    }
-                    if left.weight() <= 0.0 || right.weight() <= 0.0 {
-                        continue;
-                    }
-                    let score = left.purity() + right.purity();
-                    if best.is_none_or(|s| score > s.score) {
-                        // With no missing rows here, missing values follow the larger child.
-                        let missing_left = if missing.n == 0 {
-                            left.n >= right.n
-                        } else {
-                            missing_left
-                        };
-                        best = Some(Split {
-                            feature: f,
-                            bin: b,
-                            missing_left,
-                            score,
-                            left,
-                            right,
-                        });
-                    }
-                }
+            let candidate = best_bin_split(&self.hist, nbins, &t.stats, msl, |left, right| {
+                (left.weight() > 0.0 && right.weight() > 0.0).then(|| left.purity() + right.purity())
+            });
+            if let Some(c) = candidate
+                && best.is_none_or(|s| c.score > s.score)
+            {
+                best = Some(Split {
+                    feature: f,
+                    bin: c.bin,
+                    missing_left: c.missing_left,
+                    score: c.score,
+                    left: c.left,
+                    right: c.right,
+                });
             }
         }
         best
@@ -269,6 +248,80 @@ impl<'a> Grower<'a> {
             split.missing_left,
         ) + start
     }
+}
+
+/// What the split scan needs of a histogram bin's sums (the forest's class weights, the
+/// boosting's gradients).
+pub(crate) trait BinSums: Copy + Default {
+    /// Training rows in the bin.
+    fn rows(&self) -> u32;
+    fn add(&mut self, other: &Self);
+    fn sub(&self, other: &Self) -> Self;
+}
+
+/// The best split of one feature, from its histogram.
+pub(crate) struct Candidate<S> {
+    /// Bins up to this one go left …
+    pub(crate) bin: usize,
+    /// … and missing values too when set.
+    pub(crate) missing_left: bool,
+    pub(crate) score: f64,
+    pub(crate) left: S,
+    pub(crate) right: S,
+}
+
+/// The best split of one feature whose histogram is `hist` (bins below `nbins`, missing values in
+/// [`MISSING_BIN`]) in a node whose sums are `total`: each side holds at least `min_rows` rows (and
+/// one), `score(left, right)` is `Some`, and it is the highest (the first of equal ones). Missing
+/// values are tried on both sides; with none in the node, they follow the larger child.
+pub(crate) fn best_bin_split<S: BinSums>(
+    hist: &[S],
+    nbins: usize,
+    total: &S,
+    min_rows: u32,
+    mut score: impl FnMut(&S, &S) -> Option<f64>,
+) -> Option<Candidate<S>> {
+    let missing = hist[usize::from(MISSING_BIN)];
+    let min_rows = min_rows.max(1);
+    let mut best: Option<Candidate<S>> = None;
+    let mut cum = S::default();
+    for (b, bin) in hist.iter().enumerate().take(nbins.min(usize::from(MISSING_BIN))) {
+        if bin.rows() == 0 {
+            continue;
+        }
+        cum.add(bin);
+        for missing_left in [false, true] {
+            if missing_left && missing.rows() == 0 {
+                continue;
+            }
+            let mut left = cum;
+            if missing_left {
+                left.add(&missing);
+            }
+            let right = total.sub(&left);
+            if left.rows() < min_rows || right.rows() < min_rows {
+                continue;
+            }
+            let Some(s) = score(&left, &right) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|c| s > c.score) {
+                let missing_left = if missing.rows() == 0 {
+                    left.rows() >= right.rows()
+                } else {
+                    missing_left
+                };
+                best = Some(Candidate {
+                    bin: b,
+                    missing_left,
+                    score: s,
+                    left,
+                    right,
+                });
+            }
+        }
+    }
+    best
 }
 
 /// Stable partition of `rows` by a split at `bin` of the feature whose codes are `bins`: the rows
