@@ -341,6 +341,13 @@ fn jobs_queries_and_models_on_a_scheduler_and_two_executors_match_local_runs() {
     let q = "SELECT round(sum(fraud_score(amount, latitude, longitude, region, merchant_category, \
              time_of_day, card_present)), 6) AS s FROM transactions";
     same_here_and_there(p, &url, q);
+    // The model's importance (a view over VALUES, planned by the client) reads the same there.
+    let ranked = same_here_and_there(
+        p,
+        &url,
+        "SELECT rank, feature, round(split_gain, 9) AS g FROM feature_importance('fraud') ORDER BY rank",
+    );
+    assert_eq!(ranked.lines().count(), 8, "{ranked}");
 
     // The ledger says where each run executed and what the executors spent.
     let ledger = ns(
