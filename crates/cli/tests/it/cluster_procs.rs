@@ -348,6 +348,20 @@ fn jobs_queries_and_models_on_a_scheduler_and_two_executors_match_local_runs() {
         "SELECT rank, feature, round(split_gain, 9) AS g FROM feature_importance('fraud') ORDER BY rank",
     );
     assert_eq!(ranked.lines().count(), 8, "{ranked}");
+    // Boosted trees, trained here and through the cluster (each into its own lake), score and
+    // explain there as here.
+    let boosted = "CREATE MODEL gbc OPTIONS (type = 'gradient_boosting', target = 'is_fraudulent', trees = 20, \
+                   seed = 1) AS SELECT amount, merchant_category, time_of_day, is_fraudulent FROM transactions \
+                   ORDER BY transaction_id";
+    ns(p, "local.toml", &["sql", "-c", boosted]).ok();
+    ns(p, "cluster.toml", &["--cluster", &url, "sql", "-c", boosted]).ok();
+    same_here_and_there(
+        p,
+        &url,
+        "SELECT round(sum(predict('gbc', amount, merchant_category, time_of_day)), 9) AS s, \
+         round(sum(explain_predict('gbc', amount, merchant_category, time_of_day)['score']), 6) AS e \
+         FROM transactions",
+    );
 
     // The ledger says where each run executed and what the executors spent.
     let ledger = ns(
