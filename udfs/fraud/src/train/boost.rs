@@ -47,6 +47,9 @@ impl BinSums for Sums {
     }
 }
 
+/// Row × feature visits above which a histogram is built on several threads.
+const PARALLEL_WORK: usize = 200_000;
+
 /// Smallest hessian sum a child may have (LightGBM's `min_sum_hessian_in_leaf`).
 const MIN_CHILD_HESSIAN: f64 = 1e-3;
 /// Share of the training rows set aside to decide when to stop.
@@ -198,6 +201,7 @@ struct Grower<'a> {
     features: Vec<usize>,
     k: usize,
     bins: usize,
+    threads: usize,
 }
 
 impl<'a> Grower<'a> {
@@ -210,6 +214,7 @@ impl<'a> Grower<'a> {
             features: (0..features).collect(),
             k: opts.max_features.resolve(features),
             bins: usize::from(MISSING_BIN) + 1,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
@@ -313,17 +318,33 @@ impl<'a> Grower<'a> {
     fn histogram(&self, start: usize, end: usize, grad: &[f64], hess: &[f64], weight: &[f64]) -> Vec<Sums> {
         let mut hist = vec![Sums::default(); self.features.len() * self.bins];
         let rows = &self.rows[start..end];
-        for (f, bins) in self.data.bins.iter().enumerate() {
-            let h = &mut hist[f * self.bins..(f + 1) * self.bins];
-            for &r in rows {
-                let r = r as usize;
-                let s = &mut h[usize::from(bins[r])];
-                s.g += grad[r];
-                s.h += hess[r];
-                s.w += weight[r];
-                s.n += 1;
+        let fill = |hist: &mut [Sums], first: usize| {
+            for (h, bins) in hist.chunks_mut(self.bins).zip(&self.data.bins[first..]) {
+                for &r in rows {
+                    let r = r as usize;
+                    let s = &mut h[usize::from(bins[r])];
+                    s.g += grad[r];
+                    s.h += hess[r];
+                    s.w += weight[r];
+                    s.n += 1;
+                }
             }
+        };
+        // Features split between threads for large nodes (each feature's histogram is summed in
+        // row order either way, so the trees do not depend on the thread count); a thread costs
+        // more than a small node's histogram.
+        let threads = self.threads.min(self.features.len());
+        if threads < 2 || rows.len() * self.features.len() < PARALLEL_WORK {
+            fill(&mut hist, 0);
+            return hist;
         }
+        let per = self.features.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            for (i, part) in hist.chunks_mut(per * self.bins).enumerate() {
+                let fill = &fill;
+                s.spawn(move || fill(part, i * per));
+            }
+        });
         hist
     }
 
