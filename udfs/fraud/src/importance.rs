@@ -1,7 +1,8 @@
 //! Global feature importance, computed once at training and stored with the model:
 //!
 //! - **mean |contribution|**: the mean absolute TreeSHAP contribution of each feature over a sample
-//!   of the training rows (up to [`SAMPLE_ROWS`], evenly spread), in the space of the score;
+//!   of the training rows (up to [`SAMPLE_ROWS`], evenly spread; fewer for very large forests), in
+//!   the space of the score;
 //! - **split gain**: scikit-learn's `feature_importances_` (mean decrease in impurity): each split's
 //!   weighted Gini decrease, summed by feature, normalised per tree, averaged over the trees and
 //!   normalised to sum to 1.
@@ -20,8 +21,12 @@ use serde::{Deserialize, Serialize};
 use crate::ModelRegistry;
 use crate::forest::{Forest, LEAF};
 
-/// Training rows whose contributions are averaged.
+/// Training rows whose contributions are averaged, at most …
 pub(crate) const SAMPLE_ROWS: usize = 2_000;
+/// … and at least, whatever the forest's size.
+const MIN_SAMPLE_ROWS: usize = 100;
+/// Rows × leaves explained at most (above [`MIN_SAMPLE_ROWS`]): about a second or two.
+const LEAF_VISITS: usize = 100_000_000;
 
 /// One feature's importance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,7 +52,11 @@ pub(crate) fn importance(
         return None;
     }
     let gain = split_gain(forest, names.len());
-    let step = train_rows.len().div_ceil(SAMPLE_ROWS).max(1);
+    // Explaining costs every leaf per row: huge forests (unlimited depth on millions of rows) get
+    // fewer rows, so that importance never costs more than a fraction of their training.
+    let leaves = forest.nodes.len().div_ceil(2).max(1);
+    let wanted = (LEAF_VISITS / leaves).clamp(MIN_SAMPLE_ROWS, SAMPLE_ROWS);
+    let step = train_rows.len().div_ceil(wanted).max(1);
     let sample: Vec<u32> = train_rows.iter().step_by(step).copied().collect();
     let features = names.len();
     // The sample explained in one chunk per thread.
