@@ -339,33 +339,37 @@ pub enum BenchCommand {
     },
     /// Fraud model training and scoring over N generated transactions with 15 features, beside a
     /// DataFusion baseline that reads the same columns.
-    Fraud {
-        /// Transactions to generate.
-        #[arg(long, default_value_t = 1_000_000)]
-        rows: usize,
-        /// Trees in the forest.
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-        trees: u64,
-        /// Scoring runs; the best is kept.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
-        repeat: u64,
-        /// Rows the model is trained on (the first ones; default: all), before every row is scored.
-        #[arg(long)]
-        train_rows: Option<usize>,
-        /// Maximum tree depth (default: unlimited for the forest).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
-        max_depth: Option<u64>,
-        /// The model type: random_forest or gradient_boosting.
-        #[arg(long = "type", default_value = "random_forest", value_parser = ["random_forest", "gradient_boosting"])]
-        kind: String,
-        /// Rows explained with explain_top (exact TreeSHAP) on one partition; 0 skips it.
-        #[arg(long, default_value_t = 20_000)]
-        explain_rows: usize,
-        /// A Python with scikit-learn, pandas and pyarrow: also trains scikit-learn's
-        /// RandomForestClassifier on the same features and times its predict_proba (n_jobs = 2).
-        #[arg(long, value_name = "PYTHON")]
-        sklearn: Option<PathBuf>,
-    },
+    Fraud(FraudBenchArgs),
+}
+
+/// Arguments of `nightshift bench fraud`.
+#[derive(Debug, Args)]
+pub struct FraudBenchArgs {
+    /// Transactions to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Trees in the forest.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub trees: u64,
+    /// Scoring runs; the best is kept.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeat: u64,
+    /// Rows the model is trained on (the first ones; default: all), before every row is scored.
+    #[arg(long)]
+    pub train_rows: Option<usize>,
+    /// Maximum tree depth (default: unlimited for the forest).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub max_depth: Option<u64>,
+    /// The model type: random_forest or gradient_boosting.
+    #[arg(long = "type", default_value = "random_forest", value_parser = ["random_forest", "gradient_boosting"])]
+    pub kind: String,
+    /// Rows explained with explain_top (exact TreeSHAP) on one partition; 0 skips it.
+    #[arg(long, default_value_t = 20_000)]
+    pub explain_rows: usize,
+    /// A Python with scikit-learn, pandas and pyarrow: also trains scikit-learn's
+    /// RandomForestClassifier on the same features and times its predict_proba (n_jobs = 2).
+    #[arg(long, value_name = "PYTHON")]
+    pub sklearn: Option<PathBuf>,
 }
 
 /// Arguments of `nightshift scheduler`.

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use nightshift_core::{Params, Session, Settings};
 
-use crate::args::{BenchCommand, GlobalArgs};
+use crate::args::{BenchCommand, FraudBenchArgs, GlobalArgs};
 use crate::failure::Failure;
 
 /// Runs the benchmark `command` names and prints its table.
@@ -34,28 +34,7 @@ pub async fn run(command: BenchCommand, g: &GlobalArgs) -> Result<(), Failure> {
             transactions,
             repeat,
         } => cluster(reviews, transactions, repeat as usize).await?,
-        BenchCommand::Fraud {
-            rows,
-            trees,
-            repeat,
-            train_rows,
-            max_depth,
-            kind,
-            explain_rows,
-            sklearn,
-        } => {
-            let spec = FraudBench {
-                rows,
-                trees: trees as usize,
-                repeat: repeat as usize,
-                train_rows: train_rows.unwrap_or(rows).min(rows),
-                max_depth,
-                kind,
-                explain_rows,
-                sklearn,
-            };
-            fraud(spec).await?
-        }
+        BenchCommand::Fraud(args) => fraud(args).await?,
     };
     print(&results);
     Ok(())
@@ -155,18 +134,6 @@ const FRAUD_COLUMNS: &str = "amount, latitude, longitude, region, time_of_day, m
     card_present, customer_bucket, terminal_bucket, log_amount, hour, weekday, abs_latitude, abs_longitude, \
     present_amount";
 
-/// What `bench fraud` measures.
-struct FraudBench {
-    rows: usize,
-    trees: usize,
-    repeat: usize,
-    train_rows: usize,
-    max_depth: Option<u64>,
-    kind: String,
-    explain_rows: usize,
-    sklearn: Option<std::path::PathBuf>,
-}
-
 /// Times scikit-learn on the features file: fit on the first `train_rows` rows (n_jobs = 2), then
 /// the best of `repeat` predict_proba runs over every row (n_jobs = 2); prints
 /// `{"fit": s, "predict": s}`.
@@ -197,8 +164,8 @@ print(json.dumps({"fit": fit, "predict": best}))
 /// Generates `rows` transactions, trains a model on them through `CREATE MODEL`, then scores every
 /// row with `predict` beside a DataFusion baseline that reads the same 15 columns, explains a share
 /// of them on one partition, and (with `--sklearn`) times scikit-learn on the same features.
-async fn fraud(spec: FraudBench) -> Result<Vec<Measurement>> {
-    let FraudBench {
+async fn fraud(args: FraudBenchArgs) -> Result<Vec<Measurement>> {
+    let FraudBenchArgs {
         rows,
         trees,
         repeat,
@@ -207,7 +174,9 @@ async fn fraud(spec: FraudBench) -> Result<Vec<Measurement>> {
         kind,
         explain_rows,
         sklearn,
-    } = spec;
+    } = args;
+    let (trees, repeat) = (trees as usize, repeat as usize);
+    let train_rows = train_rows.unwrap_or(rows).min(rows);
     let dir = tempfile::tempdir().context("cannot create a temp folder for the benchmark lake")?;
     let lake = dir.path().join("lake");
     let opts = nightshift_datasets::GenerateOptions {

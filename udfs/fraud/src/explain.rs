@@ -128,6 +128,33 @@ impl Forest {
         })
     }
 
+    /// Each row's contribution of each feature, feature-major (feature `f` of row `r` at
+    /// `f * rows + r`), for `columns` of encoded features: by the batch algorithm of
+    /// [`crate::fast_shap`] when `batch` is set and the forest allows it, else by the path
+    /// algorithm row by row. The forest must be [`explainable`](Forest::explainable).
+    pub(crate) fn contributions(&self, columns: &[Vec<f64>], rows: usize, batch: bool) -> Vec<f64> {
+        let features = columns.len();
+        let mut phi = vec![0.0; rows * features];
+        if let Some(paths) = self.leaf_paths().filter(|_| batch) {
+            paths.explain(columns, rows, &mut phi);
+            return phi;
+        }
+        let mut x = vec![0.0; features];
+        let mut row = vec![0.0; features];
+        let mut buf = self.path_buffer();
+        for r in 0..rows {
+            for (v, column) in x.iter_mut().zip(columns) {
+                *v = column[r];
+            }
+            row.fill(0.0);
+            self.shap_row_with(&x, &mut row, &mut buf);
+            for (f, v) in row.iter().enumerate() {
+                phi[f * rows + r] = *v;
+            }
+        }
+        phi
+    }
+
     /// The most splits on any root-to-leaf path.
     fn deepest(&self) -> usize {
         let mut deepest = 0;

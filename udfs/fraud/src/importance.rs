@@ -73,24 +73,10 @@ pub(crate) fn importance(
                         .map(|c| rows.iter().map(|&r| c[r as usize]).collect())
                         .collect();
                     let n = rows.len();
-                    let mut sums = vec![0.0; features];
-                    if let Some(paths) = forest.leaf_paths() {
-                        let mut phi = vec![0.0; n * features];
-                        paths.explain(&cols, n, &mut phi);
-                        for (f, sum) in sums.iter_mut().enumerate() {
-                            *sum = phi[f * n..(f + 1) * n].iter().map(|v| v.abs()).sum();
-                        }
-                    } else {
-                        let mut buf = forest.path_buffer();
-                        for r in 0..n {
-                            let x: Vec<f64> = cols.iter().map(|c| c[r]).collect();
-                            let mut phi = vec![0.0; features];
-                            forest.shap_row_with(&x, &mut phi, &mut buf);
-                            for (sum, v) in sums.iter_mut().zip(&phi) {
-                                *sum += v.abs();
-                            }
-                        }
-                    }
+                    let phi = forest.contributions(&cols, n, true);
+                    let sums: Vec<f64> = (0..features)
+                        .map(|f| phi[f * n..(f + 1) * n].iter().map(|v| v.abs()).sum())
+                        .collect();
                     sums
                 })
             })

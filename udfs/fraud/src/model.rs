@@ -130,7 +130,7 @@ impl Model {
     }
 
     fn explain_with(&self, columns: &[ArrayRef], batch: bool) -> Result<Explanation, FraudError> {
-        let checked = self.score_batch(columns)?;
+        let (encoded, rows) = self.checked_encode(columns)?;
         let Some(base) = self.forest.base_value() else {
             return Err(FraudError::Scoring(format!(
                 "model '{}' was trained before nightshift kept the node covers that explaining \
@@ -138,41 +138,14 @@ impl Model {
                 self.reference()
             )));
         };
-        let encoded = crate::features::encode_columns(&self.meta.name, &self.meta.features, columns)?;
         let features = self.meta.features.len();
-        let rows = checked.len();
-        let scores = match self.forest.logit_base {
-            None => checked.values().to_vec(),
-            Some(_) => self.forest.explained_scores(&encoded, rows),
-        };
-        if let Some(paths) = self.forest.leaf_paths().filter(|_| batch) {
-            let mut phi = vec![0.0; rows * features];
-            paths.explain(&encoded, rows, &mut phi);
-            let contributions = (0..rows)
-                .map(|r| (0..features).map(|f| phi[f * rows + r]).collect())
-                .collect();
-            return Ok(Explanation {
-                base,
-                scores,
-                contributions,
-            });
-        }
-        let mut row = vec![0.0; features];
-        let mut buf = self.forest.path_buffer();
-        let contributions = (0..rows)
-            .map(|r| {
-                for (v, column) in row.iter_mut().zip(&encoded) {
-                    *v = column[r];
-                }
-                let mut phi = vec![0.0; features];
-                self.forest.shap_row_with(&row, &mut phi, &mut buf);
-                phi
-            })
-            .collect();
+        let phi = self.forest.contributions(&encoded, rows, batch);
         Ok(Explanation {
             base,
-            scores,
-            contributions,
+            scores: self.forest.explained_scores(&encoded, rows),
+            contributions: (0..rows)
+                .map(|r| (0..features).map(|f| phi[f * rows + r]).collect())
+                .collect(),
         })
     }
 
@@ -207,6 +180,13 @@ impl Model {
     /// accepted types (see [`FeatureKind::accepts`](crate::FeatureKind::accepts)). NULLs and unseen
     /// categories are missing values.
     pub fn score_batch(&self, columns: &[ArrayRef]) -> Result<Float64Array, FraudError> {
+        let (encoded, rows) = self.checked_encode(columns)?;
+        Ok(Float64Array::from(self.forest.predict(&encoded, rows)))
+    }
+
+    /// `columns` checked against the model's features (count and lengths) and encoded as the trees
+    /// compare them, with the number of rows.
+    fn checked_encode(&self, columns: &[ArrayRef]) -> Result<(Vec<Vec<f64>>, usize), FraudError> {
         let name = if self.meta.name.is_empty() {
             "<unsaved>"
         } else {
@@ -228,6 +208,6 @@ impl Model {
             ));
         }
         let encoded = crate::features::encode_columns(name, &self.meta.features, columns)?;
-        Ok(Float64Array::from(self.forest.predict(&encoded, rows)))
+        Ok((encoded, rows))
     }
 }
