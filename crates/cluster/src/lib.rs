@@ -106,15 +106,17 @@ impl NodeKit {
     }
 
     /// The session state of a scheduler or executor for a query with `config`: Ballista's defaults
-    /// (optimizer rules, functions) plus nightshift's functions, over this process's runtime.
+    /// (optimizer rules, functions) plus nightshift's optimizer rules and functions, over this
+    /// process's runtime.
     pub fn session_state(&self, config: SessionConfig) -> datafusion::common::Result<SessionState> {
         let mut scalar = ballista_scalar_functions();
         scalar.extend(self.udfs.iter().cloned());
-        Ok(SessionStateBuilder::new()
+        let builder = SessionStateBuilder::new()
             .with_default_features()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
-            .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
+            .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules());
+        Ok(nightshift_core::optimizer::with_rules(builder)
             .with_scalar_functions(scalar)
             .with_aggregate_functions(ballista_aggregate_functions())
             .with_window_functions(ballista_window_functions())

@@ -8,6 +8,7 @@ mod functions;
 mod logging;
 mod model_sql;
 mod models;
+pub mod optimizer;
 mod params;
 mod session;
 mod settings;

@@ -191,19 +191,23 @@ impl Session {
         let ctx = match upgrade {
             // In this process, errors reading a Parquet file name it (Ballista plans on its own).
             None => SessionContext::new_with_state(
-                SessionStateBuilder::new()
-                    .with_default_features()
-                    .with_config(config)
-                    .with_runtime_env(runtime)
-                    .with_physical_optimizer_rule(Arc::new(NameFilesInErrors))
-                    .build(),
+                crate::optimizer::with_rules(
+                    SessionStateBuilder::new()
+                        .with_default_features()
+                        .with_config(config)
+                        .with_runtime_env(runtime),
+                )
+                .with_physical_optimizer_rule(Arc::new(NameFilesInErrors))
+                .build(),
             ),
             Some(upgrade) => {
-                let state = SessionStateBuilder::new()
-                    .with_default_features()
-                    .with_config(config)
-                    .with_runtime_env(runtime)
-                    .build();
+                let state = crate::optimizer::with_rules(
+                    SessionStateBuilder::new()
+                        .with_default_features()
+                        .with_config(config)
+                        .with_runtime_env(runtime),
+                )
+                .build();
                 SessionContext::new_with_state(upgrade(state)?)
             }
         };

@@ -1,0 +1,194 @@
+//! nightshift's own optimizer rules, on top of DataFusion's. [`logical_rules`] is the one list: the local
+//! session and every node of a cluster (Ballista's scheduler plans the physical plan) install it through
+//! [`with_rules`], so a statement is planned the same way wherever it runs.
+//!
+//! Each rule lives in its own module, says which TPC-H queries it serves, and is measured in
+//! docs/benchmarks.md ("SQL: TPC-H beside DuckDB and DataFusion"). Every rule is a pure rewrite into an
+//! equivalent plan: the whole test suite, the TPC-H answer check against DuckDB included, runs with
+//! them on.
+
+mod aggregate_key_reduction;
+mod semi_join_pushdown;
+
+use std::sync::Arc;
+
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::OptimizerRule;
+
+pub use aggregate_key_reduction::ReduceAggregateToJoinKeys;
+pub use semi_join_pushdown::PushSemiJoinBelowInnerJoin;
+
+/// nightshift's logical rules, in the order they run after DataFusion's own in each optimizer pass.
+pub fn logical_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+    vec![
+        Arc::new(PushSemiJoinBelowInnerJoin),
+        Arc::new(ReduceAggregateToJoinKeys),
+    ]
+}
+
+/// `builder` with nightshift's rules appended to whatever optimizer rules it has (DataFusion's
+/// defaults, or Ballista's).
+pub fn with_rules(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    for rule in logical_rules() {
+        builder = builder.with_optimizer_rule(rule);
+    }
+    builder
+}
+
+/// Whether `plan` can return fewer rows than its tables hold: a filter, a limit, a filtering join or a
+/// join with a non-equality condition anywhere below. Joining with such an input may drop most rows,
+/// so a rule that moves work below that join can make it slower; joining with an input that has none
+/// of them is (for the key joins of a warehouse) a lookup that keeps or multiplies rows.
+pub(crate) fn may_reduce_rows(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::JoinType;
+    let mut found = false;
+    let _ = plan.apply(|node| {
+        found = match node {
+            LogicalPlan::Filter(_) | LogicalPlan::Limit(_) => true,
+            LogicalPlan::TableScan(scan) => !scan.filters.is_empty() || scan.fetch.is_some(),
+            LogicalPlan::Join(join) => {
+                join.filter.is_some()
+                    || matches!(
+                        join.join_type,
+                        JoinType::LeftSemi | JoinType::LeftAnti | JoinType::RightSemi | JoinType::RightAnti
+                    )
+            }
+            _ => false,
+        };
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Plans SQL over empty TPC-H-shaped tables with and without nightshift's rules.
+
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::session_state::SessionStateBuilder;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    fn table(ctx: &SessionContext, name: &str, columns: &[(&str, DataType)]) {
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]]).unwrap()))
+            .unwrap();
+    }
+
+    /// A context with the TPC-H tables (the columns the plan tests use), empty.
+    pub fn context(with_rules: bool) -> SessionContext {
+        let builder = SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(SessionConfig::new().with_target_partitions(2));
+        let builder = if with_rules {
+            super::with_rules(builder)
+        } else {
+            builder
+        };
+        let ctx = SessionContext::new_with_state(builder.build());
+        use DataType::*;
+        let money = Decimal128(15, 2);
+        table(
+            &ctx,
+            "customer",
+            &[("c_custkey", Int64), ("c_name", Utf8), ("c_nationkey", Int64)],
+        );
+        table(
+            &ctx,
+            "orders",
+            &[
+                ("o_orderkey", Int64),
+                ("o_custkey", Int64),
+                ("o_totalprice", money.clone()),
+                ("o_orderdate", Date32),
+                ("o_orderstatus", Utf8),
+            ],
+        );
+        table(
+            &ctx,
+            "lineitem",
+            &[
+                ("l_orderkey", Int64),
+                ("l_partkey", Int64),
+                ("l_suppkey", Int64),
+                ("l_quantity", money.clone()),
+                ("l_extendedprice", money.clone()),
+                ("l_shipdate", Date32),
+            ],
+        );
+        table(
+            &ctx,
+            "part",
+            &[
+                ("p_partkey", Int64),
+                ("p_brand", Utf8),
+                ("p_container", Utf8),
+                ("p_name", Utf8),
+            ],
+        );
+        table(
+            &ctx,
+            "partsupp",
+            &[
+                ("ps_partkey", Int64),
+                ("ps_suppkey", Int64),
+                ("ps_availqty", Int64),
+            ],
+        );
+        table(
+            &ctx,
+            "supplier",
+            &[("s_suppkey", Int64), ("s_name", Utf8), ("s_nationkey", Int64)],
+        );
+        table(&ctx, "nation", &[("n_nationkey", Int64), ("n_name", Utf8)]);
+        ctx
+    }
+
+    /// The optimized logical plan of `sql`, indented, one node a line.
+    pub async fn logical_plan(ctx: &SessionContext, sql: &str) -> String {
+        let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
+        plan.display_indent().to_string()
+    }
+
+    /// The logical plans of `sql` without and with nightshift's rules.
+    pub async fn before_after(sql: &str) -> (String, String) {
+        (
+            logical_plan(&context(false), sql).await,
+            logical_plan(&context(true), sql).await,
+        )
+    }
+
+    /// `sql`'s rows (sorted, pretty-printed) without and with the rules, over tables filled by `fill`.
+    pub async fn same_answer(setup: &[&str], sql: &str) -> (String, String) {
+        let mut out = Vec::new();
+        for with in [false, true] {
+            let ctx = context(with);
+            for s in setup {
+                ctx.sql(s).await.unwrap().collect().await.unwrap();
+            }
+            let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            let mut lines: Vec<String> = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            lines.sort();
+            out.push(lines.join("\n"));
+        }
+        (out.remove(0), out.remove(0))
+    }
+}
