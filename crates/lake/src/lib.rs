@@ -14,6 +14,7 @@ mod durable_local;
 mod error;
 mod footer;
 mod partitions;
+mod row_counts;
 mod scan_errors;
 mod schema_merge;
 mod spec;
@@ -29,6 +30,7 @@ pub use durable_local::DurableLocalFileSystem;
 pub use error::{LakeError, SchemaConflict};
 pub use footer::{FileFooter, read_footer};
 pub use partitions::{infer_partition_type, parse_partition_value};
+pub use row_counts::table_rows;
 pub use scan_errors::NameFilesInErrors;
 pub use schema_merge::merge_file_schemas;
 pub use spec::{

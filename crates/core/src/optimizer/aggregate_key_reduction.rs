@@ -382,7 +382,7 @@ mod tests {
                 (5, 1, 1, 1.00, 70.00, '1994-02-01')",
             "insert into partsupp values (1, 1, 100), (1, 2, 1), (2, 1, 5), (3, 1, 100), (null, 1, 1)",
             "insert into supplier values (1, 's1', 1), (2, 's2', 1)",
-            "insert into nation values (1, 'CANADA')",
+            "insert into nation values (1, 'CANADA', 0)",
         ];
         for sql in [
             Q17.to_string(),

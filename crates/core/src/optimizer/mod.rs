@@ -8,6 +8,7 @@
 //! them on.
 
 mod aggregate_key_reduction;
+mod join_order;
 mod semi_join_pushdown;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::OptimizerRule;
 
 pub use aggregate_key_reduction::ReduceAggregateToJoinKeys;
+pub use join_order::{JoinFilteredDimensionsFirst, LakeRowCounts, RowCounts};
 pub use semi_join_pushdown::PushSemiJoinBelowInnerJoin;
 
 /// nightshift's logical rules, in the order they run after DataFusion's own in each optimizer pass.
@@ -24,6 +26,7 @@ pub fn logical_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     vec![
         Arc::new(PushSemiJoinBelowInnerJoin),
         Arc::new(ReduceAggregateToJoinKeys),
+        Arc::new(JoinFilteredDimensionsFirst::default()),
     ]
 }
 
@@ -153,8 +156,30 @@ pub(crate) mod test_util {
             "supplier",
             &[("s_suppkey", Int64), ("s_name", Utf8), ("s_nationkey", Int64)],
         );
-        table(&ctx, "nation", &[("n_nationkey", Int64), ("n_name", Utf8)]);
+        table(
+            &ctx,
+            "nation",
+            &[("n_nationkey", Int64), ("n_name", Utf8), ("n_regionkey", Int64)],
+        );
+        table(&ctx, "region", &[("r_regionkey", Int64), ("r_name", Utf8)]);
         ctx
+    }
+
+    /// The line of `plan` that holds `needle`, and the lines below it that are indented deeper.
+    pub fn subtree<'a>(plan: &'a str, needle: &str) -> Vec<&'a str> {
+        let lines: Vec<&str> = plan.lines().collect();
+        let Some(at) = lines.iter().position(|l| l.contains(needle)) else {
+            return vec![];
+        };
+        let depth = lines[at].len() - lines[at].trim_start().len();
+        let mut out = vec![lines[at]];
+        for l in &lines[at + 1..] {
+            if l.len() - l.trim_start().len() <= depth {
+                break;
+            }
+            out.push(l);
+        }
+        out
     }
 
     /// The optimized logical plan of `sql`, indented, one node a line.

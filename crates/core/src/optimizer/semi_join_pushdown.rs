@@ -140,7 +140,7 @@ fn semi_over(input: &Arc<LogicalPlan>, needed: &HashSet<Column>, semi: &Join) ->
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{before_after, same_answer};
+    use super::super::test_util::{before_after, same_answer, subtree};
 
     const Q18: &str = "select c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity)
         from customer, orders, lineitem
@@ -148,23 +148,6 @@ mod tests {
           and c_custkey = o_custkey and o_orderkey = l_orderkey
         group by c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice
         order by o_totalprice desc, o_orderdate limit 100";
-
-    /// The line of `plan` that holds `needle`, and the lines below it that are indented deeper.
-    fn subtree<'a>(plan: &'a str, needle: &str) -> Vec<&'a str> {
-        let lines: Vec<&str> = plan.lines().collect();
-        let Some(at) = lines.iter().position(|l| l.contains(needle)) else {
-            return vec![];
-        };
-        let depth = lines[at].len() - lines[at].trim_start().len();
-        let mut out = vec![lines[at]];
-        for l in &lines[at + 1..] {
-            if l.len() - l.trim_start().len() <= depth {
-                break;
-            }
-            out.push(l);
-        }
-        out
-    }
 
     #[tokio::test]
     async fn q18_semi_join_moves_onto_orders() {

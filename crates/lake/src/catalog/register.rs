@@ -174,6 +174,7 @@ pub(crate) async fn register_table(
     );
     let provider: Arc<dyn TableProvider> = match result {
         Ok((table, partitions, rows)) => {
+            crate::row_counts::record(&table, rows);
             info.partitions = partitions;
             info.rows = rows;
             info.schema = table.schema();
