@@ -2,13 +2,14 @@
 nightshift, on the same Parquet files, the same SQL (queries/tpch/qN.sql) and the same thread count, in one run.
 
 usage: compare.py DATA_DIR --nightshift BIN [--config nightshift.toml] [--threads 2] [--runs 2] [--queries 1-22]
-       compare.py DATA_DIR --nightshift BIN --check [--queries 1-22]
+       compare.py DATA_DIR --nightshift BIN --check [--queries 1-22] [--cluster standalone]
 
 DATA_DIR holds one folder per table, as `nightshift bench tpch --data DATA_DIR` (or tpchgen-cli) writes them.
 Timing mode prints, per query, the best-of-runs seconds of each engine after one warm-up run (nightshift as a
 whole `BIN --config CONFIG --lake DATA_DIR sql -f qN.sql` process, as a user runs it), the row counts, and
 nightshift's ratio to DuckDB and to DataFusion; then totals. --check compares nightshift's answers with DuckDB's,
-value by value after rounding numbers to 2 decimals, and exits 1 on any difference.
+value by value after rounding numbers to 2 decimals, and exits 1 on any difference; with --cluster URL, nightshift
+runs each query on that Apache DataFusion Ballista cluster (`standalone`: a scheduler and an executor in its process).
 
 Needs `pip install duckdb datafusion==55.0.0 pyarrow` (--check needs only duckdb).
 """
@@ -67,11 +68,13 @@ def datafusion_engine(data, threads):
     return run
 
 
-def nightshift_engine(data, binary, config, threads):
+def nightshift_engine(data, binary, config, threads, cluster=None):
     def run(n):
         args = [binary, "--lake", data, "--target-partitions", str(threads)]
         if config:
             args += ["--config", config]
+        if cluster:
+            args += ["--cluster", cluster]
         args += ["sql", "--format", "csv", "-f", str(QUERIES / f"q{n}.sql")]
         out = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
         if out.returncode != 0:
@@ -99,8 +102,8 @@ def normal(v):
     return s.strip()
 
 
-def check(data, binary, config, threads, numbers):
-    duck, ours = duckdb_engine(data, threads), nightshift_engine(data, binary, config, threads)
+def check(data, binary, config, threads, numbers, cluster=None):
+    duck, ours = duckdb_engine(data, threads), nightshift_engine(data, binary, config, threads, cluster)
     bad = 0
     for n in numbers:
         theirs = [[normal(v) for v in r] for r in duck(n)]
@@ -151,11 +154,12 @@ def main():
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--queries", default="1-22")
     ap.add_argument("--check", action="store_true", help="compare nightshift's answers with DuckDB's")
+    ap.add_argument("--cluster", help="with --check: run nightshift on this Ballista cluster (`standalone` for one in its process)")
     a = ap.parse_args()
     data = str(Path(a.data).resolve())
     numbers = query_numbers(a.queries)
     if a.check:
-        return check(data, a.nightshift, a.config, a.threads, numbers)
+        return check(data, a.nightshift, a.config, a.threads, numbers, a.cluster)
     return timing(data, a.nightshift, a.config, a.threads, a.runs, numbers)
 
 
