@@ -74,8 +74,27 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
             source,
         })?;
     }
+    let user_set = |key: &str| settings.engine.datafusion.iter().any(|(k, _)| k == key);
+    if opts.execution.target_partitions <= BROADCAST_MAX_PARTITIONS
+        && !user_set("datafusion.optimizer.hash_join_single_partition_threshold")
+        && !user_set("datafusion.optimizer.hash_join_single_partition_threshold_rows")
+    {
+        // On few cores, broadcast (collect-left) hash joins up to a larger build side: a partitioned
+        // join repartitions its probe side by hash (lineitem, 60 M rows at TPC-H scale 10), which costs
+        // more than the build it spreads over 2 to 4 threads. TPC-H at scale 10 on 2 cores: q3 -15%,
+        // q4 -10%, q17 -28%, q20 -10%, the rest within the noise (docs/benchmarks.md).
+        opts.optimizer.hash_join_single_partition_threshold = BROADCAST_MAX_BYTES;
+        opts.optimizer.hash_join_single_partition_threshold_rows = BROADCAST_MAX_ROWS;
+    }
     Ok(config)
 }
+
+/// Up to this many partitions (threads) a query broadcasts larger build sides (see [`session_config_with`]).
+const BROADCAST_MAX_PARTITIONS: usize = 4;
+/// The estimated build side a hash join broadcasts on few cores, in bytes (DataFusion's default: 1 MiB).
+const BROADCAST_MAX_BYTES: usize = 64 << 20;
+/// The same in rows, where the size in bytes is unknown (DataFusion's default: 128 Ki rows).
+const BROADCAST_MAX_ROWS: usize = 2_000_000;
 
 /// Whether a plan joins (a statement without a join never needs the sort-merge fallback).
 fn plan_has_join(plan: &LogicalPlan) -> bool {
@@ -428,4 +447,43 @@ fn bind_params(df: DataFrame, params: &Params) -> Result<DataFrame, CoreError> {
         }
     }
     Ok(df.with_param_values(ParamValues::from(values))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thresholds(settings: &Settings) -> (usize, usize) {
+        let config = session_config(settings).unwrap();
+        let o = &config.options().optimizer;
+        (
+            o.hash_join_single_partition_threshold,
+            o.hash_join_single_partition_threshold_rows,
+        )
+    }
+
+    #[test]
+    fn few_cores_broadcast_larger_build_sides_unless_the_user_says_otherwise() {
+        let mut settings = Settings::default();
+        settings.engine.target_partitions = Some(2);
+        assert_eq!(thresholds(&settings), (BROADCAST_MAX_BYTES, BROADCAST_MAX_ROWS));
+        // Many cores spread the build: DataFusion's defaults.
+        settings.engine.target_partitions = Some(16);
+        let defaults = SessionConfig::new();
+        let d = &defaults.options().optimizer;
+        assert_eq!(
+            thresholds(&settings),
+            (
+                d.hash_join_single_partition_threshold,
+                d.hash_join_single_partition_threshold_rows
+            )
+        );
+        // The user's value wins.
+        settings.engine.target_partitions = Some(2);
+        settings.engine.datafusion.push((
+            "datafusion.optimizer.hash_join_single_partition_threshold".into(),
+            "1000".into(),
+        ));
+        assert_eq!(thresholds(&settings).0, 1000);
+    }
 }
