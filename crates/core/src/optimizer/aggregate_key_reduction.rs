@@ -296,6 +296,15 @@ mod tests {
         where p_partkey = l_partkey and p_brand = 'Brand#23' and p_container = 'MED BOX'
           and l_quantity < (select 0.2 * avg(l_quantity) from lineitem where l_partkey = p_partkey)";
 
+    const Q20: &str = "select s_name from supplier, nation
+            where s_suppkey in (
+                select ps_suppkey from partsupp
+                where ps_partkey in (select p_partkey from part where p_name like 'forest%')
+                  and ps_availqty > (select 0.5 * sum(l_quantity) from lineitem
+                      where l_partkey = ps_partkey and l_suppkey = ps_suppkey
+                        and l_shipdate >= date '1994-01-01' and l_shipdate < date '1995-01-01'))
+              and s_nationkey = n_nationkey and n_name = 'CANADA'";
+
     #[tokio::test]
     async fn q17_aggregates_only_the_chosen_parts() {
         let (before, after) = before_after(Q17).await;
@@ -327,15 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn q20_reaches_the_part_filter_through_a_semi_join() {
-        let sql = "select s_name from supplier, nation
-            where s_suppkey in (
-                select ps_suppkey from partsupp
-                where ps_partkey in (select p_partkey from part where p_name like 'forest%')
-                  and ps_availqty > (select 0.5 * sum(l_quantity) from lineitem
-                      where l_partkey = ps_partkey and l_suppkey = ps_suppkey
-                        and l_shipdate >= date '1994-01-01' and l_shipdate < date '1995-01-01'))
-              and s_nationkey = n_nationkey and n_name = 'CANADA'";
-        let (before, after) = before_after(sql).await;
+        let (before, after) = before_after(Q20).await;
         assert!(!before.contains(super::KEYS_ALIAS), "{before}");
         assert_eq!(
             after.matches("SubqueryAlias: __nightshift_join_keys").count(),
@@ -386,15 +387,7 @@ mod tests {
         ];
         for sql in [
             Q17.to_string(),
-            "select s_name from supplier, nation
-             where s_suppkey in (
-                select ps_suppkey from partsupp
-                where ps_partkey in (select p_partkey from part where p_name like 'forest%')
-                  and ps_availqty > (select 0.5 * sum(l_quantity) from lineitem
-                      where l_partkey = ps_partkey and l_suppkey = ps_suppkey
-                        and l_shipdate >= date '1994-01-01' and l_shipdate < date '1995-01-01'))
-               and s_nationkey = n_nationkey and n_name = 'CANADA'"
-                .into(),
+            Q20.into(),
             "select p_partkey, s.q from part left join (select l_partkey, sum(l_quantity) q from lineitem
              group by l_partkey) s on p_partkey = s.l_partkey where p_brand = 'Brand#23'"
                 .into(),

@@ -196,24 +196,27 @@ pub(crate) mod test_util {
         )
     }
 
-    /// `sql`'s rows (sorted, pretty-printed) without and with the rules, over tables filled by `fill`.
-    pub async fn same_answer(setup: &[&str], sql: &str) -> (String, String) {
-        let mut out = Vec::new();
-        for with in [false, true] {
-            let ctx = context(with);
-            for s in setup {
-                ctx.sql(s).await.unwrap().collect().await.unwrap();
-            }
-            let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-            let mut lines: Vec<String> = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-                .unwrap()
-                .to_string()
-                .lines()
-                .map(str::to_string)
-                .collect();
-            lines.sort();
-            out.push(lines.join("\n"));
+    /// `sql`'s rows on `ctx` (sorted, pretty-printed) after the `setup` statements.
+    pub async fn answer(ctx: &SessionContext, setup: &[&str], sql: &str) -> String {
+        for s in setup {
+            ctx.sql(s).await.unwrap().collect().await.unwrap();
         }
-        (out.remove(0), out.remove(0))
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let mut lines: Vec<String> = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines.join("\n")
+    }
+
+    /// `sql`'s rows (see [`answer`]) without and with the rules.
+    pub async fn same_answer(setup: &[&str], sql: &str) -> (String, String) {
+        (
+            answer(&context(false), setup, sql).await,
+            answer(&context(true), setup, sql).await,
+        )
     }
 }
