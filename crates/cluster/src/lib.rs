@@ -130,13 +130,14 @@ impl NodeKit {
     }
 
     /// The configuration a node starts from: Ballista's, with nightshift's options
-    /// (`nightshift.on_record_error`, `nightshift_models.*`), so that the values the client ships with
+    /// (`nightshift.on_record_error`, `nightshift_models.*`, `nightshift_optimizer.*`), so that the values the client ships with
     /// each task are applied rather than dropped.
     pub fn config_producer(&self) -> ConfigProducer {
         Arc::new(|| {
             ballista_config()
                 .with_option_extension(RecordErrors::default())
                 .with_option_extension(ModelPins::default())
+                .with_option_extension(nightshift_core::optimizer::OptimizerOptions::default())
         })
     }
 

@@ -46,7 +46,8 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
     let mut config = base
         .with_information_schema(true)
         .with_option_extension(RecordErrors::default())
-        .with_option_extension(ModelPins::default());
+        .with_option_extension(ModelPins::default())
+        .with_option_extension(crate::optimizer::OptimizerOptions::default());
     if let Some(n) = settings.engine.target_partitions {
         config = config.with_target_partitions(n);
     }

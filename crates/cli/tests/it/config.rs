@@ -118,6 +118,36 @@ fn bad_environment_and_flag() {
 }
 
 #[test]
+fn optimizer_rules_can_be_switched_off_by_name() {
+    let show =
+        "SELECT value FROM information_schema.df_settings WHERE name = 'nightshift_optimizer.join_order'";
+    let r = with_config(
+        "",
+        &[
+            "--set",
+            "nightshift_optimizer.join_order=false",
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            show,
+        ],
+        &[],
+    );
+    r.ok();
+    assert!(r.stdout.contains("false"), "{}", r.stdout);
+    let r = with_config("", &["sql", "--format", "csv", "-c", show], &[]);
+    r.ok();
+    assert!(r.stdout.contains("true"), "{}", r.stdout);
+    with_config(
+        "",
+        &["--set", "nightshift_optimizer.nope=1", "sql", "-c", "SELECT 1"],
+        &[],
+    )
+    .fails_with(2, &["flag --set", "nightshift_optimizer.nope"]);
+}
+
+#[test]
 fn all_problems_are_reported_at_once() {
     let r = with_config(
         "read_only = \"yes\"\n[lake]\nroot = 5\n[engine]\nbatch_size = -1\nfoo = 1\n",

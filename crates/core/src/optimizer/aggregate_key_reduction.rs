@@ -43,6 +43,9 @@ impl OptimizerRule for ReduceAggregateToJoinKeys {
     }
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        if !super::options(config).aggregate_key_reduction {
+            return Ok(Transformed::no(plan));
+        }
         let LogicalPlan::Join(join) = &plan else {
             return Ok(Transformed::no(plan));
         };

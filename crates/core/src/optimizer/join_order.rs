@@ -80,7 +80,10 @@ impl OptimizerRule for JoinFilteredDimensionsFirst {
         "nightshift_join_filtered_dimensions_first"
     }
 
-    fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        if !super::options(config).join_order {
+            return Ok(Transformed::no(plan));
+        }
         plan.transform_down(|node| {
             if !is_region_join(&node) {
                 return Ok(Transformed::no(node));
@@ -90,7 +93,7 @@ impl OptimizerRule for JoinFilteredDimensionsFirst {
             // The tables below the region's inputs may hold regions of their own.
             let mut changed = false;
             for leaf in &mut region.leaves {
-                let done = self.rewrite(leaf.clone(), _config)?;
+                let done = self.rewrite(leaf.clone(), config)?;
                 changed |= done.transformed;
                 *leaf = done.data;
             }

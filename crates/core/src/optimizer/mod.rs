@@ -21,6 +21,116 @@ pub use aggregate_key_reduction::ReduceAggregateToJoinKeys;
 pub use join_order::{JoinFilteredDimensionsFirst, LakeRowCounts, RowCounts};
 pub use semi_join_pushdown::PushSemiJoinBelowInnerJoin;
 
+/// Switches for nightshift's optimizer rules, all on by default: `SET nightshift_optimizer.join_order =
+/// false` in SQL or `--set nightshift_optimizer.join_order=false` on the command line. For comparing
+/// plans, or as a way out should a rule ever plan a query badly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptimizerOptions {
+    /// Move IN / EXISTS subqueries' semi joins below inner joins onto the table that owns their keys.
+    pub semi_join_pushdown: bool,
+    /// Let a grouped aggregate read only the join keys a filtered table on the other side can hold.
+    pub aggregate_key_reduction: bool,
+    /// Join filtered dimension tables into their larger partner first.
+    pub join_order: bool,
+}
+
+impl Default for OptimizerOptions {
+    fn default() -> Self {
+        Self {
+            semi_join_pushdown: true,
+            aggregate_key_reduction: true,
+            join_order: true,
+        }
+    }
+}
+
+impl OptimizerOptions {
+    /// Each switch: its key, its value, what it does.
+    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 3] {
+        [
+            (
+                "semi_join_pushdown",
+                &mut self.semi_join_pushdown,
+                "Move IN / EXISTS subqueries' semi joins below inner joins onto the table that owns their keys",
+            ),
+            (
+                "aggregate_key_reduction",
+                &mut self.aggregate_key_reduction,
+                "Let a grouped aggregate read only the join keys a filtered table on the other side can hold",
+            ),
+            (
+                "join_order",
+                &mut self.join_order,
+                "Join filtered dimension tables into their larger partner first",
+            ),
+        ]
+    }
+}
+
+impl datafusion::common::config::ConfigExtension for OptimizerOptions {
+    const PREFIX: &'static str = "nightshift_optimizer";
+}
+
+impl datafusion::common::config::ExtensionOptions for OptimizerOptions {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn datafusion::common::config::ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> datafusion::common::Result<()> {
+        use datafusion::common::config::ConfigExtension;
+        let p = Self::PREFIX;
+        let mut switches = self.switches();
+        let names: Vec<String> = switches.iter().map(|(k, ..)| format!("{p}.{k}")).collect();
+        let Some((_, switch, _)) = switches.iter_mut().find(|(k, ..)| *k == key) else {
+            return datafusion::common::config_err!(
+                "unknown option {p}.{key}: the options are {}",
+                names.join(", ")
+            );
+        };
+        **switch = match value.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return datafusion::common::config_err!("{p}.{key} = '{value}': expected true or false");
+            }
+        };
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<datafusion::common::config::ConfigEntry> {
+        use datafusion::common::config::ConfigExtension;
+        self.clone()
+            .switches()
+            .into_iter()
+            .map(
+                |(key, value, description)| datafusion::common::config::ConfigEntry {
+                    key: format!("{}.{key}", Self::PREFIX),
+                    value: Some(value.to_string()),
+                    description,
+                },
+            )
+            .collect()
+    }
+}
+
+/// The session's switches (the defaults when the session has none registered).
+pub(crate) fn options(config: &dyn datafusion::optimizer::OptimizerConfig) -> OptimizerOptions {
+    config
+        .options()
+        .extensions
+        .get::<OptimizerOptions>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// nightshift's logical rules, in the order they run after DataFusion's own in each optimizer pass.
 pub fn logical_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     vec![
@@ -93,9 +203,11 @@ pub(crate) mod test_util {
 
     /// A context with the TPC-H tables (the columns the plan tests use), empty.
     pub fn context(with_rules: bool) -> SessionContext {
-        let builder = SessionStateBuilder::new()
-            .with_default_features()
-            .with_config(SessionConfig::new().with_target_partitions(2));
+        let builder = SessionStateBuilder::new().with_default_features().with_config(
+            SessionConfig::new()
+                .with_target_partitions(2)
+                .with_option_extension(super::OptimizerOptions::default()),
+        );
         let builder = if with_rules {
             super::with_rules(builder)
         } else {

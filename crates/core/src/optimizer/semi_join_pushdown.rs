@@ -38,7 +38,10 @@ impl OptimizerRule for PushSemiJoinBelowInnerJoin {
         Some(ApplyOrder::TopDown)
     }
 
-    fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        if !super::options(config).semi_join_pushdown {
+            return Ok(Transformed::no(plan));
+        }
         let LogicalPlan::Join(semi) = &plan else {
             return Ok(Transformed::no(plan));
         };
@@ -164,6 +167,24 @@ mod tests {
         assert!(!semi.iter().any(|l| l.contains("Inner Join")), "{after}");
         assert!(semi.iter().any(|l| l.contains("TableScan: orders")), "{after}");
         assert!(!semi.iter().any(|l| l.contains("TableScan: customer")), "{after}");
+    }
+
+    #[tokio::test]
+    async fn set_turns_the_rule_off_for_the_session() {
+        let (before, _) = before_after(Q18).await;
+        let ctx = super::super::test_util::context(true);
+        ctx.sql("SET nightshift_optimizer.semi_join_pushdown = false")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(super::super::test_util::logical_plan(&ctx, Q18).await, before);
+        let err = ctx
+            .sql("SET nightshift_optimizer.no_such_rule = false")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no_such_rule"), "{err}");
     }
 
     #[tokio::test]

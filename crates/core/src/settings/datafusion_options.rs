@@ -52,7 +52,10 @@ pub(super) fn validate_datafusion(
     origins: &Origins,
     issues: &mut Vec<ConfigIssue>,
 ) {
-    let mut config = ConfigOptions::new();
+    // nightshift's optimizer switches (`--set nightshift_optimizer.join_order=false`) go the same way.
+    let mut extensions = datafusion::common::config::Extensions::new();
+    extensions.insert(crate::optimizer::OptimizerOptions::default());
+    let mut config = ConfigOptions::new().with_extensions(extensions);
     for (k, v) in options {
         // Options come from the file (whose lines are recorded) or from `--set`.
         let origin = || {
