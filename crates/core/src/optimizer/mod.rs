@@ -32,6 +32,9 @@ pub struct OptimizerOptions {
     pub aggregate_key_reduction: bool,
     /// Join filtered dimension tables into their larger partner first.
     pub join_order: bool,
+    /// Semi-join a table with the keys of a smaller filtered table its join key equals (through the
+    /// query's equalities) but that it is not joined with directly.
+    pub key_filter: bool,
 }
 
 impl Default for OptimizerOptions {
@@ -40,13 +43,14 @@ impl Default for OptimizerOptions {
             semi_join_pushdown: true,
             aggregate_key_reduction: true,
             join_order: true,
+            key_filter: true,
         }
     }
 }
 
 impl OptimizerOptions {
     /// Each switch: its key, its value, what it does.
-    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 3] {
+    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 4] {
         [
             (
                 "semi_join_pushdown",
@@ -62,6 +66,12 @@ impl OptimizerOptions {
                 "join_order",
                 &mut self.join_order,
                 "Join filtered dimension tables into their larger partner first",
+            ),
+            (
+                "key_filter",
+                &mut self.key_filter,
+                "Semi-join a table with the keys of a smaller filtered table its join key equals but that it \
+                 is not joined with directly",
             ),
         ]
     }
