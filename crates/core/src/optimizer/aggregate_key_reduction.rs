@@ -19,12 +19,14 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
 use datafusion::logical_expr::{
     Aggregate, Expr, Filter, Join, JoinType, LogicalPlan, Projection, SubqueryAlias,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+
+use super::{join_with_inputs, reads_keys_aliased, semi_join_with_keys, single_table};
 
 /// The alias of the key inputs this rule adds (how it recognises its own work in a later pass).
 const KEYS_ALIAS: &str = "__nightshift_join_keys";
@@ -72,16 +74,7 @@ impl OptimizerRule for ReduceAggregateToJoinKeys {
 }
 
 fn rebuild(join: &Join, left: Arc<LogicalPlan>, right: Arc<LogicalPlan>) -> Result<Transformed<LogicalPlan>> {
-    Ok(Transformed::yes(LogicalPlan::Join(Join::try_new(
-        left,
-        right,
-        join.on.clone(),
-        join.filter.clone(),
-        join.join_type,
-        join.join_constraint,
-        join.null_equality,
-        join.null_aware,
-    )?)))
+    Ok(Transformed::yes(join_with_inputs(join, left, right)?))
 }
 
 /// `side` with the aggregate that groups by `key` (reached through projections, aliases and filters)
@@ -150,26 +143,7 @@ fn reduce(
                 return Ok(None);
             };
             let alias = config.alias_generator().next(KEYS_ALIAS);
-            let keys = LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(
-                Arc::new(LogicalPlan::Projection(Projection::try_new(
-                    vec![Expr::Column(source_key.clone())],
-                    Arc::new(source),
-                )?)),
-                alias.as_str(),
-            )?);
-            let reduced = LogicalPlan::Join(Join::try_new(
-                Arc::clone(&a.input),
-                Arc::new(keys),
-                vec![(
-                    Expr::Column(grouped),
-                    Expr::Column(Column::new(Some(alias.as_str()), source_key.name.clone())),
-                )],
-                None,
-                JoinType::LeftSemi,
-                datafusion::logical_expr::JoinConstraint::On,
-                datafusion::common::NullEquality::NullEqualsNothing,
-                false,
-            )?);
+            let reduced = semi_join_with_keys(Arc::clone(&a.input), grouped, source, &source_key, &alias)?;
             Ok(Some(LogicalPlan::Aggregate(Aggregate::try_new_with_schema(
                 Arc::new(reduced),
                 a.group_expr.clone(),
@@ -196,20 +170,7 @@ fn already_reduced(input: &LogicalPlan) -> bool {
         LogicalPlan::Projection(p) => already_reduced(&p.input),
         LogicalPlan::Filter(f) => already_reduced(&f.input),
         LogicalPlan::Join(j) if j.join_type == JoinType::LeftSemi => {
-            let mut ours = false;
-            let _ = j.right.apply(|node| {
-                if let LogicalPlan::SubqueryAlias(s) = node
-                    && s.alias.table().starts_with(KEYS_ALIAS)
-                {
-                    ours = true;
-                }
-                Ok(if ours {
-                    TreeNodeRecursion::Stop
-                } else {
-                    TreeNodeRecursion::Continue
-                })
-            });
-            ours || already_reduced(&j.left)
+            reads_keys_aliased(input, KEYS_ALIAS) || already_reduced(&j.left)
         }
         _ => false,
     }
@@ -219,7 +180,7 @@ fn already_reduced(input: &LogicalPlan) -> bool {
 /// `plan`'s rows, found through projections, aliases, filters and the key equalities of inner and
 /// semi joins; with the key's name there.
 fn key_source(plan: &LogicalPlan, key: &Column) -> Option<(LogicalPlan, Column)> {
-    if single_table(plan) {
+    if single_table(plan).is_some() {
         return selective(plan).then(|| (plan.clone(), key.clone()));
     }
     match plan {
@@ -266,17 +227,6 @@ fn key_source(plan: &LogicalPlan, key: &Column) -> Option<(LogicalPlan, Column)>
             candidates.into_iter().find_map(|(p, c)| key_source(p, &c))
         }
         _ => None,
-    }
-}
-
-/// Whether `plan` reads one table through projections, aliases and filters only.
-fn single_table(plan: &LogicalPlan) -> bool {
-    match plan {
-        LogicalPlan::TableScan(_) => true,
-        LogicalPlan::Projection(p) => single_table(&p.input),
-        LogicalPlan::SubqueryAlias(s) => single_table(&s.input),
-        LogicalPlan::Filter(f) => single_table(&f.input),
-        _ => false,
     }
 }
 

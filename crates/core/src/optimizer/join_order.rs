@@ -32,11 +32,11 @@ use datafusion::common::{Column, NullEquality, Result};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
 use datafusion::logical_expr::{
-    Expr, Filter, Join, JoinConstraint, JoinType, LogicalPlan, Projection, SubqueryAlias, TableScan,
+    Expr, Filter, Join, JoinConstraint, JoinType, LogicalPlan, Projection, TableScan,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-use super::may_reduce_rows;
+use super::{join_with_inputs, may_reduce_rows, reads_keys_aliased, semi_join_with_keys, single_table};
 
 /// How many rows a table holds, if known.
 pub trait RowCounts: Send + Sync {
@@ -105,7 +105,7 @@ impl OptimizerRule for JoinFilteredDimensionsFirst {
             let rows: Vec<Option<u64>> = region
                 .leaves
                 .iter()
-                .map(|l| table_of(l).and_then(|s| self.rows.rows(s)))
+                .map(|l| single_table(l).and_then(|s| self.rows.rows(s)))
                 .collect();
             if region.leaves.len() >= 3 && options.key_filter {
                 changed |= region.filter_by_equal_keys(&rows, config)?;
@@ -199,16 +199,7 @@ impl Region {
             LogicalPlan::Join(j) if is_region_join(plan) => {
                 let left = self.rebuild(&j.left, next)?;
                 let right = self.rebuild(&j.right, next)?;
-                Ok(LogicalPlan::Join(Join::try_new(
-                    Arc::new(left),
-                    Arc::new(right),
-                    j.on.clone(),
-                    j.filter.clone(),
-                    j.join_type,
-                    j.join_constraint,
-                    j.null_equality,
-                    j.null_aware,
-                )?))
+                join_with_inputs(j, Arc::new(left), Arc::new(right))
             }
             LogicalPlan::Projection(p) if is_region_projection(plan) => {
                 let input = self.rebuild(&p.input, next)?;
@@ -279,7 +270,7 @@ impl Region {
         let mut changed = false;
         for t in 0..self.leaves.len() {
             let Some(t_rows) = rows[t] else { continue };
-            if key_filtered(&self.leaves[t]) {
+            if reads_keys_aliased(&self.leaves[t], KEY_FILTER_ALIAS) {
                 continue;
             }
             // The smallest filtered table whose key equals one of t's, not joined with t directly.
@@ -295,9 +286,9 @@ impl Region {
                     }
                     let leaf = &self.leaves[d];
                     let Some(d_rows) = rows[d] else { continue };
-                    if table_of(leaf).is_none()
+                    if single_table(leaf).is_none()
                         || !may_reduce_rows(leaf)
-                        || key_filtered(leaf)
+                        || reads_keys_aliased(leaf, KEY_FILTER_ALIAS)
                         || d_rows >= t_rows
                     {
                         continue;
@@ -310,26 +301,13 @@ impl Region {
             let Some((_, ci, di)) = best else { continue };
             let d = owner[di].unwrap_or(t);
             let alias = config.alias_generator().next(KEY_FILTER_ALIAS);
-            let keys = LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(
-                Arc::new(LogicalPlan::Projection(Projection::try_new(
-                    vec![Expr::Column(columns[di].clone())],
-                    Arc::new(self.leaves[d].clone()),
-                )?)),
-                alias.as_str(),
-            )?);
-            self.leaves[t] = LogicalPlan::Join(Join::try_new(
+            self.leaves[t] = semi_join_with_keys(
                 Arc::new(self.leaves[t].clone()),
-                Arc::new(keys),
-                vec![(
-                    Expr::Column(columns[ci].clone()),
-                    Expr::Column(Column::new(Some(alias.as_str()), columns[di].name.clone())),
-                )],
-                None,
-                JoinType::LeftSemi,
-                JoinConstraint::On,
-                NullEquality::NullEqualsNothing,
-                false,
-            )?);
+                columns[ci].clone(),
+                self.leaves[d].clone(),
+                &columns[di],
+                &alias,
+            )?;
             changed = true;
         }
         Ok(changed)
@@ -524,23 +502,6 @@ fn pair_shape(a: &str, b: &str) -> String {
 
 /// The alias of the key inputs [`Region::filter_by_equal_keys`] adds.
 const KEY_FILTER_ALIAS: &str = "__nightshift_equal_keys";
-
-/// Whether `leaf` is already semi-joined with the keys of another table by this rule (an earlier pass).
-fn key_filtered(leaf: &LogicalPlan) -> bool {
-    matches!(leaf, LogicalPlan::Join(j) if j.join_type == JoinType::LeftSemi
-        && matches!(j.right.as_ref(), LogicalPlan::SubqueryAlias(a) if a.alias.table().starts_with(KEY_FILTER_ALIAS)))
-}
-
-/// The one table a leaf reads through projections, aliases and filters.
-fn table_of(plan: &LogicalPlan) -> Option<&TableScan> {
-    match plan {
-        LogicalPlan::TableScan(scan) => Some(scan),
-        LogicalPlan::Projection(p) => table_of(&p.input),
-        LogicalPlan::SubqueryAlias(s) => table_of(&s.input),
-        LogicalPlan::Filter(f) => table_of(&f.input),
-        _ => None,
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,12 @@ mod semi_join_pushdown;
 
 use std::sync::Arc;
 
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, NullEquality, Result};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{
+    Expr, Join, JoinConstraint, JoinType, LogicalPlan, Projection, SubqueryAlias, TableScan,
+};
 use datafusion::optimizer::OptimizerRule;
 
 pub use aggregate_key_reduction::ReduceAggregateToJoinKeys;
@@ -94,7 +98,7 @@ impl datafusion::common::config::ExtensionOptions for OptimizerOptions {
         Box::new(self.clone())
     }
 
-    fn set(&mut self, key: &str, value: &str) -> datafusion::common::Result<()> {
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
         use datafusion::common::config::ConfigExtension;
         let p = Self::PREFIX;
         let mut switches = self.switches();
@@ -159,13 +163,92 @@ pub fn with_rules(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     builder
 }
 
+/// `join` over new inputs, with the same condition, type and NULL handling.
+pub(crate) fn join_with_inputs(
+    join: &Join,
+    left: Arc<LogicalPlan>,
+    right: Arc<LogicalPlan>,
+) -> Result<LogicalPlan> {
+    Ok(LogicalPlan::Join(Join::try_new(
+        left,
+        right,
+        join.on.clone(),
+        join.filter.clone(),
+        join.join_type,
+        join.join_constraint,
+        join.null_equality,
+        join.null_aware,
+    )?))
+}
+
+/// `input ⋉ keys`: the rows of `input` whose `input_key` is among the `source_key` values of `source`, a
+/// plan read a second time for its keys, under the fresh alias `alias` (how a rule recognises its own
+/// key inputs in a later pass, with [`reads_keys_aliased`]).
+pub(crate) fn semi_join_with_keys(
+    input: Arc<LogicalPlan>,
+    input_key: Column,
+    source: LogicalPlan,
+    source_key: &Column,
+    alias: &str,
+) -> Result<LogicalPlan> {
+    let keys = LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(
+        Arc::new(LogicalPlan::Projection(Projection::try_new(
+            vec![Expr::Column(source_key.clone())],
+            Arc::new(source),
+        )?)),
+        alias,
+    )?);
+    Ok(LogicalPlan::Join(Join::try_new(
+        input,
+        Arc::new(keys),
+        vec![(
+            Expr::Column(input_key),
+            Expr::Column(Column::new(Some(alias), source_key.name.clone())),
+        )],
+        None,
+        JoinType::LeftSemi,
+        JoinConstraint::On,
+        NullEquality::NullEqualsNothing,
+        false,
+    )?))
+}
+
+/// Whether `plan` is a semi join made by [`semi_join_with_keys`] with an alias starting with `prefix`.
+pub(crate) fn reads_keys_aliased(plan: &LogicalPlan, prefix: &str) -> bool {
+    let LogicalPlan::Join(j) = plan else {
+        return false;
+    };
+    if j.join_type != JoinType::LeftSemi {
+        return false;
+    }
+    let mut ours = false;
+    let _ = j.right.apply(|node| {
+        ours = matches!(node, LogicalPlan::SubqueryAlias(s) if s.alias.table().starts_with(prefix));
+        Ok(if ours {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    ours
+}
+
+/// The one table `plan` reads through projections, aliases and filters only.
+pub(crate) fn single_table(plan: &LogicalPlan) -> Option<&TableScan> {
+    match plan {
+        LogicalPlan::TableScan(scan) => Some(scan),
+        LogicalPlan::Projection(p) => single_table(&p.input),
+        LogicalPlan::SubqueryAlias(s) => single_table(&s.input),
+        LogicalPlan::Filter(f) => single_table(&f.input),
+        _ => None,
+    }
+}
+
 /// Whether `plan` can return fewer rows than its tables hold: a filter, a limit, a filtering join or a
 /// join with a non-equality condition anywhere below. Joining with such an input may drop most rows,
 /// so a rule that moves work below that join can make it slower; joining with an input that has none
 /// of them is (for the key joins of a warehouse) a lookup that keeps or multiplies rows.
 pub(crate) fn may_reduce_rows(plan: &LogicalPlan) -> bool {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    use datafusion::logical_expr::JoinType;
     let mut found = false;
     let _ = plan.apply(|node| {
         found = match node {

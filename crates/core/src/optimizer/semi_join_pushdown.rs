@@ -23,7 +23,7 @@ use datafusion::common::{Column, Result};
 use datafusion::logical_expr::{Expr, Join, JoinType, LogicalPlan, Projection};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use super::may_reduce_rows;
+use super::{join_with_inputs, may_reduce_rows};
 
 /// See the module documentation.
 #[derive(Debug, Default)]
@@ -109,16 +109,7 @@ fn push(input: &LogicalPlan, needed: &HashSet<Column>, semi: &Join) -> Result<Op
             } else {
                 return Ok(None);
             };
-            Ok(Some(LogicalPlan::Join(Join::try_new(
-                left,
-                right,
-                join.on.clone(),
-                join.filter.clone(),
-                JoinType::Inner,
-                join.join_constraint,
-                join.null_equality,
-                join.null_aware,
-            )?)))
+            Ok(Some(join_with_inputs(join, left, right)?))
         }
         _ => Ok(None),
     }
@@ -129,16 +120,7 @@ fn semi_over(input: &Arc<LogicalPlan>, needed: &HashSet<Column>, semi: &Join) ->
     if let Some(deeper) = push(input, needed, semi)? {
         return Ok(deeper);
     }
-    Ok(LogicalPlan::Join(Join::try_new(
-        Arc::clone(input),
-        Arc::clone(&semi.right),
-        semi.on.clone(),
-        semi.filter.clone(),
-        semi.join_type,
-        semi.join_constraint,
-        semi.null_equality,
-        semi.null_aware,
-    )?))
+    join_with_inputs(semi, Arc::clone(input), Arc::clone(&semi.right))
 }
 
 #[cfg(test)]
