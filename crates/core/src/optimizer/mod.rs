@@ -9,6 +9,7 @@
 
 mod aggregate_key_reduction;
 mod join_order;
+mod range_partitions;
 mod semi_join_pushdown;
 
 use std::sync::Arc;
@@ -20,9 +21,12 @@ use datafusion::logical_expr::{
     Expr, Join, JoinConstraint, JoinType, LogicalPlan, Projection, SubqueryAlias, TableScan,
 };
 use datafusion::optimizer::OptimizerRule;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 
 pub use aggregate_key_reduction::ReduceAggregateToJoinKeys;
 pub use join_order::{JoinFilteredDimensionsFirst, LakeRowCounts, RowCounts};
+pub use range_partitions::RangePartitionedScans;
 pub use semi_join_pushdown::PushSemiJoinBelowInnerJoin;
 
 /// Switches for nightshift's optimizer rules, all on by default: `SET nightshift_optimizer.join_order =
@@ -39,6 +43,8 @@ pub struct OptimizerOptions {
     /// Semi-join a table with the keys of a smaller filtered table its join key equals (through the
     /// query's equalities) but that it is not joined with directly.
     pub key_filter: bool,
+    /// Read a table whose files hold disjoint key ranges as range partitions of that key.
+    pub range_partitions: bool,
 }
 
 impl Default for OptimizerOptions {
@@ -48,13 +54,14 @@ impl Default for OptimizerOptions {
             aggregate_key_reduction: true,
             join_order: true,
             key_filter: true,
+            range_partitions: true,
         }
     }
 }
 
 impl OptimizerOptions {
     /// Each switch: its key, its value, what it does.
-    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 4] {
+    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 5] {
         [
             (
                 "semi_join_pushdown",
@@ -76,6 +83,12 @@ impl OptimizerOptions {
                 &mut self.key_filter,
                 "Semi-join a table with the keys of a smaller filtered table its join key equals but that it \
                  is not joined with directly",
+            ),
+            (
+                "range_partitions",
+                &mut self.range_partitions,
+                "Read a table whose files hold disjoint key ranges as range partitions of that key, so that \
+                 aggregates and joins on the key need no shuffle",
             ),
         ]
     }
@@ -154,13 +167,26 @@ pub fn logical_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     ]
 }
 
-/// `builder` with nightshift's rules appended to whatever optimizer rules it has (DataFusion's
-/// defaults, or Ballista's).
+/// DataFusion's physical optimizer rules with nightshift's: [`RangePartitionedScans`] just before
+/// `EnsureRequirements`, which adds the repartitions a plan needs and so must see the partitioning
+/// the scans declare.
+pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = PhysicalOptimizer::new().rules;
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "EnsureRequirements")
+        .unwrap_or(0);
+    rules.insert(at, Arc::new(RangePartitionedScans));
+    rules
+}
+
+/// `builder` with nightshift's rules appended to whatever logical optimizer rules it has (DataFusion's
+/// defaults, or Ballista's), and DataFusion's physical rules with nightshift's ([`physical_rules`]).
 pub fn with_rules(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     for rule in logical_rules() {
         builder = builder.with_optimizer_rule(rule);
     }
-    builder
+    builder.with_physical_optimizer_rules(physical_rules())
 }
 
 /// `join` over new inputs, with the same condition, type and NULL handling.
