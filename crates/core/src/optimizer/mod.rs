@@ -8,6 +8,7 @@
 //! them on.
 
 mod aggregate_key_reduction;
+mod conjunct_order;
 mod join_order;
 mod range_partitions;
 mod semi_join_pushdown;
@@ -25,6 +26,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 
 pub use aggregate_key_reduction::ReduceAggregateToJoinKeys;
+pub use conjunct_order::CheapConjunctsFirst;
 pub use join_order::{JoinFilteredDimensionsFirst, LakeRowCounts, RowCounts};
 pub use range_partitions::RangePartitionedScans;
 pub use semi_join_pushdown::PushSemiJoinBelowInnerJoin;
@@ -45,6 +47,8 @@ pub struct OptimizerOptions {
     pub key_filter: bool,
     /// Read a table whose files hold disjoint key ranges as range partitions of that key.
     pub range_partitions: bool,
+    /// Evaluate a filter's cheap, likely selective conditions first.
+    pub conjunct_order: bool,
 }
 
 impl Default for OptimizerOptions {
@@ -55,13 +59,14 @@ impl Default for OptimizerOptions {
             join_order: true,
             key_filter: true,
             range_partitions: true,
+            conjunct_order: true,
         }
     }
 }
 
 impl OptimizerOptions {
     /// Each switch: its key, its value, what it does.
-    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 5] {
+    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 6] {
         [
             (
                 "semi_join_pushdown",
@@ -89,6 +94,11 @@ impl OptimizerOptions {
                 &mut self.range_partitions,
                 "Read a table whose files hold disjoint key ranges as range partitions of that key, so that \
                  aggregates and joins on the key need no shuffle",
+            ),
+            (
+                "conjunct_order",
+                &mut self.conjunct_order,
+                "Evaluate a filter's conditions that cannot fail cheapest and likeliest-selective first",
             ),
         ]
     }
@@ -169,7 +179,7 @@ pub fn logical_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
 
 /// DataFusion's physical optimizer rules with nightshift's: [`RangePartitionedScans`] just before
 /// `EnsureRequirements`, which adds the repartitions a plan needs and so must see the partitioning
-/// the scans declare.
+/// the scans declare; [`CheapConjunctsFirst`] last, on the filters as they will run.
 pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = PhysicalOptimizer::new().rules;
     let at = rules
@@ -177,6 +187,7 @@ pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
         .position(|r| r.name() == "EnsureRequirements")
         .unwrap_or(0);
     rules.insert(at, Arc::new(RangePartitionedScans));
+    rules.push(Arc::new(CheapConjunctsFirst));
     rules
 }
 
