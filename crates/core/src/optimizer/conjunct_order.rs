@@ -29,7 +29,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 
-use super::OptimizerOptions;
+use super::physical_switch;
 
 /// The physical optimizer rule; it runs after DataFusion's, on the filters as they will execute.
 #[derive(Debug, Default, Clone, Copy)]
@@ -41,11 +41,7 @@ impl PhysicalOptimizerRule for CheapConjunctsFirst {
         plan: Arc<dyn ExecutionPlan>,
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !config
-            .extensions
-            .get::<OptimizerOptions>()
-            .is_none_or(|o| o.conjunct_order)
-        {
+        if !physical_switch(config, |o| o.conjunct_order) {
             return Ok(plan);
         }
         plan.transform_up(|node| {

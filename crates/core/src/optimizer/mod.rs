@@ -168,6 +168,14 @@ pub(crate) fn options(config: &dyn datafusion::optimizer::OptimizerConfig) -> Op
         .unwrap_or_default()
 }
 
+/// A physical rule's switch in `config` (on where the session has none registered).
+pub(crate) fn physical_switch(
+    config: &datafusion::common::config::ConfigOptions,
+    switch: impl Fn(&OptimizerOptions) -> bool,
+) -> bool {
+    config.extensions.get::<OptimizerOptions>().is_none_or(switch)
+}
+
 /// nightshift's logical rules, in the order they run after DataFusion's own in each optimizer pass.
 pub fn logical_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     vec![

@@ -41,7 +41,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::joins::{HashJoinExec, SortMergeJoinExec};
 
-use super::OptimizerOptions;
+use super::physical_switch;
 
 /// The largest partition may hold this much more than an even share of the bytes; beyond it, the
 /// byte-range split DataFusion makes otherwise keeps both cores busier than a shuffle saved.
@@ -57,10 +57,7 @@ impl PhysicalOptimizerRule for RangePartitionedScans {
         plan: Arc<dyn ExecutionPlan>,
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let on = config
-            .extensions
-            .get::<OptimizerOptions>()
-            .is_none_or(|o| o.range_partitions);
+        let on = physical_switch(config, |o| o.range_partitions);
         let partitions = config.execution.target_partitions;
         if !on || partitions < 2 {
             return Ok(plan);
@@ -306,7 +303,7 @@ mod tests {
             .with_config(
                 SessionConfig::new()
                     .with_target_partitions(2)
-                    .with_option_extension(super::OptimizerOptions::default()),
+                    .with_option_extension(super::super::OptimizerOptions::default()),
             );
         let builder = if with_rules {
             super::super::with_rules(builder)
