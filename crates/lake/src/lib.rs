@@ -31,7 +31,7 @@ pub use error::{LakeError, SchemaConflict};
 pub use footer::{FileFooter, read_footer};
 pub use partitions::{infer_partition_type, parse_partition_value};
 pub use row_counts::table_rows;
-pub use scan_errors::NameFilesInErrors;
+pub use scan_errors::{NameFilesInErrors, file_scan};
 pub use schema_merge::merge_file_schemas;
 pub use spec::{
     ColumnSpec, LakeSpec, PartitionSpec, PartitionType, RetrySettings, StorageOptions, TableSpec,

@@ -40,6 +40,13 @@ use object_store::ObjectStore;
 use crate::error::LakeError;
 use crate::footer::display_location;
 
+/// The file scan configuration of `plan`, if it is a scan of files (`DataSourceExec` over a
+/// `FileScanConfig`): the one way the crates look into a planned scan.
+pub fn file_scan(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
+    plan.downcast_ref::<DataSourceExec>()
+        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+}
+
 /// The physical optimizer rule that makes every Parquet scan name the file in its errors. Add it last.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NameFilesInErrors;
@@ -51,10 +58,8 @@ impl PhysicalOptimizerRule for NameFilesInErrors {
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
-            let Some(config) = node
-                .downcast_ref::<DataSourceExec>()
-                .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-                .filter(|config| config.file_source.is::<ParquetSource>())
+            let Some(config) =
+                file_scan(node.as_ref()).filter(|config| config.file_source.is::<ParquetSource>())
             else {
                 return Ok(Transformed::no(node));
             };

@@ -96,8 +96,8 @@ fn comparable(t: &DataType) -> bool {
                 | DataType::Utf8View
                 | DataType::Binary
                 | DataType::LargeBinary
+                | DataType::BinaryView
         )
-        || matches!(t, DataType::BinaryView)
 }
 
 /// A column or a literal of a comparable type: its type.

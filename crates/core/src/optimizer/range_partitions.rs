@@ -67,10 +67,7 @@ impl PhysicalOptimizerRule for RangePartitionedScans {
             return Ok(plan);
         }
         plan.transform_up(|node| {
-            let Some(scan) = node
-                .downcast_ref::<DataSourceExec>()
-                .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-            else {
+            let Some(scan) = nightshift_lake::file_scan(node.as_ref()) else {
                 return Ok(Transformed::no(node));
             };
             let output: Vec<String> = node.schema().fields().iter().map(|f| f.name().clone()).collect();
@@ -104,16 +101,12 @@ fn key_columns(plan: &Arc<dyn ExecutionPlan>) -> Result<HashSet<String>> {
     plan.apply(|node| {
         if let Some(agg) = node.downcast_ref::<AggregateExec>() {
             agg.group_expr().expr().iter().for_each(|(e, _)| add(e));
-        } else if let Some(join) = node.downcast_ref::<HashJoinExec>() {
-            join.on().iter().for_each(|(l, r)| {
-                add(l);
-                add(r);
-            });
-        } else if let Some(join) = node.downcast_ref::<SortMergeJoinExec>() {
-            join.on().iter().for_each(|(l, r)| {
-                add(l);
-                add(r);
-            });
+        }
+        let on = (node.downcast_ref::<HashJoinExec>().map(|j| j.on()))
+            .or_else(|| node.downcast_ref::<SortMergeJoinExec>().map(|j| j.on()));
+        for (l, r) in on.into_iter().flatten() {
+            add(l);
+            add(r);
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
@@ -190,10 +183,12 @@ fn range_partitioned(
 /// integers, dates, timestamps and decimals.
 fn exact_bounds_type(t: &DataType) -> bool {
     t.is_integer()
-        || matches!(t, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..))
         || matches!(
             t,
-            DataType::Decimal32(..)
+            DataType::Date32
+                | DataType::Date64
+                | DataType::Timestamp(..)
+                | DataType::Decimal32(..)
                 | DataType::Decimal64(..)
                 | DataType::Decimal128(..)
                 | DataType::Decimal256(..)

@@ -703,15 +703,10 @@ pub(super) async fn read_files(
 
 /// The files a physical plan reads, each once, sorted: from every file scan's file groups.
 pub(super) fn scanned_files(plan: &Arc<dyn ExecutionPlan>) -> Vec<crate::publisher::InputFile> {
-    use datafusion::datasource::physical_plan::FileScanConfig;
-    use datafusion::datasource::source::DataSourceExec;
     let mut out = std::collections::BTreeMap::new();
     let mut stack = vec![Arc::clone(plan)];
     while let Some(node) = stack.pop() {
-        if let Some(config) = node
-            .downcast_ref::<DataSourceExec>()
-            .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-        {
+        if let Some(config) = nightshift_lake::file_scan(node.as_ref()) {
             // `file:///` + `tmp/lake/…`, `s3://bucket/` + `key`.
             let store = config.object_store_url.as_str();
             let store = if store.ends_with('/') {
