@@ -133,7 +133,7 @@ impl OptimizerRule for JoinFilteredDimensionsFirst {
 }
 
 /// An inner equi-join that a region may contain.
-fn is_region_join(plan: &LogicalPlan) -> bool {
+pub(super) fn is_region_join(plan: &LogicalPlan) -> bool {
     matches!(plan, LogicalPlan::Join(j)
         if j.join_type == JoinType::Inner
             && j.null_equality == NullEquality::NullEqualsNothing
@@ -142,7 +142,7 @@ fn is_region_join(plan: &LogicalPlan) -> bool {
 }
 
 /// A projection of plain columns over a region join (the column pruning between joins).
-fn is_region_projection(plan: &LogicalPlan) -> bool {
+pub(super) fn is_region_projection(plan: &LogicalPlan) -> bool {
     match plan {
         LogicalPlan::Projection(p) => {
             p.expr.iter().all(|e| matches!(e, Expr::Column(_)))
@@ -154,24 +154,24 @@ fn is_region_projection(plan: &LogicalPlan) -> bool {
 
 /// The inputs and conditions of a tree of inner joins.
 #[derive(Default)]
-struct Region {
-    leaves: Vec<LogicalPlan>,
-    on: Vec<(Expr, Expr)>,
-    filters: Vec<Expr>,
+pub(super) struct Region {
+    pub(super) leaves: Vec<LogicalPlan>,
+    pub(super) on: Vec<(Expr, Expr)>,
+    pub(super) filters: Vec<Expr>,
 }
 
 /// A partial join: its plan, the leaves it holds, and its shape (for comparing orders).
-struct Part {
-    plan: LogicalPlan,
-    leaves: Vec<usize>,
-    first: usize,
-    filtered: bool,
-    shape: String,
+pub(super) struct Part {
+    pub(super) plan: LogicalPlan,
+    pub(super) leaves: Vec<usize>,
+    pub(super) first: usize,
+    pub(super) filtered: bool,
+    pub(super) shape: String,
 }
 
 impl Region {
     /// Collects the leaves and conditions below `plan`; returns its shape, such as `((0 1) 2)`.
-    fn flatten(&mut self, plan: &LogicalPlan) -> String {
+    pub(super) fn flatten(&mut self, plan: &LogicalPlan) -> String {
         match plan {
             LogicalPlan::Join(j) if is_region_join(plan) => {
                 let l = self.flatten(&j.left);
@@ -219,12 +219,12 @@ impl Region {
     }
 
     /// The leaf holding column `c`.
-    fn leaf_of(&self, c: &Column) -> Option<usize> {
+    pub(super) fn leaf_of(&self, c: &Column) -> Option<usize> {
         self.leaves.iter().position(|l| l.schema().has_column(c))
     }
 
     /// The leaves whose columns `e` reads.
-    fn leaves_of(&self, e: &Expr) -> Option<HashSet<usize>> {
+    pub(super) fn leaves_of(&self, e: &Expr) -> Option<HashSet<usize>> {
         e.column_refs().into_iter().map(|c| self.leaf_of(c)).collect()
     }
 
@@ -489,13 +489,13 @@ impl Region {
 }
 
 /// A condition not yet placed, with the leaves each side reads.
-enum Pending {
+pub(super) enum Pending {
     Equal(Expr, Expr, HashSet<usize>, HashSet<usize>),
     Filter(Expr, HashSet<usize>),
 }
 
 impl Pending {
-    fn into_expr(self) -> Expr {
+    pub(super) fn into_expr(self) -> Expr {
         match self {
             Pending::Equal(l, r, ..) => l.eq(r),
             Pending::Filter(f, _) => f,
@@ -503,7 +503,7 @@ impl Pending {
     }
 }
 
-fn connected(edges: &[(usize, usize)], a: &[usize], b: &[usize]) -> bool {
+pub(super) fn connected(edges: &[(usize, usize)], a: &[usize], b: &[usize]) -> bool {
     edges
         .iter()
         .any(|&(x, y)| (a.contains(&x) && b.contains(&y)) || (a.contains(&y) && b.contains(&x)))
@@ -511,7 +511,7 @@ fn connected(edges: &[(usize, usize)], a: &[usize], b: &[usize]) -> bool {
 
 /// `left ⋈ right` on every pending equality between them, with every pending condition their columns
 /// now cover.
-fn join(left: Part, right: Part, pending: &mut Vec<Pending>, dimension: bool) -> Result<Part> {
+pub(super) fn join(left: Part, right: Part, pending: &mut Vec<Pending>, dimension: bool) -> Result<Part> {
     let in_left = |s: &HashSet<usize>| s.iter().all(|i| left.leaves.contains(i));
     let in_right = |s: &HashSet<usize>| s.iter().all(|i| right.leaves.contains(i));
     let mut on = Vec::new();

@@ -9,6 +9,7 @@
 
 mod aggregate_key_reduction;
 mod conjunct_order;
+mod eager_aggregation;
 mod join_order;
 mod range_partitions;
 mod semi_join_pushdown;
@@ -27,6 +28,7 @@ use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 
 pub use aggregate_key_reduction::ReduceAggregateToJoinKeys;
 pub use conjunct_order::CheapConjunctsFirst;
+pub use eager_aggregation::AggregateBeforeLabels;
 pub use join_order::{JoinFilteredDimensionsFirst, LakeRowCounts, RowCounts};
 pub use range_partitions::RangePartitionedScans;
 pub use semi_join_pushdown::PushSemiJoinBelowInnerJoin;
@@ -49,6 +51,8 @@ pub struct OptimizerOptions {
     pub range_partitions: bool,
     /// Evaluate a filter's cheap, likely selective conditions first.
     pub conjunct_order: bool,
+    /// Aggregate the fact tables before joining the unfiltered tables that only label the groups.
+    pub eager_aggregation: bool,
 }
 
 impl Default for OptimizerOptions {
@@ -60,13 +64,14 @@ impl Default for OptimizerOptions {
             key_filter: true,
             range_partitions: true,
             conjunct_order: true,
+            eager_aggregation: true,
         }
     }
 }
 
 impl OptimizerOptions {
     /// Each switch: its key, its value, what it does.
-    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 6] {
+    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 7] {
         [
             (
                 "semi_join_pushdown",
@@ -99,6 +104,11 @@ impl OptimizerOptions {
                 "conjunct_order",
                 &mut self.conjunct_order,
                 "Evaluate a filter's conditions that cannot fail cheapest and likeliest-selective first",
+            ),
+            (
+                "eager_aggregation",
+                &mut self.eager_aggregation,
+                "Aggregate the fact tables before joining the unfiltered tables that only label the groups",
             ),
         ]
     }
@@ -181,6 +191,7 @@ pub fn logical_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     vec![
         Arc::new(PushSemiJoinBelowInnerJoin),
         Arc::new(ReduceAggregateToJoinKeys),
+        Arc::new(AggregateBeforeLabels::default()),
         Arc::new(JoinFilteredDimensionsFirst::default()),
     ]
 }
