@@ -34,12 +34,12 @@ use std::sync::Arc;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
-use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, Filter, LogicalPlan, Projection};
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Projection};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 use super::join_order::{
-    LakeRowCounts, Part, Pending, Region, RowCounts, connected, is_region_join, is_region_projection, join,
+    LakeRowCounts, Part, Pending, Region, RowCounts, connected, filtered_by, is_region_join,
+    is_region_projection, join,
 };
 use super::{may_reduce_rows, single_table};
 
@@ -221,7 +221,11 @@ impl AggregateBeforeLabels {
                     let (Some(side_l), Some(_)) = (side(&ls), side(&rs)) else {
                         return Ok(None);
                     };
-                    across.push(if side_l { (lc.clone(), rc.clone()) } else { (rc.clone(), lc.clone()) });
+                    across.push(if side_l {
+                        (lc.clone(), rc.clone())
+                    } else {
+                        (rc.clone(), lc.clone())
+                    });
                 }
             }
         }
@@ -377,41 +381,17 @@ fn join_all(region: &Region, set: &[usize], mut pending: Vec<Pending>) -> Result
         let next = part(rest.remove(at));
         acc = join(acc, next, &mut pending, false)?;
     }
-    let mut plan = acc.plan;
-    let left: Vec<Expr> = pending.into_iter().map(Pending::into_expr).collect();
-    if let Some(predicate) = conjunction(left) {
-        plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
-    }
-    Ok(plan)
+    filtered_by(acc.plan, pending)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Arc;
 
     use datafusion::logical_expr::TableScan;
 
-    use super::super::test_util::{answer, context, logical_plan, subtree};
+    use super::super::test_util::{Tpch, answer, context, logical_plan, replanned, subtree};
     use super::{AggregateBeforeLabels, RowCounts};
-
-    /// TPC-H's row counts at scale 1.
-    struct Tpch;
-
-    impl RowCounts for Tpch {
-        fn rows(&self, scan: &TableScan) -> Option<u64> {
-            let rows: HashMap<&str, u64> = [
-                ("lineitem", 6_000_000),
-                ("orders", 1_500_000),
-                ("customer", 150_000),
-                ("supplier", 10_000),
-                ("nation", 25),
-                ("region", 5),
-            ]
-            .into();
-            rows.get(scan.table_name.table()).copied()
-        }
-    }
 
     fn with_rule() -> datafusion::prelude::SessionContext {
         let ctx = context(false);
@@ -446,21 +426,27 @@ mod tests {
         // The partial aggregate groups the orders' customer key over orders ⋈ lineitem...
         let partial = subtree(&after, "Aggregate: groupBy=[[orders.o_custkey]]");
         assert!(!partial.is_empty(), "{after}");
-        assert!(partial.iter().any(|l| l.contains("TableScan: lineitem")), "{after}");
+        assert!(
+            partial.iter().any(|l| l.contains("TableScan: lineitem")),
+            "{after}"
+        );
         assert!(partial.iter().any(|l| l.contains("TableScan: orders")), "{after}");
-        assert!(!partial.iter().any(|l| l.contains("TableScan: customer")), "{after}");
+        assert!(
+            !partial.iter().any(|l| l.contains("TableScan: customer")),
+            "{after}"
+        );
         // ...and customers and nations join the partial sums, below the last aggregate.
-        let last = subtree(&after, "Aggregate: groupBy=[[customer.c_custkey, customer.c_name, nation.n_name]]");
+        let last = subtree(
+            &after,
+            "Aggregate: groupBy=[[customer.c_custkey, customer.c_name, nation.n_name]]",
+        );
         assert!(last.iter().any(|l| l.contains("TableScan: nation")), "{after}");
-        assert!(last.iter().any(|l| l.contains("__nightshift_partial_0")), "{after}");
+        assert!(
+            last.iter().any(|l| l.contains("__nightshift_partial_0")),
+            "{after}"
+        );
         // Planned again, nothing more happens.
-        let again = ctx
-            .state()
-            .optimize(&ctx.sql(Q10).await.unwrap().into_optimized_plan().unwrap())
-            .unwrap()
-            .display_indent()
-            .to_string();
-        assert_eq!(again, after);
+        assert_eq!(replanned(&ctx, Q10).await, after);
         // The same answer, duplicates and NULLs included.
         let before = answer(&context(false), &SETUP, Q10).await;
         assert!(before.contains("c2b") && before.contains("FRANCE"), "{before}");
@@ -510,9 +496,17 @@ mod tests {
         }
         let ctx = context(false);
         ctx.add_optimizer_rule(Arc::new(AggregateBeforeLabels::new(Arc::new(Unknown))));
-        assert_eq!(logical_plan(&ctx, Q10).await, logical_plan(&context(false), Q10).await);
+        assert_eq!(
+            logical_plan(&ctx, Q10).await,
+            logical_plan(&context(false), Q10).await
+        );
         let off = with_rule();
-        off.sql("SET nightshift_optimizer.eager_aggregation = false").await.unwrap();
-        assert_eq!(logical_plan(&off, Q10).await, logical_plan(&context(false), Q10).await);
+        off.sql("SET nightshift_optimizer.eager_aggregation = false")
+            .await
+            .unwrap();
+        assert_eq!(
+            logical_plan(&off, Q10).await,
+            logical_plan(&context(false), Q10).await
+        );
     }
 }

@@ -320,11 +320,7 @@ impl Region {
     /// with a smaller filtered one (in the direction of a foreign key: TPC-H q5's nation, with the
     /// region of one name) is semi-joined with that table's keys, as the region's inner join with it
     /// would drop the others. `None` for the rest, and for tables that are key-filtered already.
-    fn reduced_leaves(
-        &self,
-        rows: &[Option<u64>],
-        config: &dyn OptimizerConfig,
-    ) -> Result<Vec<Reduced>> {
+    fn reduced_leaves(&self, rows: &[Option<u64>], config: &dyn OptimizerConfig) -> Result<Vec<Reduced>> {
         let mut out = Vec::with_capacity(self.leaves.len());
         for (d, leaf) in self.leaves.iter().enumerate() {
             if single_table(leaf).is_none() || reads_keys_aliased(leaf, KEY_FILTER_ALIAS) {
@@ -479,13 +475,17 @@ impl Region {
         if acc.shape == written {
             return Ok(None);
         }
-        let mut plan = acc.plan;
-        let rest: Vec<Expr> = pending.into_iter().map(Pending::into_expr).collect();
-        if let Some(predicate) = conjunction(rest) {
-            plan = LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?);
-        }
-        Ok(Some(plan))
+        Ok(Some(filtered_by(acc.plan, pending)?))
     }
+}
+
+/// `plan` filtered by the conditions `pending` that no join took, if any.
+pub(super) fn filtered_by(plan: LogicalPlan, pending: Vec<Pending>) -> Result<LogicalPlan> {
+    let rest: Vec<Expr> = pending.into_iter().map(Pending::into_expr).collect();
+    Ok(match conjunction(rest) {
+        Some(predicate) => LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(plan))?),
+        None => plan,
+    })
 }
 
 /// A condition not yet placed, with the leaves each side reads.
@@ -578,33 +578,12 @@ const KEY_FILTER_ALIAS: &str = "__nightshift_equal_keys";
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Arc;
 
     use datafusion::logical_expr::TableScan;
 
-    use super::super::test_util::{answer, context, logical_plan, subtree};
+    use super::super::test_util::{Tpch, answer, context, logical_plan, replanned, subtree};
     use super::{JoinFilteredDimensionsFirst, RowCounts};
-
-    /// TPC-H's row counts at scale 1.
-    struct Tpch;
-
-    impl RowCounts for Tpch {
-        fn rows(&self, scan: &TableScan) -> Option<u64> {
-            let rows: HashMap<&str, u64> = [
-                ("lineitem", 6_000_000),
-                ("orders", 1_500_000),
-                ("partsupp", 800_000),
-                ("part", 200_000),
-                ("customer", 150_000),
-                ("supplier", 10_000),
-                ("nation", 25),
-                ("region", 5),
-            ]
-            .into();
-            rows.get(scan.table_name.table()).copied()
-        }
-    }
 
     fn rule() -> JoinFilteredDimensionsFirst {
         JoinFilteredDimensionsFirst::new(Arc::new(Tpch))
@@ -668,11 +647,7 @@ mod tests {
             "{with}"
         );
         // Optimized again (a scheduler re-plans the client's plan), the order stays.
-        let again = ctx
-            .state()
-            .optimize(&ctx.sql(Q7).await.unwrap().into_optimized_plan().unwrap())
-            .unwrap();
-        assert_eq!(joins(&again.display_indent().to_string()), after);
+        assert_eq!(joins(&replanned(&ctx, Q7).await), after);
     }
 
     #[tokio::test]
@@ -742,8 +717,14 @@ mod tests {
         let ctx = context(false);
         ctx.add_optimizer_rule(Arc::new(rule()));
         let after = logical_plan(&ctx, Q5).await;
-        let customers = subtree(&after, "LeftSemi Join: customer.c_nationkey = __nightshift_equal_keys");
-        assert!(customers.iter().any(|l| l.contains("TableScan: customer")), "{after}");
+        let customers = subtree(
+            &after,
+            "LeftSemi Join: customer.c_nationkey = __nightshift_equal_keys",
+        );
+        assert!(
+            customers.iter().any(|l| l.contains("TableScan: customer")),
+            "{after}"
+        );
         let keys: Vec<&str> = customers
             .iter()
             .copied()
@@ -752,16 +733,16 @@ mod tests {
         assert_eq!(keys.len(), 2, "{after}");
         // The customers so reduced meet the orders before lineitem does.
         let orders = subtree(&after, "Inner Join: customer.c_custkey = orders.o_custkey");
-        assert!(orders.iter().any(|l| l.contains("__nightshift_equal_keys")), "{after}");
-        assert!(!orders.iter().any(|l| l.contains("TableScan: lineitem")), "{after}");
+        assert!(
+            orders.iter().any(|l| l.contains("__nightshift_equal_keys")),
+            "{after}"
+        );
+        assert!(
+            !orders.iter().any(|l| l.contains("TableScan: lineitem")),
+            "{after}"
+        );
         // Planned again, nothing is stacked.
-        let again = ctx
-            .state()
-            .optimize(&ctx.sql(Q5).await.unwrap().into_optimized_plan().unwrap())
-            .unwrap()
-            .display_indent()
-            .to_string();
-        assert_eq!(again, after);
+        assert_eq!(replanned(&ctx, Q5).await, after);
         let setup = [
             "insert into region values (0, 'ASIA'), (1, 'EUROPE')",
             "insert into nation values (1, 'JAPAN', 0), (2, 'CHINA', 0), (3, 'FRANCE', 1), (4, 'NOWHERE', null)",

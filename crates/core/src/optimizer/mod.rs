@@ -350,6 +350,27 @@ pub(crate) mod test_util {
             .unwrap();
     }
 
+    /// TPC-H's row counts at scale 1, for the rules that compare table sizes.
+    pub struct Tpch;
+
+    impl super::RowCounts for Tpch {
+        fn rows(&self, scan: &datafusion::logical_expr::TableScan) -> Option<u64> {
+            let rows = [
+                ("lineitem", 6_000_000),
+                ("orders", 1_500_000),
+                ("partsupp", 800_000),
+                ("part", 200_000),
+                ("customer", 150_000),
+                ("supplier", 10_000),
+                ("nation", 25),
+                ("region", 5),
+            ];
+            rows.iter()
+                .find(|(name, _)| *name == scan.table_name.table())
+                .map(|(_, n)| *n)
+        }
+    }
+
     /// A context with the TPC-H tables (the columns the plan tests use), empty.
     pub fn context(with_rules: bool) -> SessionContext {
         let builder = SessionStateBuilder::new().with_default_features().with_config(
@@ -447,6 +468,12 @@ pub(crate) mod test_util {
     pub async fn logical_plan(ctx: &SessionContext, sql: &str) -> String {
         let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
         plan.display_indent().to_string()
+    }
+
+    /// The optimized plan of `sql` optimized once more, as a scheduler re-plans a client's plan.
+    pub async fn replanned(ctx: &SessionContext, sql: &str) -> String {
+        let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
+        ctx.state().optimize(&plan).unwrap().display_indent().to_string()
     }
 
     /// The logical plans of `sql` without and with nightshift's rules.
