@@ -87,8 +87,8 @@ impl OptimizerRule for AggregateBeforeLabels {
         Some(ApplyOrder::TopDown)
     }
 
-    fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !super::options(_config).eager_aggregation {
+    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        if !super::options(config).eager_aggregation {
             return Ok(Transformed::no(plan));
         }
         let LogicalPlan::Aggregate(agg) = &plan else {
@@ -157,17 +157,7 @@ impl AggregateBeforeLabels {
         if fact.is_empty() {
             return Ok(None);
         }
-        // Equalities of two leaves' columns: (leaf, column, leaf, column).
-        let mut edges = Vec::new();
-        for (l, r) in &region.on {
-            if let (Expr::Column(lc), Expr::Column(rc)) = (l, r)
-                && let (Some(a), Some(b)) = (region.leaf_of(lc), region.leaf_of(rc))
-                && a != b
-            {
-                edges.push((a, lc.clone(), b, rc.clone()));
-            }
-        }
-        let pairs: Vec<(usize, usize)> = edges.iter().map(|e| (e.0, e.2)).collect();
+        let pairs = region.column_pairs();
         // The fact side: the aggregated tables and what joins them without giving a grouping column.
         let mut open: VecDeque<usize> = fact.iter().copied().collect();
         while let Some(x) = open.pop_front() {
@@ -258,7 +248,7 @@ impl AggregateBeforeLabels {
             }
         }
         // The fact side, aggregated by its join keys and its grouping columns.
-        let fact_plan = join_all(&region, &facts, fact_pending)?;
+        let fact_plan = join_all(&region, &pairs, &facts, fact_pending)?;
         let mut keys: Vec<Column> = Vec::new();
         for (f, _) in &across {
             if !keys.contains(f) {
@@ -283,7 +273,7 @@ impl AggregateBeforeLabels {
             keys.into_iter().map(Expr::Column).collect(),
             partial_exprs,
         )?);
-        let label_plan = join_all(&region, &labels, label_pending)?;
+        let label_plan = join_all(&region, &pairs, &labels, label_pending)?;
         let joined = LogicalPlan::Join(datafusion::logical_expr::Join::try_new(
             Arc::new(label_plan),
             Arc::new(partial),
@@ -355,16 +345,13 @@ fn is_connected(set: &[usize], pairs: &[(usize, usize)]) -> bool {
 }
 
 /// The leaves `set` of `region` joined in their written order, each next one that joins what is
-/// there already, with the conditions `pending`.
-fn join_all(region: &Region, set: &[usize], mut pending: Vec<Pending>) -> Result<LogicalPlan> {
-    let pairs: Vec<(usize, usize)> = region
-        .on
-        .iter()
-        .filter_map(|(l, r)| match (l, r) {
-            (Expr::Column(lc), Expr::Column(rc)) => Some((region.leaf_of(lc)?, region.leaf_of(rc)?)),
-            _ => None,
-        })
-        .collect();
+/// there already (through `pairs`, [`Region::column_pairs`]), with the conditions `pending`.
+fn join_all(
+    region: &Region,
+    pairs: &[(usize, usize)],
+    set: &[usize],
+    mut pending: Vec<Pending>,
+) -> Result<LogicalPlan> {
     let part = |i: usize| Part {
         plan: region.leaves[i].clone(),
         leaves: vec![i],
@@ -375,7 +362,7 @@ fn join_all(region: &Region, set: &[usize], mut pending: Vec<Pending>) -> Result
     let mut rest: Vec<usize> = set.to_vec();
     let mut acc = part(rest.remove(0));
     while !rest.is_empty() {
-        let Some(at) = rest.iter().position(|&i| connected(&pairs, &acc.leaves, &[i])) else {
+        let Some(at) = rest.iter().position(|&i| connected(pairs, &acc.leaves, &[i])) else {
             return datafusion::common::plan_err!("eager aggregation: the tables are not joined");
         };
         let next = part(rest.remove(at));

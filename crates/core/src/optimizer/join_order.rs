@@ -223,6 +223,20 @@ impl Region {
         self.leaves.iter().position(|l| l.schema().has_column(c))
     }
 
+    /// The equalities between two leaves' plain columns, as (leaf a, leaf b).
+    pub(super) fn column_pairs(&self) -> Vec<(usize, usize)> {
+        self.on
+            .iter()
+            .filter_map(|(l, r)| match (l, r) {
+                (Expr::Column(lc), Expr::Column(rc)) => {
+                    let (a, b) = (self.leaf_of(lc)?, self.leaf_of(rc)?);
+                    (a != b).then_some((a, b))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The leaves whose columns `e` reads.
     pub(super) fn leaves_of(&self, e: &Expr) -> Option<HashSet<usize>> {
         e.column_refs().into_iter().map(|c| self.leaf_of(c)).collect()
@@ -323,12 +337,12 @@ impl Region {
     fn reduced_leaves(&self, rows: &[Option<u64>], config: &dyn OptimizerConfig) -> Result<Vec<Reduced>> {
         let mut out = Vec::with_capacity(self.leaves.len());
         for (d, leaf) in self.leaves.iter().enumerate() {
-            if single_table(leaf).is_none() || reads_keys_aliased(leaf, KEY_FILTER_ALIAS) {
-                out.push(None);
+            if own_filtered(leaf) {
+                out.push(Some((leaf.clone(), None)));
                 continue;
             }
-            if may_reduce_rows(leaf) {
-                out.push(Some((leaf.clone(), None)));
+            if single_table(leaf).is_none() || reads_keys_aliased(leaf, KEY_FILTER_ALIAS) {
+                out.push(None);
                 continue;
             }
             let Some(d_rows) = rows[d] else {
@@ -345,15 +359,8 @@ impl Region {
                     let (Some(a), Some(f)) = (self.leaf_of(mine), self.leaf_of(theirs)) else {
                         continue;
                     };
-                    let filter = &self.leaves[f];
                     let Some(f_rows) = rows[f] else { continue };
-                    if a != d
-                        || f == d
-                        || f_rows > d_rows
-                        || single_table(filter).is_none()
-                        || !may_reduce_rows(filter)
-                        || reads_keys_aliased(filter, KEY_FILTER_ALIAS)
-                    {
+                    if a != d || f == d || f_rows > d_rows || !own_filtered(&self.leaves[f]) {
                         continue;
                     }
                     if best.is_none_or(|(r, ..)| f_rows < r) {
@@ -380,21 +387,12 @@ impl Region {
 
     fn reorder(&self, rows: &[Option<u64>], written: &str) -> Result<Option<LogicalPlan>> {
         let n = self.leaves.len();
-        // Equalities between two leaves' plain columns: (leaf a, leaf b).
-        let mut edges: Vec<(usize, usize)> = Vec::new();
+        let edges = self.column_pairs();
         let mut pending: Vec<Pending> = Vec::new();
         for (l, r) in &self.on {
             let (Some(ls), Some(rs)) = (self.leaves_of(l), self.leaves_of(r)) else {
                 return Ok(None);
             };
-            if let (Expr::Column(lc), Expr::Column(rc)) = (l, r) {
-                let (a, b) = (self.leaf_of(lc), self.leaf_of(rc));
-                if let (Some(a), Some(b)) = (a, b)
-                    && a != b
-                {
-                    edges.push((a, b));
-                }
-            }
             pending.push(Pending::Equal(l.clone(), r.clone(), ls, rs));
         }
         for f in &self.filters {
@@ -567,6 +565,11 @@ fn pair_shape(a: &str, b: &str) -> String {
     } else {
         format!("({b} {a})")
     }
+}
+
+/// Whether `leaf` is one table with a filter of its own, not one this rule key-filtered.
+fn own_filtered(leaf: &LogicalPlan) -> bool {
+    single_table(leaf).is_some() && may_reduce_rows(leaf) && !reads_keys_aliased(leaf, KEY_FILTER_ALIAS)
 }
 
 /// A leaf's rows that can take part in its region's result ([`Region::reduced_leaves`]), and the leaf
