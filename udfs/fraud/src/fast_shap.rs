@@ -24,28 +24,12 @@
 
 use crate::forest::{Forest, LEAF, MISSING_LEFT};
 
-/// One distinct feature on a leaf's path: the interval its splits bound it to, whether a missing
-/// value takes the path, and the share of training weight the path's splits on it let through.
+/// One distinct feature on a leaf's path, and the share of training weight that the path's splits
+/// on it let through (the product of their cover ratios).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Bound {
     feature: usize,
-    /// The value must be above `lo` …
-    lo: f64,
-    /// … and at most `hi`.
-    hi: f64,
-    /// Whether a missing value (NaN) goes this way at every split on the feature.
-    missing: bool,
-    /// Product of the cover ratios of those splits.
     z: f64,
-}
-
-impl Bound {
-    /// Branch-free, so that a leaf's patterns for a block of rows vectorise: comparisons with NaN
-    /// are false.
-    #[inline(always)]
-    fn holds(&self, x: f64) -> bool {
-        ((self.lo < x) & (x <= self.hi)) | (self.missing & x.is_nan())
-    }
 }
 
 /// A leaf: its value's share of the forest's score and its bounds.
@@ -59,13 +43,17 @@ struct Leaf {
 /// Paths with more distinct features than this are explained row by row, without a table.
 const MAX_TABLE_BITS: usize = 12;
 
+/// Patterns a table holds: each path feature's contributions take a fixed-size column of the
+/// table, so that a pattern masked to it indexes the column without a bounds check.
+const TABLE_PATTERNS: usize = 1 << MAX_TABLE_BITS;
+
 /// Patterns are bit sets of a path's distinct features: a forest with a wider path is explained
 /// by the path algorithm.
 const MAX_PATH: usize = 64;
 
 /// Rows explained together, leaf after leaf: their contributions (8 bytes × features each) stay in
 /// L2, and each leaf's pattern table is reused by all of them.
-const BLOCK: usize = 2048;
+const BLOCK: usize = 8192;
 
 /// A forest's leaves as paths of bounds, built once per model.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -76,6 +64,31 @@ pub(crate) struct LeafPaths {
     weights: Vec<f64>,
     /// Most distinct features on one path.
     widest: usize,
+    /// Each tree's nodes that lead to a leaf in `leaves`, in preorder.
+    steps: Vec<Step>,
+    /// Most splits above a leaf in `leaves`.
+    deepest: usize,
+}
+
+/// What [`LeafPaths::explain`] does at a node, walking the trees in preorder with each row's
+/// pattern at every depth of the current path: a pattern is built split by split, shared by the
+/// leaves below, instead of checked bound by bound at every leaf.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    /// The patterns at `depth + 1`, for one side of a split at `depth`: bit `slot` (a path
+    /// feature's position among the distinct features of the path, in order of first split) is
+    /// set when the row goes that way, and when `new` is false, it also had to be set above.
+    Child {
+        depth: u16,
+        feature: u16,
+        threshold: f64,
+        slot: u8,
+        new: bool,
+        left: bool,
+        missing_left: bool,
+    },
+    /// A leaf of `leaves`, whose rows' patterns are those at `depth`.
+    Leaf { depth: u16, leaf: u32 },
 }
 
 impl LeafPaths {
@@ -92,55 +105,13 @@ impl LeafPaths {
                 .roots
                 .get(t + 1)
                 .map_or(forest.nodes.len(), |&r| r as usize);
-            let nodes = &forest.nodes[root as usize..end];
-            let covers = &forest.covers[root as usize..end];
-            let common = most_common_leaf_value(nodes);
-            // Depth-first, with the bounds of the path so far.
-            let mut open: Vec<(usize, Vec<Bound>)> = vec![(0, Vec::new())];
-            while let Some((i, path)) = open.pop() {
-                let n = nodes[i];
-                if n.feature == LEAF {
-                    if n.threshold == common {
-                        continue; // moves no feature (see `most_common_leaf_value`)
-                    }
-                    out.widest = out.widest.max(path.len());
-                    out.leaves.push(Leaf {
-                        value: (n.threshold - common) * scale,
-                        start: out.bounds.len(),
-                        len: path.len(),
-                    });
-                    out.bounds.extend(path);
-                    continue;
-                }
-                let w = covers[i].max(f64::MIN_POSITIVE);
-                let f = usize::from(n.feature);
-                let missing_left = n.flags & MISSING_LEFT != 0;
-                for (child, left) in [(n.left as usize, true), (n.left as usize + 1, false)] {
-                    let mut path = path.clone();
-                    let at = match path.iter().position(|b| b.feature == f) {
-                        Some(at) => at,
-                        None => {
-                            path.push(Bound {
-                                feature: f,
-                                lo: f64::NEG_INFINITY,
-                                hi: f64::INFINITY,
-                                missing: true,
-                                z: 1.0,
-                            });
-                            path.len() - 1
-                        }
-                    };
-                    let b = &mut path[at];
-                    if left {
-                        b.hi = b.hi.min(n.threshold);
-                    } else {
-                        b.lo = b.lo.max(n.threshold);
-                    }
-                    b.missing &= missing_left == left;
-                    b.z *= covers[child] / w;
-                    open.push((child, path));
-                }
-            }
+            let tree = TreeWalk {
+                nodes: &forest.nodes[root as usize..end],
+                covers: &forest.covers[root as usize..end],
+                common: most_common_leaf_value(&forest.nodes[root as usize..end]),
+                scale,
+            };
+            tree.walk(&mut out, 0, &mut Vec::new(), 0);
         }
         if out.widest > MAX_PATH {
             return None;
@@ -159,50 +130,183 @@ impl LeafPaths {
     /// feature (NaN = missing).
     pub(crate) fn explain(&self, columns: &[Vec<f64>], rows: usize, phi: &mut [f64]) {
         let mut scratch = Scratch::new(self.widest);
-        let mut patterns = vec![0u64; BLOCK.min(rows)];
-        let mut out = vec![0.0; self.widest];
+        // Each row's pattern at every depth of the path being walked; the root's is empty.
+        let mut patterns = vec![vec![0u64; BLOCK.min(rows)]; self.deepest + 1];
         for start in (0..rows).step_by(BLOCK) {
             let n = BLOCK.min(rows - start);
-            for leaf in &self.leaves {
-                let bounds = &self.bounds[leaf.start..leaf.start + leaf.len];
-                let k = bounds.len();
-                if k == 0 {
-                    continue; // a single-leaf tree: no feature moves it
-                }
-                let weights = &self.weights[k * (k - 1) / 2..k * (k + 1) / 2];
-                // Each row's pattern: bit j when it satisfies bound j.
-                let pattern = &mut patterns[..n];
-                pattern.fill(0);
-                for (j, b) in bounds.iter().enumerate() {
-                    let column = &columns[b.feature][start..start + n];
-                    for (p, &x) in pattern.iter_mut().zip(column) {
-                        *p |= u64::from(b.holds(x)) << j;
-                    }
-                }
-                if k > MAX_TABLE_BITS {
-                    for (r, &p) in pattern.iter().enumerate() {
-                        scratch.contributions(bounds, weights, leaf.value, p, &mut out[..k]);
-                        for (b, c) in bounds.iter().zip(&out) {
-                            phi[b.feature * rows + start + r] += c;
+            for step in &self.steps {
+                match *step {
+                    Step::Child {
+                        depth,
+                        feature,
+                        threshold,
+                        slot,
+                        new,
+                        left,
+                        missing_left,
+                    } => {
+                        let (above, below) = patterns.split_at_mut(usize::from(depth) + 1);
+                        let parent = &above[usize::from(depth)][..n];
+                        let child = &mut below[0][..n];
+                        let column = &columns[usize::from(feature)][start..start + n];
+                        let slot = u32::from(slot);
+                        // Whether the row goes this way: NaN compares false.
+                        let goes = |x: f64| ((x <= threshold) | (missing_left & x.is_nan())) == left;
+                        if new {
+                            for ((c, &p), &x) in child.iter_mut().zip(parent).zip(column) {
+                                *c = p | u64::from(goes(x)) << slot;
+                            }
+                        } else {
+                            for ((c, &p), &x) in child.iter_mut().zip(parent).zip(column) {
+                                *c = p & !(u64::from(!goes(x)) << slot);
+                            }
                         }
                     }
-                    continue;
-                }
-                // Fill the table for the block's patterns, then add feature by feature: the adds
-                // then run along a feature's contributions without a dependency between rows.
-                scratch.next_leaf(k);
-                for &p in pattern.iter() {
-                    scratch.fill(bounds, weights, leaf.value, p);
-                }
-                for (j, b) in bounds.iter().enumerate() {
-                    let target = &mut phi[b.feature * rows + start..b.feature * rows + start + n];
-                    let table = &scratch.table[j..];
-                    for (t, &p) in target.iter_mut().zip(pattern.iter()) {
-                        *t += table[p as usize * k];
+                    Step::Leaf { depth, leaf } => {
+                        let pattern = &patterns[usize::from(depth)][..n];
+                        self.add_leaf(
+                            &self.leaves[leaf as usize],
+                            pattern,
+                            start,
+                            rows,
+                            phi,
+                            &mut scratch,
+                        );
                     }
                 }
             }
         }
+    }
+
+    /// Adds one leaf's contributions for the rows of a block (`pattern` holds theirs at the leaf).
+    fn add_leaf(
+        &self,
+        leaf: &Leaf,
+        pattern: &[u64],
+        start: usize,
+        rows: usize,
+        phi: &mut [f64],
+        scratch: &mut Scratch,
+    ) {
+        let n = pattern.len();
+        let bounds = &self.bounds[leaf.start..leaf.start + leaf.len];
+        let k = bounds.len();
+        if k == 0 {
+            return; // a single-leaf tree: no feature moves it
+        }
+        let weights = &self.weights[k * (k - 1) / 2..k * (k + 1) / 2];
+        if k > MAX_TABLE_BITS {
+            let mut out = vec![0.0; k];
+            for (r, &p) in pattern.iter().enumerate() {
+                scratch.contributions(bounds, weights, leaf.value, p, &mut out);
+                for (b, c) in bounds.iter().zip(&out) {
+                    phi[b.feature * rows + start + r] += c;
+                }
+            }
+            return;
+        }
+        // Fill the table for the block's patterns, then add feature by feature: the adds then
+        // run along a feature's contributions without a dependency between rows.
+        scratch.next_leaf(k);
+        for &p in pattern {
+            scratch.fill(bounds, weights, leaf.value, p);
+        }
+        // Two path features a pass: each row's pattern is loaded once for both.
+        let mut j = 0;
+        while j + 1 < k {
+            let (f, g) = (bounds[j].feature, bounds[j + 1].feature);
+            let (a, c) = (scratch.column(j), scratch.column(j + 1));
+            let (low, high) = phi.split_at_mut(f.max(g) * rows);
+            let first = &mut low[f.min(g) * rows + start..f.min(g) * rows + start + n];
+            let second = &mut high[start..start + n];
+            let (ta, tc) = if f < g { (a, c) } else { (c, a) };
+            for ((x, y), &p) in first.iter_mut().zip(second.iter_mut()).zip(pattern) {
+                let p = p as usize & (TABLE_PATTERNS - 1);
+                *x += ta[p];
+                *y += tc[p];
+            }
+            j += 2;
+        }
+        if j < k {
+            let f = bounds[j].feature;
+            let target = &mut phi[f * rows + start..f * rows + start + n];
+            let column = scratch.column(j);
+            for (t, &p) in target.iter_mut().zip(pattern) {
+                *t += column[p as usize & (TABLE_PATTERNS - 1)];
+            }
+        }
+    }
+}
+
+/// One tree while [`LeafPaths::build`] walks it.
+struct TreeWalk<'a> {
+    nodes: &'a [crate::forest::Node],
+    covers: &'a [f64],
+    /// The leaf value taken off every leaf (see [`most_common_leaf_value`]).
+    common: f64,
+    scale: f64,
+}
+
+impl TreeWalk<'_> {
+    /// Adds node `i`'s subtree at `depth`, below a path with `path`'s bounds: its steps in
+    /// preorder, and its leaves that do not hold the common value. Returns whether it added a
+    /// leaf; a subtree without one adds no step either.
+    fn walk(&self, out: &mut LeafPaths, i: usize, path: &mut Vec<Bound>, depth: usize) -> bool {
+        let n = self.nodes[i];
+        if n.feature == LEAF {
+            if n.threshold == self.common {
+                return false; // moves no feature (see `most_common_leaf_value`)
+            }
+            out.widest = out.widest.max(path.len());
+            out.deepest = out.deepest.max(depth);
+            out.steps.push(Step::Leaf {
+                depth: depth as u16,
+                leaf: out.leaves.len() as u32,
+            });
+            out.leaves.push(Leaf {
+                value: (n.threshold - self.common) * self.scale,
+                start: out.bounds.len(),
+                len: path.len(),
+            });
+            out.bounds.extend_from_slice(path);
+            return true;
+        }
+        let w = self.covers[i].max(f64::MIN_POSITIVE);
+        let f = usize::from(n.feature);
+        let missing_left = n.flags & MISSING_LEFT != 0;
+        let mut any = false;
+        for (child, left) in [(n.left as usize, true), (n.left as usize + 1, false)] {
+            let existing = path.iter().position(|b| b.feature == f);
+            let saved = existing.map(|at| path[at]);
+            let slot = existing.unwrap_or_else(|| {
+                path.push(Bound { feature: f, z: 1.0 });
+                path.len() - 1
+            });
+            path[slot].z *= self.covers[child] / w;
+            let mark = out.steps.len();
+            out.steps.push(Step::Child {
+                depth: depth as u16,
+                feature: n.feature,
+                threshold: n.threshold,
+                // Wider paths fail `build` before any step runs.
+                slot: slot.min(MAX_PATH) as u8,
+                new: existing.is_none(),
+                left,
+                missing_left,
+            });
+            if self.walk(out, child, path, depth + 1) {
+                any = true;
+            } else {
+                out.steps.truncate(mark);
+            }
+            match saved {
+                Some(b) => path[slot] = b,
+                None => {
+                    path.pop();
+                }
+            }
+        }
+        any
     }
 }
 
@@ -231,8 +335,10 @@ fn most_common_leaf_value(nodes: &[crate::forest::Node]) -> f64 {
 
 /// The per-leaf pattern table and the polynomial buffers.
 struct Scratch {
-    /// `k` contributions per pattern.
+    /// The contribution to path feature `j` for pattern `p` at `j * TABLE_PATTERNS + p`.
     table: Vec<f64>,
+    /// One pattern's contributions, before they go to their columns.
+    entry: Vec<f64>,
     /// The generation that filled each pattern's entry.
     filled: Vec<u32>,
     generation: u32,
@@ -245,7 +351,8 @@ impl Scratch {
     fn new(widest: usize) -> Self {
         let bits = widest.min(MAX_TABLE_BITS);
         Scratch {
-            table: vec![0.0; (1 << bits) * bits.max(1)],
+            table: vec![0.0; TABLE_PATTERNS * bits.max(1)],
+            entry: vec![0.0; widest],
             filled: vec![0; 1 << bits],
             generation: 0,
             k: 0,
@@ -272,10 +379,20 @@ impl Scratch {
         }
         self.filled[p as usize] = self.generation;
         let k = self.k;
-        let at = p as usize * k;
-        let mut table = std::mem::take(&mut self.table);
-        self.contributions(bounds, weights, value, p, &mut table[at..at + k]);
-        self.table = table;
+        let mut entry = std::mem::take(&mut self.entry);
+        self.contributions(bounds, weights, value, p, &mut entry[..k]);
+        for (j, c) in entry[..k].iter().enumerate() {
+            self.table[j * TABLE_PATTERNS + p as usize] = *c;
+        }
+        self.entry = entry;
+    }
+
+    /// Path feature `j`'s contributions by pattern.
+    #[inline(always)]
+    fn column(&self, j: usize) -> &[f64; TABLE_PATTERNS] {
+        self.table[j * TABLE_PATTERNS..(j + 1) * TABLE_PATTERNS]
+            .try_into()
+            .expect("a table column holds every pattern")
     }
 
     /// The leaf's contribution to each of its bounds' features for pattern `p` (module docs).
