@@ -78,11 +78,13 @@ fn data_shifted(start: usize, rows: usize, shift: f64) -> (Vec<ArrayRef>, Vec<bo
 }
 
 fn options() -> ModelOptions {
+    // `FOREST_MAX_DEPTH=none` grows the trees of `nightshift bench fraud` (unlimited depth).
+    let depth = std::env::var("FOREST_MAX_DEPTH").unwrap_or_else(|_| "10".to_string());
     let pairs: Vec<(String, String)> = [
         ("type", "random_forest"),
         ("target", "label"),
         ("trees", "100"),
-        ("max_depth", "10"),
+        ("max_depth", depth.as_str()),
         ("min_samples_leaf", "1"),
         ("max_features", "sqrt"),
         ("seed", "42"),
