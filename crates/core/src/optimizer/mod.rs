@@ -13,6 +13,7 @@ mod eager_aggregation;
 mod join_order;
 mod range_partitions;
 mod semi_join_pushdown;
+mod semi_join_sides;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub use eager_aggregation::AggregateBeforeLabels;
 pub use join_order::{JoinFilteredDimensionsFirst, LakeRowCounts, RowCounts};
 pub use range_partitions::RangePartitionedScans;
 pub use semi_join_pushdown::PushSemiJoinBelowInnerJoin;
+pub use semi_join_sides::SmallerSideBuildsSemiJoins;
 
 /// Switches for nightshift's optimizer rules, all on by default: `SET nightshift_optimizer.join_order =
 /// false` in SQL or `--set nightshift_optimizer.join_order=false` on the command line. For comparing
@@ -53,6 +55,8 @@ pub struct OptimizerOptions {
     pub conjunct_order: bool,
     /// Aggregate the fact tables before joining the unfiltered tables that only label the groups.
     pub eager_aggregation: bool,
+    /// Build a partitioned semi or anti join's hash table on its side estimated at far fewer rows.
+    pub semi_join_sides: bool,
 }
 
 impl Default for OptimizerOptions {
@@ -65,13 +69,14 @@ impl Default for OptimizerOptions {
             range_partitions: true,
             conjunct_order: true,
             eager_aggregation: true,
+            semi_join_sides: true,
         }
     }
 }
 
 impl OptimizerOptions {
     /// Each switch: its key, its value, what it does.
-    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 7] {
+    fn switches(&mut self) -> [(&'static str, &mut bool, &'static str); 8] {
         [
             (
                 "semi_join_pushdown",
@@ -109,6 +114,11 @@ impl OptimizerOptions {
                 "eager_aggregation",
                 &mut self.eager_aggregation,
                 "Aggregate the fact tables before joining the unfiltered tables that only label the groups",
+            ),
+            (
+                "semi_join_sides",
+                &mut self.semi_join_sides,
+                "Build a partitioned semi or anti join's hash table on the side estimated at far fewer rows",
             ),
         ]
     }
@@ -196,11 +206,18 @@ pub fn logical_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     ]
 }
 
-/// DataFusion's physical optimizer rules with nightshift's: [`RangePartitionedScans`] just before
-/// `EnsureRequirements`, which adds the repartitions a plan needs and so must see the partitioning
-/// the scans declare; [`CheapConjunctsFirst`] last, on the filters as they will run.
+/// DataFusion's physical optimizer rules with nightshift's: [`SmallerSideBuildsSemiJoins`] right
+/// after `join_selection`, whose choice of sides it corrects, before any repartition or dynamic
+/// filter depends on them; [`RangePartitionedScans`] just before `EnsureRequirements`, which adds
+/// the repartitions a plan needs and so must see the partitioning the scans declare;
+/// [`CheapConjunctsFirst`] last, on the filters as they will run.
 pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = PhysicalOptimizer::new().rules;
+    let after = rules
+        .iter()
+        .position(|r| r.name() == "join_selection")
+        .map_or(0, |at| at + 1);
+    rules.insert(after, Arc::new(SmallerSideBuildsSemiJoins));
     let at = rules
         .iter()
         .position(|r| r.name() == "EnsureRequirements")
