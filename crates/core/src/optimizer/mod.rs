@@ -507,7 +507,12 @@ pub(crate) mod test_util {
             ctx.sql(s).await.unwrap().collect().await.unwrap();
         }
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        let mut lines: Vec<String> = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        sorted_rows(&batches)
+    }
+
+    /// `batches` pretty-printed, their lines sorted: the same rows in any order print the same.
+    pub fn sorted_rows(batches: &[datafusion::arrow::array::RecordBatch]) -> String {
+        let mut lines: Vec<String> = datafusion::arrow::util::pretty::pretty_format_batches(batches)
             .unwrap()
             .to_string()
             .lines()

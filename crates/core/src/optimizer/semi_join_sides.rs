@@ -84,7 +84,6 @@ impl PhysicalOptimizerRule for SmallerSideBuildsSemiJoins {
 mod tests {
     use datafusion::arrow::array::{Int64Array, RecordBatch};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::common::NullEquality;
     use datafusion::datasource::memory::MemorySourceConfig;
     use datafusion::physical_expr::expressions::Column;
@@ -93,6 +92,7 @@ mod tests {
 
     use super::*;
     use crate::optimizer::OptimizerOptions;
+    use crate::optimizer::test_util::sorted_rows;
 
     /// A one-partition table of `rows` rows: `k` = row mod `keys`, `v` = row.
     fn table(name: &str, rows: i64, keys: i64) -> Arc<dyn ExecutionPlan> {
@@ -154,16 +154,8 @@ mod tests {
         (*join.join_type(), join.left().schema().field(0).name().clone())
     }
 
-    async fn rows(plan: Arc<dyn ExecutionPlan>) -> Vec<String> {
-        let batches = collect(plan, SessionContext::new().task_ctx()).await.unwrap();
-        let mut lines: Vec<String> = pretty_format_batches(&batches)
-            .unwrap()
-            .to_string()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
+    async fn rows(plan: Arc<dyn ExecutionPlan>) -> String {
+        sorted_rows(&collect(plan, SessionContext::new().task_ctx()).await.unwrap())
     }
 
     #[tokio::test]
@@ -184,7 +176,7 @@ mod tests {
             let (before, after) = (rows(plan).await, rows(new).await);
             assert_eq!(before, after);
             assert_eq!(
-                before.len(),
+                before.lines().count(),
                 50 + 4,
                 "{join_type}: 50 rows, a header and three rules"
             );
