@@ -23,7 +23,8 @@
 //!   rows' patterns from the depth above it instead of checking its `k` bounds again.
 //! - When a block has at least as many rows as a leaf has patterns (`2^k`), most patterns occur,
 //!   and the whole table is filled in O(2^k · k) from every sub-pattern's `A`; otherwise each
-//!   pattern that occurs is computed on its own, in O(k · m).
+//!   pattern that occurs is computed on its own, in O(k + m³), with the same arithmetic, so that a
+//!   row's explanation is the same to the last bit whatever rows share its batch.
 //! - A row then costs a leaf `k` table look-ups and additions, two path features a pass.
 //!
 //! Measured on `benches/forest.rs` (see docs/benchmarks.md): the reason this module exists.
