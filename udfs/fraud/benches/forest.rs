@@ -178,13 +178,20 @@ fn score_repeatedly(model: &Model, cols: &[ArrayRef], n: usize) {
     );
 }
 
-/// `FOREST_EXPLAIN_FAST=1`: the batch algorithm alone on the fraud-shaped forest, best of 3, for
-/// quick comparisons and profiles of `fast_shap`.
-fn explain_fraud_shaped(rt: &tokio::runtime::Runtime) {
+/// The fraud-shaped forest (100 trees on 67 k rows with about 0.8% positives), the number of its
+/// positives, and `EXPLAIN_ROWS * 10` fresh rows to explain.
+fn fraud_shaped(rt: &tokio::runtime::Runtime) -> (Model, usize, Vec<ArrayRef>) {
     let (rare_cols, rare_labels) = data_shifted(0, 67_000, RARE_SHIFT);
     let (schema, rare_batches) = batches(&rare_cols, &rare_labels);
     let rare = fit(rt, &schema, &rare_batches);
     let (rare_eval, _) = data_shifted(ROWS, EXPLAIN_ROWS * 10, RARE_SHIFT);
+    (rare, rare_labels.iter().filter(|&&l| l).count(), rare_eval)
+}
+
+/// `FOREST_EXPLAIN_FAST=1`: the batch algorithm alone on the fraud-shaped forest, best of 3, for
+/// quick comparisons and profiles of `fast_shap`.
+fn explain_fraud_shaped(rt: &tokio::runtime::Runtime) {
+    let (rare, _, rare_eval) = fraud_shaped(rt);
     let best = (0..3)
         .map(|_| {
             let t = std::time::Instant::now();
@@ -255,11 +262,7 @@ fn bench(c: &mut Criterion) {
         EXPLAIN_ROWS as f64 / slow_secs,
         slow_secs / fast_secs
     );
-    // The fraud-shaped forest: 100 trees of depth 10 on 67 k rows with about 0.8% positives.
-    let (rare_cols, rare_labels) = data_shifted(0, 67_000, RARE_SHIFT);
-    let (schema, rare_batches) = batches(&rare_cols, &rare_labels);
-    let rare = fit(&rt, &schema, &rare_batches);
-    let (rare_eval, _) = data_shifted(ROWS, EXPLAIN_ROWS * 10, RARE_SHIFT);
+    let (rare, positives, rare_eval) = fraud_shaped(&rt);
     let t = std::time::Instant::now();
     black_box(rare.explain_batch(&rare_eval).expect("explains"));
     let fast_secs = t.elapsed().as_secs_f64();
@@ -269,7 +272,7 @@ fn bench(c: &mut Criterion) {
     eprintln!(
         "fraud-shaped forest ({} positives in 67000 rows): {} nodes; explain {} rows, 1 core: batch \
          algorithm {:.0} rows/s, path algorithm {:.0} rows/s",
-        rare_labels.iter().filter(|&&l| l).count(),
+        positives,
         rare.meta().nodes,
         EXPLAIN_ROWS * 10,
         (EXPLAIN_ROWS * 10) as f64 / fast_secs,

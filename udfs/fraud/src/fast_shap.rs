@@ -205,13 +205,14 @@ impl LeafPaths {
         }
         let weights = &self.weights[k * (k - 1) / 2..k * (k + 1) / 2];
         if k > MAX_TABLE_BITS {
-            let mut out = vec![0.0; k];
+            let mut out = std::mem::take(&mut scratch.entry);
             for (r, &p) in pattern.iter().enumerate() {
-                scratch.contributions(bounds, weights, leaf.value, p, &mut out);
+                scratch.contributions(bounds, weights, leaf.value, p, &mut out[..k]);
                 for (b, c) in bounds.iter().zip(&out) {
                     phi[b.feature * rows + start + r] += c;
                 }
             }
+            scratch.entry = out;
             return;
         }
         // Fill the table for the block's patterns, then add feature by feature: the adds then
@@ -359,6 +360,8 @@ struct Scratch {
     poly: Vec<f64>,
     /// [`Scratch::contributions`]'s polynomials of a pattern's first features, `k + 1` apart.
     prefixes: Vec<f64>,
+    /// The path features a pattern holds, for [`Scratch::contributions`].
+    members: Vec<usize>,
     /// [`Scratch::fill_all`]'s polynomials, `MAX_TABLE_BITS + 1` coefficients per pattern.
     polys: Vec<f64>,
     /// `A(q)` by pattern `q`.
@@ -380,6 +383,7 @@ impl Scratch {
             k: 0,
             poly: vec![0.0; widest + 1],
             prefixes: Vec::new(),
+            members: Vec::new(),
             polys: Vec::new(),
             sums: Vec::new(),
             left_out: Vec::new(),
@@ -493,7 +497,9 @@ impl Scratch {
             }
         }
         let scale = z_q * value;
-        let members: Vec<usize> = (0..k).filter(|&j| p & (1 << j) != 0).collect();
+        let mut members = std::mem::take(&mut self.members);
+        members.clear();
+        members.extend((0..k).filter(|&j| p & (1 << j) != 0));
         let m = members.len();
         // Prefix i: P over the first i features of `p`, multiplied in from the lowest feature.
         self.prefixes.resize(width * width, 0.0);
@@ -523,6 +529,7 @@ impl Scratch {
             }
             out[j] = weighted(&poly[..=degree], weights);
         }
+        self.members = members;
         for (j, b) in bounds.iter().enumerate() {
             out[j] = if p & (1 << j) == 0 {
                 -scale * a
@@ -592,19 +599,25 @@ mod tests {
         (nodes, covers)
     }
 
+    /// A forest of 1 to `max_trees` random trees, each 1 to `max_depth` deep.
+    fn random_forest(rng: &mut Rng, features: usize, max_trees: usize, max_depth: usize) -> Forest {
+        let mut forest = Forest::default();
+        for _ in 0..1 + rng.below(max_trees) {
+            let depth = 1 + rng.below(max_depth) as u32;
+            let (nodes, covers) = random_tree(rng, features, depth);
+            forest.push_tree(&nodes);
+            forest.covers.extend(covers);
+        }
+        forest
+    }
+
     #[test]
     fn leaf_patterns_give_the_path_algorithms_values() {
         let mut rng = Rng::new(19);
         for case in 0..60 {
             let features = 1 + rng.below(if case % 5 == 0 { 20 } else { 6 });
-            let mut forest = Forest::default();
-            for _ in 0..1 + rng.below(5) {
-                // Some paths deeper than the table allows.
-                let depth = 1 + rng.below(if case % 7 == 0 { 18 } else { 8 }) as u32;
-                let (nodes, covers) = random_tree(&mut rng, features, depth);
-                forest.push_tree(&nodes);
-                forest.covers.extend(covers);
-            }
+            // Some paths deeper than the table allows.
+            let forest = random_forest(&mut rng, features, 5, if case % 7 == 0 { 18 } else { 8 });
             let rows = [1, 3, 40, BLOCK + 5][case % 4];
             let columns: Vec<Vec<f64>> = (0..features)
                 .map(|_| {
@@ -642,13 +655,7 @@ mod tests {
         let mut rng = Rng::new(23);
         for _ in 0..20 {
             let features = 2 + rng.below(6);
-            let mut forest = Forest::default();
-            for _ in 0..1 + rng.below(4) {
-                let depth = 1 + rng.below(9) as u32;
-                let (nodes, covers) = random_tree(&mut rng, features, depth);
-                forest.push_tree(&nodes);
-                forest.covers.extend(covers);
-            }
+            let forest = random_forest(&mut rng, features, 4, 9);
             let rows = 700;
             let columns: Vec<Vec<f64>> = (0..features)
                 .map(|_| {
