@@ -4,7 +4,7 @@ data, split and seeds, over several data shapes.
 
     pip install scikit-learn lightgbm xgboost pandas pyarrow
     python udfs/fraud/benches/boosting_reference.py --nightshift $CARGO_TARGET_DIR/debug/nightshift \
-        [--shapes fraud,rare,heavy] [--seeds 0,1,2] [--out boosting_reference.json]
+        [--shapes fraud,rare,heavy] [--seeds 0,1,2] [--model-seeds 0] [--out boosting_reference.json]
 
 Shapes (each written as Parquet into a temporary lake, `train` and `test` tables):
 
@@ -21,7 +21,13 @@ Shapes (each written as Parquet into a temporary lake, `train` and `test` tables
 Every model sees the same rows; nightshift trains through `nightshift sql` (CREATE MODEL, then
 EVALUATE MODEL on the test table); training times are wall-clock, nightshift's from the model's
 own duration (the query's read included). Prints one table per shape with the mean and spread over
-the seeds.
+the runs.
+
+`--seeds` draws the data (and the split); `--model-seeds` the models' own randomness on the same
+data: model seed m trains every model with seed `1000 m + data seed` (m = 0, the default, is the
+data seed itself). A forest's AUC moves by about 0.005 from one model seed to the next on the same
+rows, as much as the differences being measured, so each shape also prints every model's mean
+difference from scikit-learn's forest over the runs, paired run by run, with its standard error.
 """
 
 import argparse
@@ -144,15 +150,21 @@ def nightshift(binary, train, test, options, seed):
         return evaluated["auc_roc"], evaluated["average_precision"], created["duration_secs"]
 
 
-def run_shape(shape, seed, binary):
+def run_shape(shape, seed, binary, model_seeds=(0,)):
+    """Every model on the data of `seed`, once per model seed."""
+    train, test = fraud_shape(seed) if shape == "fraud" else classification_shape(seed, shape == "heavy")
+    return [train_all(train, test, binary, 1000 * m + seed) for m in model_seeds]
+
+
+def train_all(train, test, binary, seed):
+    """Every model trained with `seed` on `train`, scored on `test`."""
     import lightgbm as lgb
     import xgboost as xgb
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
-    train, test = fraud_shape(seed) if shape == "fraud" else classification_shape(seed, shape == "heavy")
     x, y = train.drop(columns="fraud").to_numpy(float), train.fraud.to_numpy()
     xt, yt = test.drop(columns="fraud").to_numpy(float), test.fraud.to_numpy()
-    out = {"positives": float(y.mean()), "train_rows": len(y)}
+    out = {"positives": float(y.mean()), "train_rows": len(y), "seed": seed}
 
     def timed(name, fit, predict):
         t = time.perf_counter()
@@ -167,11 +179,15 @@ def run_shape(shape, seed, binary):
     timed("LightGBM 300 x 0.05, 15 leaves", lambda: lgb.LGBMClassifier(
         n_estimators=300, learning_rate=0.05, num_leaves=15, random_state=seed, n_jobs=2, verbose=-1).fit(x, y),
         lambda m: m.predict_proba(xt)[:, 1])
+    timed("LightGBM defaults (100 x 0.1, 31 leaves)", lambda: lgb.LGBMClassifier(
+        random_state=seed, n_jobs=2, verbose=-1).fit(x, y), lambda m: m.predict_proba(xt)[:, 1])
     timed("XGBoost depth 6, 0.1 x 100", lambda: xgb.XGBClassifier(
         n_estimators=100, learning_rate=0.1, max_depth=6, random_state=seed, n_jobs=2, tree_method="hist").fit(x, y),
         lambda m: m.predict_proba(xt)[:, 1])
     out["nightshift random_forest"] = nightshift(binary, train, test, "type = 'random_forest', trees = 100", seed)
     out["nightshift gradient_boosting (defaults)"] = nightshift(binary, train, test, "type = 'gradient_boosting'", seed)
+    out["nightshift gradient_boosting (defaults, no early stopping)"] = nightshift(
+        binary, train, test, "type = 'gradient_boosting', early_stopping_rounds = 0", seed)
     out["nightshift gradient_boosting 300 x 0.05, 15 leaves"] = nightshift(
         binary, train, test,
         "type = 'gradient_boosting', trees = 300, learning_rate = 0.05, max_leaves = 15, early_stopping_rounds = 0",
@@ -184,19 +200,36 @@ def run_shape(shape, seed, binary):
     return out
 
 
+def print_paired(runs, baseline="scikit-learn random forest"):
+    """Each model's difference from `baseline`, run by run: mean and standard error of the mean."""
+    if len(runs) < 2:
+        return
+    print(f"\nDifference from {baseline}, paired by run (mean ± standard error over {len(runs)} runs):\n")
+    print("| model | AUC-ROC | average precision |")
+    print("|---|---|---|")
+    for name in [k for k in runs[0] if isinstance(runs[0][k], tuple) and k != baseline]:
+        cells = []
+        for i in (0, 1):
+            d = np.array([r[name][i] - r[baseline][i] for r in runs])
+            cells.append(f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(len(d)):.4f}")
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nightshift", required=True)
     ap.add_argument("--shapes", default="fraud,rare,heavy")
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", default="0,1,2", help="data seeds")
+    ap.add_argument("--model-seeds", default="0", help="model seeds per data seed (see the module docs)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    model_seeds = [int(m) for m in args.model_seeds.split(",")]
     results = {}
     for shape in args.shapes.split(","):
-        runs = [run_shape(shape, int(s), args.nightshift) for s in args.seeds.split(",")]
+        runs = [run for s in args.seeds.split(",") for run in run_shape(shape, int(s), args.nightshift, model_seeds)]
         results[shape] = runs
         print(f"\n## {shape}: {runs[0]['train_rows']} training rows, {100 * runs[0]['positives']:.2f}% positives, "
-              f"seeds {args.seeds}\n")
+              f"data seeds {args.seeds}, model seeds {args.model_seeds} ({len(runs)} runs)\n")
         print("| model | AUC-ROC mean (min-max) | average precision mean (min-max) | training s |")
         print("|---|---|---|---|")
         for name in [k for k in runs[0] if isinstance(runs[0][k], tuple)]:
@@ -205,6 +238,7 @@ def main():
             secs = [r[name][2] for r in runs]
             print(f"| {name} | {np.mean(auc):.4f} ({min(auc):.4f}-{max(auc):.4f}) | "
                   f"{np.mean(ap_):.4f} ({min(ap_):.4f}-{max(ap_):.4f}) | {np.mean(secs):.2f} |")
+        print_paired(runs)
         sys.stdout.flush()
     if args.out:
         with open(args.out, "w") as f:
