@@ -611,6 +611,18 @@ mod tests {
         forest
     }
 
+    /// `features` columns of `rows` values each, feature after feature, each value from `draw`.
+    fn random_columns(
+        rng: &mut Rng,
+        features: usize,
+        rows: usize,
+        mut draw: impl FnMut(&mut Rng) -> f64,
+    ) -> Vec<Vec<f64>> {
+        (0..features)
+            .map(|_| (0..rows).map(|_| draw(rng)).collect())
+            .collect()
+    }
+
     #[test]
     fn leaf_patterns_give_the_path_algorithms_values() {
         let mut rng = Rng::new(19);
@@ -619,17 +631,11 @@ mod tests {
             // Some paths deeper than the table allows.
             let forest = random_forest(&mut rng, features, 5, if case % 7 == 0 { 18 } else { 8 });
             let rows = [1, 3, 40, BLOCK + 5][case % 4];
-            let columns: Vec<Vec<f64>> = (0..features)
-                .map(|_| {
-                    (0..rows)
-                        .map(|_| match rng.below(7) {
-                            0 => f64::NAN,
-                            1 => rng.below(10) as f64 + 0.5,
-                            _ => rng.below(12) as f64 - 1.0,
-                        })
-                        .collect()
-                })
-                .collect();
+            let columns = random_columns(&mut rng, features, rows, |rng| match rng.below(7) {
+                0 => f64::NAN,
+                1 => rng.below(10) as f64 + 0.5,
+                _ => rng.below(12) as f64 - 1.0,
+            });
             let paths = LeafPaths::build(&forest).unwrap();
             let mut fast = vec![0.0; rows * features];
             paths.explain(&columns, rows, &mut fast);
@@ -657,16 +663,10 @@ mod tests {
             let features = 2 + rng.below(6);
             let forest = random_forest(&mut rng, features, 4, 9);
             let rows = 700;
-            let columns: Vec<Vec<f64>> = (0..features)
-                .map(|_| {
-                    (0..rows)
-                        .map(|_| match rng.below(9) {
-                            0 => f64::NAN,
-                            _ => rng.below(12) as f64 - 1.0,
-                        })
-                        .collect()
-                })
-                .collect();
+            let columns = random_columns(&mut rng, features, rows, |rng| match rng.below(9) {
+                0 => f64::NAN,
+                _ => rng.below(12) as f64 - 1.0,
+            });
             let paths = LeafPaths::build(&forest).unwrap();
             let mut together = vec![0.0; rows * features];
             paths.explain(&columns, rows, &mut together);
