@@ -70,7 +70,9 @@ def datafusion_engine(data, threads):
 
 def nightshift_engine(data, binary, config, threads, cluster=None):
     def run(n):
-        args = [binary, "--lake", data, "--target-partitions", str(threads)]
+        # The thread count, as DuckDB's `SET threads`; nightshift picks its partitions from it as it
+        # does by default (the threads plus as many again up to 4).
+        args = [binary, "--lake", data, "--threads", str(threads)]
         if config:
             args += ["--config", config]
         if cluster:

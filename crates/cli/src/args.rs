@@ -32,9 +32,13 @@ pub struct GlobalArgs {
     /// Folder for spill files.
     #[arg(long, global = true, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
-    /// Partitions (threads) per query.
+    /// Partitions per query (default: the threads, plus as many again up to 4).
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub target_partitions: Option<u32>,
+    /// Threads that run queries (default: the cores).
+    #[arg(long, global = true, value_name = "N", env = "NIGHTSHIFT_THREADS",
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Option<u32>,
     /// Rows per record batch.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: Option<u32>,

@@ -192,7 +192,7 @@ async fn fraud(args: FraudBenchArgs) -> Result<Vec<Measurement>> {
     let partitions = settings
         .engine
         .target_partitions
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(nightshift_core::default_target_partitions);
     let session = Session::new(settings).await?;
     let none = Params::new();
     // Features are computed once into memory, so that training and scoring are what is timed.

@@ -42,6 +42,9 @@ fn main() -> ExitCode {
     };
     nightshift_core::init_logging(&cli.global.log_level, format);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.global.threads {
+        builder.worker_threads(n as usize);
+    }
     if matches!(cli.command, Some(Command::Scheduler(_) | Command::Executor(_))) {
         // As Ballista's own binaries: deep plans are decoded recursively.
         builder.thread_stack_size(32 << 20);

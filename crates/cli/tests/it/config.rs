@@ -188,6 +188,44 @@ fn precedence_is_defaults_file_env_flags() {
     assert_eq!(value(flag.ok()), "datafusion.execution.target_partitions,7");
 }
 
+/// Without a setting, a query's partitions follow the threads (`--threads`, `NIGHTSHIFT_THREADS`,
+/// else the cores): the threads plus as many again up to 4. A setting or flag still wins.
+#[test]
+fn default_partitions_follow_the_threads() {
+    let lake = demo_lake().to_str().unwrap().to_string();
+    let toml = format!("[lake]\nroot = \"{lake}\"\n");
+    let shown = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SHOW datafusion.execution.target_partitions",
+        ]);
+        let r = with_config(&toml, &all, env);
+        r.ok().stdout.lines().nth(1).unwrap_or_default().to_string()
+    };
+    for (threads, partitions) in [("1", 2), ("3", 6), ("4", 8), ("9", 13)] {
+        assert_eq!(
+            shown(&["--threads", threads], &[]),
+            format!("datafusion.execution.target_partitions,{partitions}"),
+            "--threads {threads}"
+        );
+    }
+    assert_eq!(
+        shown(&[], &[("NIGHTSHIFT_THREADS", "2")]),
+        "datafusion.execution.target_partitions,4"
+    );
+    assert_eq!(
+        shown(&["--threads", "2", "--target-partitions", "3"], &[]),
+        "datafusion.execution.target_partitions,3"
+    );
+    let zero = with_config(&toml, &["--threads", "0", "sql", "-c", "SELECT 1"], &[]);
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+    assert!(zero.stderr.contains("--threads"), "{}", zero.stderr);
+}
+
 #[test]
 fn explicit_tables_with_globs_and_declared_partitions() {
     let dir = tempfile::tempdir().unwrap();
