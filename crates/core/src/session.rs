@@ -114,8 +114,9 @@ pub fn session_config_with(settings: &Settings, base: SessionConfig) -> Result<S
     Ok(config)
 }
 
-/// Up to this many partitions (threads) a query broadcasts larger build sides (see [`session_config_with`]).
-const BROADCAST_MAX_PARTITIONS: usize = 4;
+/// Up to this many partitions a query broadcasts larger build sides (see [`session_config_with`]): the
+/// default partitions of up to 4 threads (`partitions_for_threads(4)`), where it was measured.
+const BROADCAST_MAX_PARTITIONS: usize = 8;
 /// The estimated build side a hash join broadcasts on few cores, in bytes (DataFusion's default: 1 MiB).
 const BROADCAST_MAX_BYTES: usize = 64 << 20;
 /// The same in rows, where the size in bytes is unknown (DataFusion's default: 128 Ki rows).
@@ -493,9 +494,19 @@ mod tests {
     }
 
     #[test]
+    fn default_partitions_are_the_threads_plus_up_to_four() {
+        let got: Vec<usize> = [0, 1, 2, 3, 4, 5, 8, 64].map(partitions_for_threads).to_vec();
+        assert_eq!(got, [2, 2, 4, 6, 8, 9, 12, 68]);
+        // Machines of up to 4 threads keep broadcasting with their default partitions.
+        assert_eq!(BROADCAST_MAX_PARTITIONS, partitions_for_threads(4));
+    }
+
+    #[test]
     fn few_cores_broadcast_larger_build_sides_unless_the_user_says_otherwise() {
         let mut settings = Settings::default();
         settings.engine.target_partitions = Some(2);
+        assert_eq!(thresholds(&settings), (BROADCAST_MAX_BYTES, BROADCAST_MAX_ROWS));
+        settings.engine.target_partitions = Some(8);
         assert_eq!(thresholds(&settings), (BROADCAST_MAX_BYTES, BROADCAST_MAX_ROWS));
         // Many cores spread the build: DataFusion's defaults.
         settings.engine.target_partitions = Some(16);
