@@ -48,7 +48,7 @@ pub fn session_config(settings: &Settings) -> Result<SessionConfig, CoreError> {
 /// DataFusion's default of one partition a core leaves that core idle meanwhile. With more
 /// partitions than threads one partition decodes while another waits, and tokio's work stealing
 /// evens out partitions that finish unevenly. TPC-H at scale 10 on 2 cores, 4 partitions against 2:
-/// 9 to 15% less in total, with range partitions on and off (docs/benchmarks.md). Measured on 2 cores
+/// 8 to 19% less in total, with range partitions on and off (docs/benchmarks.md). Measured on 2 cores
 /// only, so the extra is capped: on many cores the partitions already outnumber the stalls.
 pub fn default_target_partitions() -> usize {
     let threads = tokio::runtime::Handle::try_current()
