@@ -73,7 +73,7 @@ async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Measurem
         ..Default::default()
     };
     nightshift_datasets::generate(&opts)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = nightshift_core::runtime_threads();
     let mut partitions = vec![1];
     if cores > 1 {
         partitions.push(cores);
@@ -104,8 +104,10 @@ async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Measurem
     Ok(out)
 }
 
-/// Prints the measurements as a table.
+/// Prints the measurements as a table. A run of more partitions than threads uses the threads:
+/// the rate per core divides by the fewer of the two.
 fn print(results: &[Measurement]) {
+    let threads = nightshift_core::runtime_threads();
     println!(
         "{:<32} {:>10} {:>12} {:>10} {:>16} {:>16}",
         "query", "partitions", "rows", "seconds", "rows/s", "rows/s per core"
@@ -118,7 +120,7 @@ fn print(results: &[Measurement]) {
             m.rows,
             m.seconds,
             m.per_second(),
-            m.per_second() / m.partitions as f64
+            m.per_second() / m.partitions.min(threads).max(1) as f64
         );
     }
 }
@@ -189,11 +191,8 @@ async fn fraud(args: FraudBenchArgs) -> Result<Vec<Measurement>> {
     nightshift_datasets::generate(&opts)?;
     let mut settings = Settings::default();
     settings.lake.root = lake.display().to_string();
-    let partitions = settings
-        .engine
-        .target_partitions
-        .unwrap_or_else(nightshift_core::default_target_partitions);
     let session = Session::new(settings).await?;
+    let partitions = session.context().state().config().target_partitions();
     let none = Params::new();
     // Features are computed once into memory, so that training and scoring are what is timed.
     session
@@ -359,7 +358,7 @@ async fn cluster(reviews: usize, transactions: usize, repeat: usize) -> Result<V
         days: 30,
         ..Default::default()
     })?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = nightshift_core::runtime_threads();
     let mut settings = Settings::default();
     settings.lake.root = lake.display().to_string();
     let none = Params::new();
@@ -418,7 +417,7 @@ async fn cluster(reviews: usize, transactions: usize, repeat: usize) -> Result<V
             out.push(Measurement {
                 label: format!("{query} · {}", mode.label),
                 partitions: if mode.executors == 0 {
-                    cores
+                    session.context().state().config().target_partitions()
                 } else {
                     mode.executors * mode.slots
                 },

@@ -27,7 +27,7 @@ pub use nightshift_udf_common::{OnRecordError, RecordError, RecordErrors};
 pub use params::Params;
 pub use session::{
     Session, StateUpgrade, default_target_partitions, hash_join_out_of_memory, model_registry, runtime_env,
-    session_config, session_config_with, with_sort_merge_joins, with_sort_merge_joins_df,
+    runtime_threads, session_config, session_config_with, with_sort_merge_joins, with_sort_merge_joins_df,
 };
 pub use settings::{
     ClusterSettings, ConfigError, ConfigIssue, DEFAULT_CONFIG_FILE, DEFAULT_LAKE_ROOT, EngineSettings,

@@ -51,10 +51,14 @@ pub fn session_config(settings: &Settings) -> Result<SessionConfig, CoreError> {
 /// 8 to 19% less in total, with range partitions on and off (docs/benchmarks.md). Measured on 2 cores
 /// only, so the extra is capped: on many cores the partitions already outnumber the stalls.
 pub fn default_target_partitions() -> usize {
-    let threads = tokio::runtime::Handle::try_current()
+    partitions_for_threads(runtime_threads())
+}
+
+/// The worker threads of the tokio runtime this is called in (`--threads`), else the cores.
+pub fn runtime_threads() -> usize {
+    tokio::runtime::Handle::try_current()
         .map(|h| h.metrics().num_workers())
-        .unwrap_or_else(|_| std::thread::available_parallelism().map_or(1, usize::from));
-    partitions_for_threads(threads)
+        .unwrap_or_else(|_| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// [`default_target_partitions`] for a runtime of `threads` threads.
