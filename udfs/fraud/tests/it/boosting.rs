@@ -20,7 +20,11 @@ fn boosting(pairs: &[(&str, &str)]) -> ModelOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boosted_trees_rank_fresh_rows_as_well_as_the_forest() {
     let data = || stream_of(schema(), batches(20_000, 4_096, 7));
-    let boosted = train(data(), &boosting(&[("trees", "200")]), no_progress())
+    let boosted = train(
+        data(),
+        &boosting(&[("trees", "200"), ("early_stopping_rounds", "10")]),
+        no_progress(),
+    )
         .await
         .unwrap();
     let forest = train(data(), &options(&[("trees", "50")]), no_progress())
@@ -152,14 +156,33 @@ fn each_kind_refuses_the_others_options() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("learning_rate"), "{e}");
-    // The boosted defaults are scikit-learn's HistGradientBoostingClassifier's.
+    // The boosted defaults are XGBoost's tree shape and penalty, without early stopping.
     let o = ModelOptions::from_pairs(&pairs(&[("type", "gradient_boosting"), ("target", "y")])).unwrap();
+    let t = &o.train;
     assert_eq!(
         (
-            o.train.min_samples_leaf,
-            o.train.max_leaves,
-            o.train.learning_rate
+            t.max_depth,
+            t.max_leaves,
+            t.min_samples_leaf,
+            t.l2_regularization,
+            t.learning_rate,
+            t.early_stopping_rounds,
+            t.trees
         ),
-        (20, 31, 0.1)
+        (Some(6), 64, 1, 1.0, 0.1, 0, 100)
     );
+    // The leaves follow a given depth, LightGBM's 31 without one, and a given count wins.
+    let leaves = |p: &[(&str, &str)]| {
+        let mut all = vec![("type", "gradient_boosting"), ("target", "y")];
+        all.extend_from_slice(p);
+        ModelOptions::from_pairs(&pairs(&all)).unwrap().train.max_leaves
+    };
+    assert_eq!(leaves(&[("max_depth", "3")]), 8);
+    assert_eq!(leaves(&[("max_depth", "none")]), 31);
+    assert_eq!(leaves(&[("max_depth", "none"), ("max_leaves", "7")]), 7);
+    assert_eq!(leaves(&[("max_depth", "10"), ("max_leaves", "15")]), 15);
+    assert_eq!(leaves(&[("max_depth", "200")]), usize::MAX);
+    // The forest keeps scikit-learn's defaults.
+    let f = ModelOptions::from_pairs(&pairs(&[("type", "random_forest"), ("target", "y")])).unwrap();
+    assert_eq!((f.train.max_depth, f.train.min_samples_leaf), (None, 1));
 }
