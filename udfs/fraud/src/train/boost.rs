@@ -86,7 +86,7 @@ struct Open {
 }
 
 /// Boosts `opts.trees` rounds (fewer with early stopping); `progress` hears of each round.
-pub(crate) fn boost(data: &TrainData<'_>, opts: &TrainOptions, progress: impl Fn(usize)) -> Boosted {
+pub(crate) fn boost(data: &TrainData<'_>, opts: &TrainOptions, threads: usize, progress: impl Fn(usize)) -> Boosted {
     let n = data.labels.len();
     let features = data.bins.len();
     let y: Vec<f64> = data.labels.iter().map(|&l| f64::from(u8::from(l))).collect();
@@ -111,7 +111,7 @@ pub(crate) fn boost(data: &TrainData<'_>, opts: &TrainOptions, progress: impl Fn
     let mut margin = vec![base; n];
     let mut grad = vec![0.0; n];
     let mut hess = vec![0.0; n];
-    let mut grower = Grower::new(data, opts, features);
+    let mut grower = Grower::new(data, opts, features, threads);
     let mut trees = Vec::new();
     let mut gains = vec![0.0; features];
     let mut gains_at_best = gains.clone();
@@ -205,7 +205,7 @@ struct Grower<'a> {
 }
 
 impl<'a> Grower<'a> {
-    fn new(data: &'a TrainData<'a>, opts: &'a TrainOptions, features: usize) -> Self {
+    fn new(data: &'a TrainData<'a>, opts: &'a TrainOptions, features: usize, threads: usize) -> Self {
         Self {
             data,
             opts,
@@ -214,7 +214,7 @@ impl<'a> Grower<'a> {
             features: (0..features).collect(),
             k: opts.max_features.resolve(features),
             bins: usize::from(MISSING_BIN) + 1,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads,
         }
     }
 

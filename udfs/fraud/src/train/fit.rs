@@ -19,6 +19,7 @@ use crate::{ClassWeight, Feature, FeatureKind, FraudError, Model, ModelKind, Mod
 pub(crate) fn fit(
     set: TrainingSet,
     options: ModelOptions,
+    threads: usize,
     started: Instant,
     progress: Arc<dyn Fn(TrainProgress) + Send + Sync>,
 ) -> Result<Model, FraudError> {
@@ -52,7 +53,6 @@ pub(crate) fn fit(
         features.push(Feature::new(c.name.clone(), c.kind, &c.data_type, categories));
     }
 
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let binned = bin_features(&columns, &train_rows, opts.max_bins, threads);
 
     let class_weight = match opts.class_weight {
@@ -73,7 +73,7 @@ pub(crate) fn fit(
     let (forest, boost_gains) = match options.kind {
         ModelKind::RandomForest => (grow_forest(&data, opts, threads, &report)?, None),
         ModelKind::GradientBoosting => {
-            let boosted = super::boost::boost(&data, opts, |done| report(TrainStage::Trees, done));
+            let boosted = super::boost::boost(&data, opts, threads, |done| report(TrainStage::Trees, done));
             let mut forest = Forest::default();
             forest.logit_base = Some(boosted.base);
             for (tree, covers) in boosted.trees {

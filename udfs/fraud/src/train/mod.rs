@@ -54,8 +54,18 @@ pub struct TrainProgress {
     pub trees_total: usize,
 }
 
+/// The worker threads of the runtime this is called on (the process's `--threads`), or the cores
+/// outside one: training uses as many, so that a user who limits the engine limits training too.
+fn runtime_threads() -> usize {
+    tokio::runtime::Handle::try_current()
+        .map(|h| h.metrics().num_workers())
+        .unwrap_or_else(|_| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1)
+}
+
 /// Trains a model on `stream`: every column except the target (and the holdout column) is a
-/// feature. The CPU work runs on blocking threads using every core; `progress` is called as it goes.
+/// feature. The CPU work runs on blocking threads, as many at once as the calling runtime has
+/// workers (`--threads`; every core by default); `progress` is called as it goes.
 pub async fn train(
     stream: SendableRecordBatchStream,
     options: &ModelOptions,
@@ -67,7 +77,8 @@ pub async fn train(
     let options = options.clone();
     let rows_read = set.labels.len() as u64;
     let progress2 = progress.clone();
-    let fit = tokio::task::spawn_blocking(move || fit::fit(set, options, started, progress2));
+    let threads = runtime_threads();
+    let fit = tokio::task::spawn_blocking(move || fit::fit(set, options, threads, started, progress2));
     let model = fit
         .await
         .map_err(|e| FraudError::Training(format!("training thread failed: {e}")))??;
@@ -78,4 +89,25 @@ pub async fn train(
         trees_total,
     });
     Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runtime_threads;
+
+    #[test]
+    fn training_uses_the_runtimes_workers_also_on_its_blocking_threads() {
+        for workers in [1, 3] {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .build()
+                .unwrap();
+            let (outside, inside) = rt.block_on(async {
+                let outside = runtime_threads();
+                let inside = tokio::task::spawn_blocking(runtime_threads).await.unwrap();
+                (outside, inside)
+            });
+            assert_eq!((outside, inside), (workers, workers));
+        }
+    }
 }
