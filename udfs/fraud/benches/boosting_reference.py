@@ -193,8 +193,6 @@ def train_all(train, test, binary, seed):
 
     ours("nightshift random_forest", "type = 'random_forest', trees = 100")
     ours("nightshift gradient_boosting (defaults)", "type = 'gradient_boosting'")
-    ours("nightshift gradient_boosting (defaults, no early stopping)",
-         "type = 'gradient_boosting', early_stopping_rounds = 0")
     ours("nightshift gradient_boosting (defaults, early stopping after 10 rounds)",
          "type = 'gradient_boosting', early_stopping_rounds = 10")
     ours("nightshift gradient_boosting 300 x 0.05, 15 leaves",
