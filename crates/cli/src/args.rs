@@ -370,9 +370,10 @@ pub struct FraudBenchArgs {
     /// Rows explained with explain_top (exact TreeSHAP) on one partition; 0 skips it.
     #[arg(long, default_value_t = 20_000)]
     pub explain_rows: usize,
-    /// A Python with scikit-learn, pandas and pyarrow: also trains scikit-learn's
-    /// RandomForestClassifier on the same features and times its predict_proba (n_jobs = 2).
-    #[arg(long, value_name = "PYTHON")]
+    /// A Python with pandas, pyarrow and the peers: also trains scikit-learn's RandomForestClassifier
+    /// (for --type gradient_boosting: LightGBM, XGBoost and scikit-learn's HistGradientBoosting with
+    /// the same settings) on the same features and times its predict_proba (2 threads).
+    #[arg(long, visible_alias = "python", value_name = "PYTHON")]
     pub sklearn: Option<PathBuf>,
 }
 

@@ -108,13 +108,14 @@ async fn sentiment(rows: usize, days: u32, repeat: usize) -> Result<Vec<Measurem
 /// the rate per core divides by the fewer of the two.
 fn print(results: &[Measurement]) {
     let threads = nightshift_core::runtime_threads();
+    let width = results.iter().map(|m| m.label.len()).max().unwrap_or(0).max(32);
     println!(
-        "{:<32} {:>10} {:>12} {:>10} {:>16} {:>16}",
+        "{:<width$} {:>10} {:>12} {:>10} {:>16} {:>16}",
         "query", "partitions", "rows", "seconds", "rows/s", "rows/s per core"
     );
     for m in results {
         println!(
-            "{:<32} {:>10} {:>12} {:>10.3} {:>16.0} {:>16.0}",
+            "{:<width$} {:>10} {:>12} {:>10.3} {:>16.0} {:>16.0}",
             m.label,
             m.partitions,
             m.rows,
@@ -136,31 +137,59 @@ const FRAUD_COLUMNS: &str = "amount, latitude, longitude, region, time_of_day, m
     card_present, customer_bucket, terminal_bucket, log_amount, hour, weekday, abs_latitude, abs_longitude, \
     present_amount";
 
-/// Times scikit-learn on the features file: fit on the first `train_rows` rows (n_jobs = 2), then
-/// the best of `repeat` predict_proba runs over every row (n_jobs = 2); prints
-/// `{"fit": s, "predict": s}`.
-const SKLEARN_TIMING: &str = r#"
-import json, sys, time
+/// Times the Python peers on the features file: each is fitted on the first `train_rows` rows
+/// (two threads), then the best of `repeat` predict_proba runs over every row (two threads).
+/// A forest is scikit-learn's RandomForestClassifier; boosted trees are LightGBM's, XGBoost's and
+/// scikit-learn's HistGradientBoostingClassifier with nightshift's boosting settings (0.1 × trees,
+/// the depth, 2^depth leaves, L2 1, one row a leaf, no early stopping). A peer that is not
+/// installed is reported as missing. Prints `[{"peer": name, "fit": s, "predict": s}, ...]`.
+const PEER_TIMING: &str = r#"
+import importlib.util, json, sys, time
 import pandas as pd
 import pyarrow.parquet as pq
-from sklearn.ensemble import RandomForestClassifier
-path, trees, depth, repeat, train_rows = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+path, trees, depth, repeat, train_rows, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 df = pq.read_table(path).to_pandas()
 y = df.pop("is_fraudulent").to_numpy()
 for c in df.columns:
     if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])):
         df[c] = df[c].astype("category").cat.codes
 x = df.to_numpy(dtype="float64")
-t = time.perf_counter()
-m = RandomForestClassifier(trees, max_depth=None if depth == "none" else int(depth), max_features="sqrt",
-                           n_jobs=2, random_state=42).fit(x[:train_rows], y[:train_rows])
-fit = time.perf_counter() - t
-best = float("inf")
-for _ in range(repeat):
+def forest():
+    from sklearn.ensemble import RandomForestClassifier
+    return RandomForestClassifier(trees, max_depth=None if depth == "none" else int(depth), max_features="sqrt",
+                                  n_jobs=2, random_state=42)
+d = 6 if depth == "none" else int(depth)
+def lightgbm():
+    import lightgbm as lgb
+    return lgb.LGBMClassifier(n_estimators=trees, learning_rate=0.1, max_depth=d, num_leaves=min(2 ** d, 131072),
+                              reg_lambda=1.0, min_child_samples=1, n_jobs=2, random_state=42, verbose=-1)
+def xgboost():
+    import xgboost as xgb
+    return xgb.XGBClassifier(n_estimators=trees, learning_rate=0.1, max_depth=d, reg_lambda=1.0,
+                             tree_method="hist", n_jobs=2, random_state=42)
+def hist_gradient_boosting():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    return HistGradientBoostingClassifier(max_iter=trees, learning_rate=0.1, max_depth=d, max_leaf_nodes=None,
+                                          l2_regularization=1.0, min_samples_leaf=1, early_stopping=False,
+                                          random_state=42)
+peers = [("scikit-learn", "sklearn", forest)] if kind == "random_forest" else [
+    ("LightGBM", "lightgbm", lightgbm), ("XGBoost", "xgboost", xgboost),
+    ("scikit-learn hist gradient boosting", "sklearn", hist_gradient_boosting)]
+out = []
+for name, module, make in peers:
+    if importlib.util.find_spec(module) is None:
+        out.append({"peer": name, "missing": module})
+        continue
     t = time.perf_counter()
-    m.predict_proba(x)
-    best = min(best, time.perf_counter() - t)
-print(json.dumps({"fit": fit, "predict": best}))
+    m = make().fit(x[:train_rows], y[:train_rows])
+    fit = time.perf_counter() - t
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        m.predict_proba(x)
+        best = min(best, time.perf_counter() - t)
+    out.append({"peer": name, "fit": fit, "predict": best})
+print(json.dumps(out))
 "#;
 
 /// Generates `rows` transactions, trains a model on them through `CREATE MODEL`, then scores every
@@ -280,37 +309,42 @@ async fn fraud(args: FraudBenchArgs) -> Result<Vec<Measurement>> {
             .await?;
         let depth = max_depth.map_or("none".to_string(), |d| d.to_string());
         let run = std::process::Command::new(&python)
-            .args(["-c", SKLEARN_TIMING])
+            .args(["-c", PEER_TIMING])
             .arg(&file)
             .args([
                 trees.to_string(),
                 depth,
                 repeat.to_string(),
                 train_rows.to_string(),
+                kind.clone(),
             ])
             .output()
             .with_context(|| format!("cannot run {}", python.display()))?;
         anyhow::ensure!(
             run.status.success(),
-            "scikit-learn failed: {}",
+            "the Python peers failed: {}",
             String::from_utf8_lossy(&run.stderr)
         );
-        let timing: serde_json::Value = serde_json::from_slice(&run.stdout).with_context(|| {
+        let peers: Vec<serde_json::Value> = serde_json::from_slice(&run.stdout).with_context(|| {
             format!(
-                "unreadable scikit-learn timing: {}",
+                "unreadable timing from the Python peers: {}",
                 String::from_utf8_lossy(&run.stdout)
             )
         })?;
-        for (label, key, n) in [
-            ("scikit-learn fit", "fit", train_rows),
-            ("scikit-learn predict_proba", "predict", rows),
-        ] {
-            out.push(Measurement {
-                label: label.to_string(),
-                partitions: 2,
-                seconds: timing[key].as_f64().unwrap_or(f64::NAN),
-                rows: n,
-            });
+        for peer in &peers {
+            let name = peer["peer"].as_str().unwrap_or("?");
+            if let Some(module) = peer["missing"].as_str() {
+                eprintln!("{name} not timed: {} has no module '{module}'", python.display());
+                continue;
+            }
+            for (what, key, n) in [("fit", "fit", train_rows), ("predict_proba", "predict", rows)] {
+                out.push(Measurement {
+                    label: format!("{name} {what}"),
+                    partitions: 2,
+                    seconds: peer[key].as_f64().unwrap_or(f64::NAN),
+                    rows: n,
+                });
+            }
         }
     }
     Ok(out)

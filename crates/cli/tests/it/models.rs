@@ -661,3 +661,78 @@ fn gradient_boosting_trains_scores_and_explains_in_log_odds() {
     )
     .fails_with(1, &["bootstrap", "random_forest"]);
 }
+
+/// `nightshift bench fraud` trains boosted trees, scores and explains with them, and hands the
+/// Python peers the features file and the run's settings, printing what they timed; a peer that is
+/// not installed is named on stderr. The Python here is a stand-in that checks what it is given.
+#[test]
+fn bench_fraud_times_boosted_trees_and_the_python_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = dir.path().join("python");
+    std::fs::write(
+        &python,
+        "#!/bin/sh\n\
+         # -c SCRIPT FEATURES TREES DEPTH REPEAT TRAIN_ROWS KIND\n\
+         [ \"$1\" = -c ] && [ -s \"$3\" ] || { echo \"bad arguments: $*\" >&2; exit 1; }\n\
+         case \"$2\" in *LightGBM*XGBoost*) ;; *) echo 'not the peer script' >&2; exit 1;; esac\n\
+         echo \"[{\\\"peer\\\": \\\"Peer-$8-$4-$5-$7\\\", \\\"fit\\\": 0.5, \\\"predict\\\": 0.25}, \
+         {\\\"peer\\\": \\\"Absent\\\", \\\"missing\\\": \\\"absentmodule\\\"}]\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = run_in(
+        dir.path(),
+        &[
+            "bench",
+            "fraud",
+            "--type",
+            "gradient_boosting",
+            "--rows",
+            "4000",
+            "--train-rows",
+            "3000",
+            "--trees",
+            "12",
+            "--repeat",
+            "1",
+            "--explain-rows",
+            "300",
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    run.ok();
+    let line = |label: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no '{label}' line in\n{}", run.stdout))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let trained = line("train 12 trees (gradient_boosting)");
+    assert_eq!(trained[trained.len() - 4], "3000", "{}", run.stdout);
+    let scored = line("score (predict)");
+    assert_eq!(scored[scored.len() - 4], "4000", "{}", run.stdout);
+    let explained = line("explain (explain_top)");
+    assert_eq!(explained[explained.len() - 4], "300", "{}", run.stdout);
+    // The peer got the kind, the trees, no depth (so its own default of 6) and the training rows;
+    // its fit is over the training rows, its predict over every row: 0.25 s for 4,000 rows.
+    let fit = line("Peer-gradient_boosting-12-none-3000 fit");
+    assert_eq!(fit[fit.len() - 4..fit.len() - 2], ["3000", "0.500"], "{}", run.stdout);
+    let predict = line("Peer-gradient_boosting-12-none-3000 predict_proba");
+    assert_eq!(
+        predict[predict.len() - 4..predict.len() - 1],
+        ["4000", "0.250", "16000"],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("Absent not timed") && run.stderr.contains("absentmodule"),
+        "{}",
+        run.stderr
+    );
+}
