@@ -7,7 +7,9 @@ usage: compare.py DATA_DIR --nightshift BIN [--config nightshift.toml] [--thread
 DATA_DIR holds one folder per table, as `nightshift bench tpch --data DATA_DIR` (or tpchgen-cli) writes them.
 Timing mode prints, per query, the best-of-runs seconds of each engine after one warm-up run (nightshift as a
 whole `BIN --config CONFIG --lake DATA_DIR sql -f qN.sql` process, as a user runs it), the row counts, and
-nightshift's ratio to DuckDB and to DataFusion; then totals. --check compares nightshift's answers with DuckDB's,
+nightshift's ratio to DuckDB and to DataFusion; then totals. When DATA_DIR was written by `nightshift bench tpch`
+(it holds `_tpch.json`), the same run also times `BIN bench tpch` over the same queries in one process (best of
+runs after a warm-up, as DuckDB and DataFusion run in theirs), and prints that column and its ratio to DuckDB. --check compares nightshift's answers with DuckDB's,
 value by value after rounding numbers to 2 decimals, and exits 1 on any difference; with --cluster URL, nightshift
 runs each query on that Apache DataFusion Ballista cluster (`standalone`: a scheduler and an executor in its process).
 
@@ -122,11 +124,36 @@ def check(data, binary, config, threads, numbers, cluster=None):
     return 1 if bad else 0
 
 
+def nightshift_one_process(data, binary, config, threads, runs, numbers):
+    """Per query, the best seconds of `BIN bench tpch` over `numbers` in one process; None when DATA_DIR was not
+    written by it (bench tpch would generate the tables there)."""
+    import json
+    meta = Path(data) / "_tpch.json"
+    if not meta.exists():
+        return None
+    m = json.loads(meta.read_text())
+    args = [binary, "--threads", str(threads)] + (["--config", config] if config else []) + [
+        "bench", "tpch", "--scale", str(m["scale"]), "--parts", str(m["parts"]), "--data", data,
+        "--queries", ",".join(map(str, numbers)), "--repeat", str(runs)]
+    out = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError((out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1])
+    best = {}
+    for line in out.stdout.splitlines():
+        cells = line.split()
+        if len(cells) == 3 and cells[0].startswith("q") and cells[0][1:].isdigit():
+            best[int(cells[0][1:])] = float(cells[1])
+    return best
+
+
 def timing(data, binary, config, threads, runs, numbers):
     engines = {"duckdb": duckdb_engine(data, threads), "datafusion": datafusion_engine(data, threads),
                "nightshift": nightshift_engine(data, binary, config, threads)}
-    print("query\t" + "\t".join(f"{e}_s" for e in engines) + "\trows\tvs_duckdb\tvs_datafusion", flush=True)
+    one = nightshift_one_process(data, binary, config, threads, runs, numbers)
+    extra = "\tnightshift_1p_s\t1p_vs_duckdb" if one is not None else ""
+    print("query\t" + "\t".join(f"{e}_s" for e in engines) + "\trows\tvs_duckdb\tvs_datafusion" + extra, flush=True)
     totals = dict.fromkeys(engines, 0.0)
+    one_total = 0.0
     for n in numbers:
         best, rows = {}, {}
         for e, run in engines.items():
@@ -139,11 +166,17 @@ def timing(data, binary, config, threads, runs, numbers):
             totals[e] += best[e]
         counts = set(rows.values())
         shown = str(rows["duckdb"]) if len(counts) == 1 else "/".join(str(rows[e]) for e in engines)
+        cells = ""
+        if one is not None:
+            one_total += one[n]
+            cells = f"\t{one[n]:.3f}\t{one[n] / best['duckdb']:.2f}"
         print(f"q{n}\t" + "\t".join(f"{best[e]:.3f}" for e in engines)
-              + f"\t{shown}\t{best['nightshift'] / best['duckdb']:.2f}\t{best['nightshift'] / best['datafusion']:.2f}",
-              flush=True)
+              + f"\t{shown}\t{best['nightshift'] / best['duckdb']:.2f}\t{best['nightshift'] / best['datafusion']:.2f}"
+              + cells, flush=True)
+    cells = f"\t{one_total:.2f}\t{one_total / totals['duckdb']:.2f}" if one is not None else ""
     print("total\t" + "\t".join(f"{totals[e]:.2f}" for e in engines)
-          + f"\t\t{totals['nightshift'] / totals['duckdb']:.2f}\t{totals['nightshift'] / totals['datafusion']:.2f}")
+          + f"\t\t{totals['nightshift'] / totals['duckdb']:.2f}\t{totals['nightshift'] / totals['datafusion']:.2f}"
+          + cells)
     return 0
 
 
