@@ -722,7 +722,12 @@ fn bench_fraud_times_boosted_trees_and_the_python_peers() {
     // The peer got the kind, the trees, no depth (so its own default of 6) and the training rows;
     // its fit is over the training rows, its predict over every row: 0.25 s for 4,000 rows.
     let fit = line("Peer-gradient_boosting-12-none-3000 fit");
-    assert_eq!(fit[fit.len() - 4..fit.len() - 2], ["3000", "0.500"], "{}", run.stdout);
+    assert_eq!(
+        fit[fit.len() - 4..fit.len() - 2],
+        ["3000", "0.500"],
+        "{}",
+        run.stdout
+    );
     let predict = line("Peer-gradient_boosting-12-none-3000 predict_proba");
     assert_eq!(
         predict[predict.len() - 4..predict.len() - 1],

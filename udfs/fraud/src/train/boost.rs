@@ -86,7 +86,12 @@ struct Open {
 }
 
 /// Boosts `opts.trees` rounds (fewer with early stopping); `progress` hears of each round.
-pub(crate) fn boost(data: &TrainData<'_>, opts: &TrainOptions, threads: usize, progress: impl Fn(usize)) -> Boosted {
+pub(crate) fn boost(
+    data: &TrainData<'_>,
+    opts: &TrainOptions,
+    threads: usize,
+    progress: impl Fn(usize),
+) -> Boosted {
     let n = data.labels.len();
     let features = data.bins.len();
     let y: Vec<f64> = data.labels.iter().map(|&l| f64::from(u8::from(l))).collect();

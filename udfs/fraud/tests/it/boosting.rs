@@ -25,8 +25,8 @@ async fn boosted_trees_rank_fresh_rows_as_well_as_the_forest() {
         &boosting(&[("trees", "200"), ("early_stopping_rounds", "10")]),
         no_progress(),
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     let forest = train(data(), &options(&[("trees", "50")]), no_progress())
         .await
         .unwrap();
