@@ -40,6 +40,12 @@ impl Node {
     }
 }
 
+/// The deepest tree a model may hold, in levels below the root. Explanations walk a tree
+/// recursively, so a loaded artifact with a deeper tree (a chain of thousands of splits) is refused
+/// with an error instead of overflowing a thread's stack, and training never grows one (an
+/// "unlimited" depth stops here; real trees are 20 to 60 levels deep).
+pub(crate) const MAX_TREE_DEPTH: usize = 1024;
+
 /// Rows scored through one tree before moving to the next: their codes (32 bytes a row for 15
 /// features) stay in L2 while the tree stays in L1, so a tree is fetched once per block instead
 /// of once per few hundred rows (8192 measured ~1.5-2x faster than 256 on the bench forest).
@@ -160,6 +166,16 @@ impl Forest {
                 if n.threshold.is_nan() {
                     return Err(format!("tree {t} node {i} has a NaN threshold"));
                 }
+            }
+            let tree = &self.nodes[root as usize..end as usize];
+            match leaf_depths(tree) {
+                Some((_, deepest)) if deepest as usize <= MAX_TREE_DEPTH => {}
+                Some((_, deepest)) => {
+                    return Err(format!(
+                        "tree {t} is {deepest} levels deep, more than the {MAX_TREE_DEPTH} a model may have"
+                    ));
+                }
+                None => return Err(format!("tree {t} has a child outside it")),
             }
         }
         Ok(())
@@ -658,5 +674,39 @@ mod tests {
         let mut f = Forest::default();
         f.push_tree(&[split(3, 1.0, false, 1), Node::leaf(0.1), Node::leaf(0.2)]);
         assert!(f.validate(2).unwrap_err().contains("feature 3"));
+    }
+
+    /// A chain of splits `depth` levels deep: split `level` sits at its parent's left child
+    /// (0, then 1, 3, 5, ...), its children at `2 * level + 1` (the next split, or the last leaf)
+    /// and `2 * level + 2` (a leaf).
+    fn chain(depth: usize) -> Vec<Node> {
+        let mut out = vec![Node::leaf(0.5); 2 * depth + 1];
+        for level in 0..depth {
+            let at = if level == 0 { 0 } else { 2 * level - 1 };
+            out[at] = split(0, level as f64, false, (2 * level + 1) as u32);
+        }
+        out
+    }
+
+    /// Explanations walk trees recursively: a loaded tree deeper than the cap is refused, not
+    /// walked until the stack runs out.
+    #[test]
+    fn validate_refuses_trees_deeper_than_the_cap() {
+        for (depth, ok) in [
+            (MAX_TREE_DEPTH, true),
+            (MAX_TREE_DEPTH + 1, false),
+            (100_000, false),
+        ] {
+            let mut f = Forest::default();
+            f.push_tree(&chain(depth));
+            assert_eq!(leaf_depths(&chain(depth)).map(|d| d.1 as usize), Some(depth));
+            match f.validate(1) {
+                Ok(()) => assert!(ok, "depth {depth} accepted"),
+                Err(e) => assert!(
+                    !ok && e.contains(&format!("{depth} levels deep")),
+                    "depth {depth}: {e}"
+                ),
+            }
+        }
     }
 }

@@ -275,7 +275,14 @@ impl TrainOptions {
                     {
                         None
                     } else {
-                        Some(parse_count(&key, value, 1)?)
+                        let depth = parse_count(&key, value, 1)?;
+                        if depth > crate::forest::MAX_TREE_DEPTH {
+                            return Err(invalid_option(
+                                &key,
+                                format!("must be at most {} (or none)", crate::forest::MAX_TREE_DEPTH),
+                            ));
+                        }
+                        Some(depth)
                     }
                 }
                 "min_samples_leaf" => o.min_samples_leaf = parse_count(&key, value, 1)?,
@@ -516,6 +523,7 @@ mod tests {
             ("holdout_fraction", "1.5"),
             ("min_samples_leaf", "0"),
             ("max_bins", "300"),
+            ("max_depth", "1025"),
         ] {
             let mut p = pairs(&base);
             p.push((k.into(), v.into()));

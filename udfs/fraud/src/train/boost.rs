@@ -356,7 +356,7 @@ impl<'a> Grower<'a> {
     /// The best split of `leaf` over `k` randomly drawn features (all by default), if any gains.
     fn best_split(&mut self, leaf: &Open, rng: &mut Rng) -> Option<Split> {
         let msl = self.opts.min_samples_leaf as u32;
-        let depth_ok = self.opts.max_depth.is_none_or(|d| leaf.depth < d);
+        let depth_ok = leaf.depth < self.opts.max_depth.unwrap_or(crate::forest::MAX_TREE_DEPTH);
         if !depth_ok || leaf.sums.n < 2 * msl.max(1) {
             return None;
         }

@@ -147,7 +147,7 @@ impl<'a> Grower<'a> {
         let msl = self.opts.min_samples_leaf as u32;
         while let Some(t) = stack.pop() {
             nodes[t.node] = Node::leaf(leaf_value(&t.stats));
-            let depth_ok = self.opts.max_depth.is_none_or(|d| t.depth < d);
+            let depth_ok = t.depth < self.opts.max_depth.unwrap_or(crate::forest::MAX_TREE_DEPTH);
             if !depth_ok || t.stats.n < 2 * msl || t.stats.n < 2 || t.stats.pos <= 0.0 || t.stats.neg <= 0.0 {
                 continue;
             }
