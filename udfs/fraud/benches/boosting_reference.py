@@ -209,9 +209,13 @@ def train_all(train, test, binary, seed):
     return out
 
 
+# `--only`: a regex of the model names to train (all of them when None).
+ONLY = None
+
+
 def wanted(name):
     """Whether to train the model called `name` (all of them unless `--only` is given)."""
-    return True
+    return ONLY is None or re.search(ONLY, name) is not None
 
 
 def print_paired(runs, baseline="scikit-learn random forest"):
@@ -239,8 +243,8 @@ def main():
     ap.add_argument("--only", default=None, help="train only the models whose name matches this regex")
     args = ap.parse_args()
     model_seeds = [int(m) for m in args.model_seeds.split(",")]
-    global wanted
-    wanted = (lambda name: True) if args.only is None else (lambda name: re.search(args.only, name) is not None)
+    global ONLY
+    ONLY = args.only
     results = {}
     for shape in args.shapes.split(","):
         runs = [run for s in args.seeds.split(",") for run in run_shape(shape, int(s), args.nightshift, model_seeds)]

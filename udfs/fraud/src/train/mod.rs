@@ -56,6 +56,8 @@ pub struct TrainProgress {
 
 /// The worker threads of the runtime this is called on (the process's `--threads`), or the cores
 /// outside one: training uses as many, so that a user who limits the engine limits training too.
+/// (`nightshift_core::runtime_threads` is the same for the session; core depends on this crate,
+/// not the other way round, so this crate keeps its own.)
 fn runtime_threads() -> usize {
     tokio::runtime::Handle::try_current()
         .map(|h| h.metrics().num_workers())
